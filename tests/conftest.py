@@ -1,0 +1,87 @@
+"""Shared fixtures: a tiny randomly initialised BERT (no download) and a tiny BEIR folder."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def build_tiny_model(folder: Path, seed: int = 0):
+    """A 2-layer, hidden-size-32 BERT with the default model's tokenizer, mean pooling, seeded."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.base.modules import Transformer
+    from sentence_transformers.sentence_transformer.modules import Normalize, Pooling
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    from textmetric.models import default_model_path
+
+    torch.manual_seed(seed)
+    tokenizer = AutoTokenizer.from_pretrained(default_model_path())
+    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2,
+                        num_attention_heads=2, intermediate_size=64, max_position_embeddings=128)
+    encoder_dir = folder / "hf"
+    BertModel(config).save_pretrained(encoder_dir)
+    tokenizer.save_pretrained(encoder_dir)
+    transformer = Transformer(str(encoder_dir), max_seq_length=128)
+    model = SentenceTransformer(modules=[transformer, Pooling(32, pooling_mode="mean"), Normalize()],
+                                device="cpu")
+    model.save(str(folder / "st"))
+    return folder / "st"
+
+
+@pytest.fixture(scope="session")
+def tiny_model_path(tmp_path_factory) -> Path:
+    """Folder of a saved tiny sentence-transformers model (for CLI tests)."""
+    return build_tiny_model(tmp_path_factory.mktemp("tiny-model"))
+
+
+@pytest.fixture(scope="session")
+def _tiny_model(tiny_model_path):
+    from textmetric.models import load_model
+
+    return load_model(tiny_model_path)
+
+
+@pytest.fixture
+def tiny_model(_tiny_model):
+    """The tiny model, deep-copied so that a test may change it."""
+    return copy.deepcopy(_tiny_model)
+
+
+def write_jsonl(path: Path, records: list[dict]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def beir_dir(tmp_path) -> Path:
+    """A five-document BEIR folder with a test split of three queries."""
+    folder = tmp_path / "beir"
+    write_jsonl(folder / "corpus.jsonl", [
+        {"_id": "d1", "title": "Cats", "text": "Cats are small furry animals that purr."},
+        {"_id": "d2", "title": "Dogs", "text": "Dogs bark and love to fetch sticks."},
+        {"_id": "d3", "title": "Python", "text": "Python is a programming language."},
+        {"_id": "d4", "title": "", "text": "The moon orbits the earth every month."},
+        {"_id": "d5", "title": "Bread", "text": "Bake bread with flour, water and yeast."},
+    ])
+    write_jsonl(folder / "queries.jsonl", [
+        {"_id": "q1", "text": "animals that purr"},
+        {"_id": "q2", "text": "a programming language"},
+        {"_id": "q3", "text": "how to bake bread"},
+        {"_id": "q4", "text": "a query judged only in train"},
+    ])
+    (folder / "qrels").mkdir()
+    (folder / "qrels" / "test.tsv").write_text(
+        "query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td3\t2\nq3\td5\t1\nq3\td2\t0\n", encoding="utf-8")
+    (folder / "qrels" / "train.tsv").write_text("query-id\tcorpus-id\tscore\nq4\td4\t1\n", encoding="utf-8")
+    return folder

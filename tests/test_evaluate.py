@@ -1,0 +1,87 @@
+"""TREC run files in and out, and scoring a retriever end to end."""
+
+import numpy as np
+import pytest
+
+from textmetric.data import load_beir
+from textmetric.errors import InputError
+from textmetric.evaluate import evaluate_retriever, read_run, write_per_query, write_run
+from textmetric.metrics import evaluate
+from textmetric.retrieve import ExactIndex, Retriever
+
+
+def test_run_files_round_trip_float32_scores_exactly(tmp_path):
+    rng = np.random.default_rng(1)
+    run = {f"q{q}": {f"d{d}": float(np.float32(rng.normal())) for d in range(20)} for q in range(5)}
+    write_run(run, tmp_path / "run.txt")
+    assert read_run(tmp_path / "run.txt") == run
+
+
+def test_run_files_keep_float64_scores_exactly(tmp_path):
+    run = {"q": {"a": 0.1, "b": 1 / 3, "c": 1e-300}}
+    write_run(run, tmp_path / "run.txt")
+    assert read_run(tmp_path / "run.txt") == run
+
+
+def test_written_runs_list_each_query_in_trec_eval_order(tmp_path):
+    write_run({"q": {"d1": 0.5, "d10": 0.5, "d9": 0.5, "top": 0.9}}, tmp_path / "run.txt", tag="mine")
+    lines = (tmp_path / "run.txt").read_text().splitlines()
+    assert lines == ["q Q0 top 1 0.9 mine", "q Q0 d9 2 0.5 mine", "q Q0 d10 3 0.5 mine", "q Q0 d1 4 0.5 mine"]
+
+
+def test_a_doc_listed_twice_for_a_query_is_an_error(tmp_path):
+    path = tmp_path / "run.txt"
+    path.write_text("q Q0 a 1 0.9 t\nq Q0 a 2 0.8 t\n")
+    with pytest.raises(InputError, match=r"run.txt:2: document 'a' listed twice for query 'q'"):
+        read_run(path)
+
+
+def test_a_run_line_with_missing_fields_is_an_error(tmp_path):
+    path = tmp_path / "run.txt"
+    path.write_text("q Q0 a 1 0.9 t\nq Q0 b 2\n")
+    with pytest.raises(InputError, match=r"run.txt:2: expected 6 fields"):
+        read_run(path)
+
+
+def test_a_run_score_that_is_not_a_number_is_an_error(tmp_path):
+    path = tmp_path / "run.txt"
+    path.write_text("q Q0 a 1 high t\n")
+    with pytest.raises(InputError, match=r"run.txt:1: field 'score': score 'high' is not a number"):
+        read_run(path)
+
+
+def test_an_empty_run_file_is_an_error(tmp_path):
+    path = tmp_path / "run.txt"
+    path.write_text("")
+    with pytest.raises(InputError, match="empty file"):
+        read_run(path)
+
+
+def test_a_failed_write_leaves_the_previous_file_untouched(tmp_path):
+    path = tmp_path / "run.txt"
+    write_run({"q": {"a": 1.0}}, path)
+    before = path.read_bytes()
+
+    class Boom(dict):
+        def items(self):
+            yield "q", {"b": 2.0}
+            raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError):
+        write_run(Boom(), path)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["run.txt"]  # no temporary file left behind
+
+
+def test_per_query_csv_has_one_row_per_query(tmp_path):
+    result = evaluate({"q1": {"a": 1.0}, "q2": {"b": 1.0}}, {"q1": {"a": 1}, "q2": {"a": 1}}, ["map", "p@1"])
+    write_per_query(result, tmp_path / "pq.csv")
+    assert (tmp_path / "pq.csv").read_text().splitlines() == ["query_id,map,p@1", "q1,1.0,1.0", "q2,0.0,0.0"]
+
+
+def test_evaluating_a_retriever_scores_its_own_run(tiny_model, beir_dir):
+    data = load_beir(beir_dir, "test")
+    retriever = Retriever(tiny_model, ExactIndex.build(tiny_model, data.corpus))
+    result, run = evaluate_retriever(retriever, data.queries, data.qrels, k=3)
+    assert result.means == evaluate(run, data.qrels).means
+    assert result.num_queries == 3 and all(len(hits) == 3 for hits in run.values())

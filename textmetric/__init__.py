@@ -1,0 +1,31 @@
+"""textmetric: semantic text retrieval built on metric learning.
+
+Fine-tune a sentence-transformers bi-encoder, index a corpus, search it, and
+score retrieval with trec_eval's exact metrics. Everything a user needs is
+importable from here; the CLI (``textmetric``) is a thin shell over it.
+"""
+
+import os
+
+# huggingface_hub reads this once, at import: textmetric never downloads, and a
+# missing model must fail at once rather than retry the network for a minute.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from .data import (Corpus, Document, Qrels, Queries, RetrievalData, check_qrels, load_beir,  # noqa: E402
+                   load_corpus, load_qrels, load_queries)
+from .errors import InputError  # noqa: E402
+from .evaluate import evaluate_retriever, read_run, write_per_query, write_run  # noqa: E402
+from .metrics import DEFAULT_METRICS, Evaluation, Run, evaluate, pair_accuracy, rank  # noqa: E402
+from .models import DEFAULT_MODEL, encode, load_model  # noqa: E402
+from .retrieve import ExactIndex, Retriever  # noqa: E402
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Corpus", "Document", "Qrels", "Queries", "RetrievalData", "Run", "Evaluation", "InputError",
+    "load_beir", "load_corpus", "load_queries", "load_qrels", "check_qrels",
+    "load_model", "encode", "DEFAULT_MODEL",
+    "ExactIndex", "Retriever",
+    "evaluate", "evaluate_retriever", "pair_accuracy", "rank", "DEFAULT_METRICS",
+    "read_run", "write_run", "write_per_query",
+]

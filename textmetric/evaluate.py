@@ -1,0 +1,102 @@
+"""Evaluation: TREC run files in and out, and scoring a retriever's run against qrels.
+
+Run files are ``qid Q0 docid rank score tag``. Only the score orders a query's
+results (trec_eval ignores the rank column); scores are written with Python's
+``repr``, the shortest text that reads back as exactly the same number.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Mapping, Sequence
+
+import numpy as np
+
+from .data import Qrels, Queries, read_text
+from .errors import InputError
+from .metrics import DEFAULT_METRICS, Evaluation, Run, evaluate, rank
+from .retrieve import Retriever
+
+__all__ = ["read_run", "write_run", "write_per_query", "evaluate_retriever", "atomic_write"]
+
+
+def read_run(path: str | os.PathLike) -> Run:
+    """Read a TREC run file; a doc id listed twice for one query is an error (as in trec_eval)."""
+    path = Path(path)
+    text = read_text(path)
+    run: Run = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        fields = line.split()
+        if not fields:
+            continue
+        if len(fields) != 6:
+            raise InputError(f"expected 6 fields (qid Q0 docid rank score tag), got {len(fields)}", path, number)
+        qid, _, doc_id, _, score, _ = fields
+        try:
+            value = float(score)
+        except ValueError:
+            raise InputError(f"score '{score}' is not a number", path, number, field="score") from None
+        if not np.isfinite(value):
+            raise InputError(f"score '{score}' is not finite", path, number, field="score")
+        ranking = run.setdefault(qid, {})
+        if doc_id in ranking:
+            raise InputError(f"document '{doc_id}' listed twice for query '{qid}'", path, number)
+        ranking[doc_id] = value
+    if not run:
+        raise InputError("empty file: no results", path)
+    return run
+
+
+@contextmanager
+def atomic_write(path: str | os.PathLike, newline: str | None = None) -> Iterator:
+    """Open a temporary file beside ``path`` and rename it into place only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline=newline) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_run(run: Run, path: str | os.PathLike, tag: str = "textmetric") -> None:
+    """Write ``run`` as a TREC run file, each query in trec_eval's order (written atomically)."""
+    with atomic_write(path) as f:
+        for qid, scores in run.items():
+            for position, doc_id in enumerate(rank(scores), start=1):
+                f.write(f"{qid} Q0 {doc_id} {position} {float(scores[doc_id])!r} {tag}\n")
+
+
+def write_per_query(evaluation: Evaluation, path: str | os.PathLike) -> None:
+    """Every metric of every evaluated query as CSV (``query_id`` then one column per metric)."""
+    names = list(evaluation.means)
+    with atomic_write(path, newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["query_id", *names])
+        for qid, values in evaluation.per_query.items():
+            writer.writerow([qid, *(repr(values[name]) for name in names)])
+
+
+def evaluate_retriever(retriever: Retriever, queries: Queries, qrels: Qrels, *, k: int = 1000,
+                       metrics: Sequence[str] = DEFAULT_METRICS, relevance_level: int = 1,
+                       complete: bool = False) -> tuple[Evaluation, Run]:
+    """Search every query, then score the run against the qrels; returns the scores and the run."""
+    run = retriever.search(queries, k=k)
+    return evaluate(run, qrels, metrics, relevance_level=relevance_level, complete=complete), run
+
+
+def format_table(means: Mapping[str, float], num_queries: int) -> str:
+    """A two-column text table of metric means, four decimals."""
+    width = max(len("queries"), *(len(name) for name in means))
+    lines = [f"{name:<{width}}  {value:.4f}" for name, value in means.items()]
+    lines.append(f"{'queries':<{width}}  {num_queries}")
+    return "\n".join(lines)
