@@ -85,3 +85,17 @@ def beir_dir(tmp_path) -> Path:
         "query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td3\t2\nq3\td5\t1\nq3\td2\t0\n", encoding="utf-8")
     (folder / "qrels" / "train.tsv").write_text("query-id\tcorpus-id\tscore\nq4\td4\t1\n", encoding="utf-8")
     return folder
+
+
+@pytest.fixture
+def cli(capsys):
+    """Run ``textmetric ARGS`` in-process through the real entry point; returns (exit code, stdout, stderr)."""
+    from textmetric.cli import main
+
+    def run(*args):
+        with pytest.raises(SystemExit) as exit_info:
+            main([str(a) for a in args])
+        captured = capsys.readouterr()
+        return exit_info.value.code, captured.out, captured.err
+
+    return run

@@ -6,16 +6,6 @@ import sys
 
 import pytest
 
-from textmetric.cli import main
-
-
-def textmetric(capsys, *args):
-    """Run ``textmetric ARGS`` in-process through the real entry point; returns (exit code, stdout, stderr)."""
-    with pytest.raises(SystemExit) as exit_info:
-        main([str(a) for a in args])
-    captured = capsys.readouterr()
-    return exit_info.value.code, captured.out, captured.err
-
 
 @pytest.fixture
 def run_and_qrels(tmp_path):
@@ -26,62 +16,62 @@ def run_and_qrels(tmp_path):
     return run, qrels
 
 
-def test_evaluate_prints_a_table_of_the_default_metrics(capsys, run_and_qrels):
-    code, out, _ = textmetric(capsys, "evaluate", "--run", run_and_qrels[0], "--qrels", run_and_qrels[1])
+def test_evaluate_prints_a_table_of_the_default_metrics(cli, run_and_qrels):
+    code, out, _ = cli("evaluate", "--run", run_and_qrels[0], "--qrels", run_and_qrels[1])
     assert code == 0
     assert [line.split()[0] for line in out.splitlines()] == [
         "map", "map@100", "ndcg@10", "mrr@10", "recall@100", "p@10", "queries"]
     assert out.splitlines()[0].split()[1] == "0.7500"  # AP 0.5 and 1.0
 
 
-def test_evaluate_json_keys_are_the_metric_names(capsys, run_and_qrels):
-    code, out, _ = textmetric(capsys, "evaluate", "--run", run_and_qrels[0], "--qrels", run_and_qrels[1],
+def test_evaluate_json_keys_are_the_metric_names(cli, run_and_qrels):
+    code, out, _ = cli("evaluate", "--run", run_and_qrels[0], "--qrels", run_and_qrels[1],
                               "--metrics", "map,ndcg@10,p@1", "--json")
     assert code == 0
     assert json.loads(out) == {"map": 0.75, "ndcg@10": pytest.approx((1 / 1.5849625 + 1) / 2),
                                "p@1": 0.5, "num_queries": 2}
 
 
-def test_complete_averages_missing_queries_as_zero(capsys, run_and_qrels):
-    _, out, _ = textmetric(capsys, "evaluate", "--run", run_and_qrels[0], "--qrels", run_and_qrels[1],
+def test_complete_averages_missing_queries_as_zero(cli, run_and_qrels):
+    _, out, _ = cli("evaluate", "--run", run_and_qrels[0], "--qrels", run_and_qrels[1],
                            "--metrics", "map", "--complete", "--json")
     assert json.loads(out) == {"map": 0.5, "num_queries": 3}
 
 
-def test_per_query_file_is_written(capsys, run_and_qrels, tmp_path):
-    code, _, _ = textmetric(capsys, "evaluate", "--run", run_and_qrels[0], "--qrels", run_and_qrels[1],
+def test_per_query_file_is_written(cli, run_and_qrels, tmp_path):
+    code, _, _ = cli("evaluate", "--run", run_and_qrels[0], "--qrels", run_and_qrels[1],
                             "--metrics", "map", "--per-query", tmp_path / "pq.csv", "--quiet")
     assert code == 0
     assert (tmp_path / "pq.csv").read_text().splitlines() == ["query_id,map", "q1,0.5", "q2,1.0"]
 
 
-def test_bad_input_is_one_line_on_stderr_and_exit_code_2(capsys, run_and_qrels, tmp_path):
+def test_bad_input_is_one_line_on_stderr_and_exit_code_2(cli, run_and_qrels, tmp_path):
     bad = tmp_path / "bad.tsv"
     bad.write_text("query-id\tcorpus-id\tscore\nq1\tb\thigh\n")
-    code, out, err = textmetric(capsys, "evaluate", "--run", run_and_qrels[0], "--qrels", bad)
+    code, out, err = cli("evaluate", "--run", run_and_qrels[0], "--qrels", bad)
     assert code == 2 and out == ""
     assert err.count("\n") == 1
     assert f"{bad}:2" in err and "grade 'high' is not an integer" in err
 
 
-def test_an_unknown_metric_is_a_usage_error_before_any_work(capsys, run_and_qrels):
-    code, _, err = textmetric(capsys, "evaluate", "--run", run_and_qrels[0], "--qrels", run_and_qrels[1],
+def test_an_unknown_metric_is_a_usage_error_before_any_work(cli, run_and_qrels):
+    code, _, err = cli("evaluate", "--run", run_and_qrels[0], "--qrels", run_and_qrels[1],
                               "--metrics", "map,ndgc@10")
     assert code == 2 and err.count("\n") == 1 and "ndgc@10" in err
 
 
-def test_missing_options_are_a_one_line_usage_error(capsys):
-    code, _, err = textmetric(capsys, "evaluate")
+def test_missing_options_are_a_one_line_usage_error(cli):
+    code, _, err = cli("evaluate")
     assert code == 2 and err.count("\n") == 1 and "--data" in err
 
 
-def test_an_unknown_option_is_a_one_line_usage_error(capsys):
-    code, _, err = textmetric(capsys, "evaluate", "--frobnicate")
+def test_an_unknown_option_is_a_one_line_usage_error(cli):
+    code, _, err = cli("evaluate", "--frobnicate")
     assert code == 2 and err.count("\n") == 1 and "--frobnicate" in err
 
 
-def test_evaluate_a_beir_folder_with_a_model_folder(capsys, tiny_model_path, beir_dir, tmp_path):
-    code, out, err = textmetric(capsys, "evaluate", "--data", beir_dir, "--model", tiny_model_path, "--json",
+def test_evaluate_a_beir_folder_with_a_model_folder(cli, tiny_model_path, beir_dir, tmp_path):
+    code, out, err = cli("evaluate", "--data", beir_dir, "--model", tiny_model_path, "--json",
                                 "--run-out", tmp_path / "run.txt", "--quiet")
     assert code == 0 and err == ""
     result = json.loads(out)
@@ -89,35 +79,35 @@ def test_evaluate_a_beir_folder_with_a_model_folder(capsys, tiny_model_path, bei
     assert len((tmp_path / "run.txt").read_text().splitlines()) == 3 * 5
 
 
-def test_evaluate_separate_corpus_queries_and_qrels_files(capsys, tiny_model_path, beir_dir):
-    code, out, _ = textmetric(capsys, "evaluate", "--corpus", beir_dir / "corpus.jsonl",
+def test_evaluate_separate_corpus_queries_and_qrels_files(cli, tiny_model_path, beir_dir):
+    code, out, _ = cli("evaluate", "--corpus", beir_dir / "corpus.jsonl",
                               "--queries", beir_dir / "queries.jsonl", "--qrels", beir_dir / "qrels" / "test.tsv",
                               "--model", tiny_model_path, "--json", "-q")
     assert code == 0 and json.loads(out)["num_queries"] == 3
 
 
-def test_a_missing_model_is_exit_code_2(capsys, beir_dir):
-    code, _, err = textmetric(capsys, "evaluate", "--data", beir_dir, "--model", "no-such/model")
+def test_a_missing_model_is_exit_code_2(cli, beir_dir):
+    code, _, err = cli("evaluate", "--data", beir_dir, "--model", "no-such/model")
     assert code == 2 and err.count("\n") == 1 and "never downloads" in err
 
 
-def test_warnings_go_to_stderr_and_quiet_silences_them(capsys, tiny_model_path, beir_dir):
+def test_warnings_go_to_stderr_and_quiet_silences_them(cli, tiny_model_path, beir_dir):
     with open(beir_dir / "qrels" / "test.tsv", "a") as f:
         f.write("q1\tghost\t1\n")
-    _, _, err = textmetric(capsys, "evaluate", "--data", beir_dir, "--model", tiny_model_path)
+    _, _, err = cli("evaluate", "--data", beir_dir, "--model", tiny_model_path)
     assert "warning:" in err and "1 judged document id(s) are not in the corpus" in err
-    _, _, err = textmetric(capsys, "evaluate", "--data", beir_dir, "--model", tiny_model_path, "--quiet")
+    _, _, err = cli("evaluate", "--data", beir_dir, "--model", tiny_model_path, "--quiet")
     assert err == ""
 
 
-def test_an_unexpected_failure_is_exit_code_1_without_a_traceback(capsys, monkeypatch, run_and_qrels):
+def test_an_unexpected_failure_is_exit_code_1_without_a_traceback(cli, monkeypatch, run_and_qrels):
     from textmetric import metrics as metrics_module
 
     def broken(*args, **kwargs):
         raise RuntimeError("something odd")
 
     monkeypatch.setattr(metrics_module, "evaluate", broken)
-    code, _, err = textmetric(capsys, "evaluate", "--run", run_and_qrels[0], "--qrels", run_and_qrels[1])
+    code, _, err = cli("evaluate", "--run", run_and_qrels[0], "--qrels", run_and_qrels[1])
     assert code == 1 and err.count("\n") == 1 and "internal error: RuntimeError: something odd" in err
 
 

@@ -74,11 +74,15 @@ def _metric_names(text: str) -> list[str]:
 
 @cli.command()
 @click.option("--run", "run_path", metavar="FILE", help="Score an existing TREC run file (with --qrels).")
-@click.option("--data", "data_dir", metavar="DIR", help="A BEIR folder: encode, search exactly and score.")
+@click.option("--data", "data_dir", metavar="DIR", help="A BEIR folder: encode, search and score.")
 @click.option("--corpus", "corpus_path", metavar="FILE", help="Corpus file (jsonl/csv/tsv/parquet), with --queries and --qrels.")
 @click.option("--queries", "queries_path", metavar="FILE", help="Queries file (jsonl/csv/tsv/parquet).")
 @click.option("--qrels", "qrels_path", metavar="FILE", help="Judgments: BEIR tsv or TREC 4-column.")
 @click.option("--split", default="test", show_default=True, help="Qrels split of the BEIR folder.")
+@click.option("--index", "index_dir", metavar="DIR",
+              help="Search this HNSW index instead of exact search over the corpus (its model by default).")
+@click.option("--ef", type=click.IntRange(min=1), default=None, help="HNSW search depth [default: the index's].")
+@click.option("--check-recall", is_flag=True, help="With --index: also report HNSW recall@10 against exact search.")
 @model_option
 @click.option("-k", "--top-k", "k", default=1000, show_default=True, type=click.IntRange(min=1),
               help="Documents retrieved per query.")
@@ -93,17 +97,21 @@ def _metric_names(text: str) -> list[str]:
 @click.option("--per-query", "per_query_path", metavar="FILE", help="Write every metric of every query as CSV.")
 @click.option("--run-out", "run_out", metavar="FILE", help="Write the retrieved run as a TREC run file.")
 @quiet_option
-def evaluate(run_path, data_dir, corpus_path, queries_path, qrels_path, split, model_name, k, batch_size,
-             metrics_text, relevance_level, complete, as_json, per_query_path, run_out, quiet) -> None:
-    """Score retrieval with trec_eval's metrics: an existing run, or a model's exact search over a corpus."""
+def evaluate(run_path, data_dir, corpus_path, queries_path, qrels_path, split, index_dir, ef, check_recall,
+             model_name, k, batch_size, metrics_text, relevance_level, complete, as_json, per_query_path, run_out,
+             quiet) -> None:
+    """Score retrieval with trec_eval's metrics: an existing run, or a model searching a corpus or an index."""
     from . import data as data_module
     from .evaluate import format_table, write_per_query, write_run
     from .metrics import DEFAULT_METRICS, evaluate as evaluate_run
 
     progress = _setup(quiet)
     metrics = _metric_names(metrics_text) if metrics_text else list(DEFAULT_METRICS)
+    if check_recall and not index_dir:
+        raise click.UsageError("--check-recall compares an --index with exact search: give --index")
+    extra = {}
     if run_path is not None:
-        if data_dir or corpus_path or queries_path or model_name or run_out:
+        if data_dir or corpus_path or queries_path or model_name or run_out or index_dir:
             raise click.UsageError("--run scores an existing run: it takes only --qrels and scoring options")
         if not qrels_path:
             raise click.UsageError("--run needs --qrels")
@@ -116,11 +124,15 @@ def evaluate(run_path, data_dir, corpus_path, queries_path, qrels_path, split, m
             if corpus_path or queries_path or qrels_path:
                 raise click.UsageError("--data is a BEIR folder: give either it or --corpus/--queries/--qrels")
             bundle = data_module.load_beir(data_dir, split)
-        elif corpus_path and queries_path and qrels_path:
+        elif (corpus_path or index_dir) and queries_path and qrels_path:
             bundle = _load_files(corpus_path, queries_path, qrels_path)
         else:
-            raise click.UsageError("give --run and --qrels, or --data DIR, or --corpus, --queries and --qrels")
-        run = _exact_run(bundle, model_name, k, batch_size, progress, quiet)
+            raise click.UsageError("give --run and --qrels, or --data DIR, or --corpus (or --index), "
+                                   "--queries and --qrels")
+        if index_dir:
+            run, extra = _index_run(bundle, index_dir, model_name, k, ef, batch_size, check_recall, progress, quiet)
+        else:
+            run = _exact_run(bundle, model_name, k, batch_size, progress, quiet)
         qrels = bundle.qrels
     result = evaluate_run(run, qrels, metrics, relevance_level=relevance_level, complete=complete)
     if run_out:
@@ -129,18 +141,20 @@ def evaluate(run_path, data_dir, corpus_path, queries_path, qrels_path, split, m
     if per_query_path:
         write_per_query(result, per_query_path)
         _say(f"per-query metrics written to {per_query_path}", quiet)
+    means = {**result.means, **extra}
     if as_json:
-        click.echo(json.dumps({**result.means, "num_queries": result.num_queries}))
+        click.echo(json.dumps({**means, "num_queries": result.num_queries}))
     else:
-        click.echo(format_table(result.means, result.num_queries))
+        click.echo(format_table(means, result.num_queries))
 
 
-def _load_files(corpus_path: str, queries_path: str, qrels_path: str):
+def _load_files(corpus_path, queries_path: str, qrels_path: str):
     from .data import RetrievalData, check_qrels, load_corpus, load_qrels, load_queries
 
-    corpus, queries, qrels = load_corpus(corpus_path), load_queries(queries_path), load_qrels(qrels_path)
+    corpus = load_corpus(corpus_path) if corpus_path else None
+    queries, qrels = load_queries(queries_path), load_qrels(qrels_path)
     check_qrels(qrels, corpus, queries, source=qrels_path)
-    return RetrievalData(corpus, {q: queries[q] for q in qrels if q in queries}, qrels)
+    return RetrievalData(corpus or {}, {q: queries[q] for q in qrels if q in queries}, qrels)
 
 
 def _exact_run(bundle, model_name, k, batch_size, progress, quiet):
@@ -151,6 +165,208 @@ def _exact_run(bundle, model_name, k, batch_size, progress, quiet):
     _say(f"encoding {len(bundle.corpus)} documents and {len(bundle.queries)} queries", quiet)
     index = ExactIndex.build(model, bundle.corpus, batch_size=batch_size, progress=progress)
     return Retriever(model, index, batch_size=batch_size, progress=progress).search(bundle.queries, k=k)
+
+
+def _index_run(bundle, index_dir, model_name, k, ef, batch_size, check_recall, progress, quiet):
+    """The run of an HNSW index over the bundle's queries, and HNSW recall@10 against exact search if asked."""
+    from .index import Index
+    from .indexing import load_index_model
+    from .retrieve import ExactIndex, Retriever
+
+    index = Index.load(index_dir)
+    if bundle.corpus:
+        missing = sum(1 for doc_id in bundle.corpus if doc_id not in index)
+        if missing:
+            from .errors import warn
+
+            warn(f"{missing} corpus document(s) are not in the index {index_dir}")
+    if ef is not None:
+        index.ef = ef
+    model = load_index_model(index, model_name)
+    _say(f"searching {len(index)} documents for {len(bundle.queries)} queries", quiet)
+    run = Retriever(model, index, batch_size=batch_size, progress=progress).search(bundle.queries, k=k)
+    if not check_recall:
+        return run, {}
+    from .models import encode
+
+    ids = index.ids
+    exact = ExactIndex(ids, index.embeddings(ids), index.space)
+    queries = encode(model, list(bundle.queries.values()), batch_size=batch_size)
+    cut = min(10, len(ids))
+    truth = exact.search(queries, cut)
+    approx = index.search(queries, cut)
+    found = [len({d for d, _ in a} & {d for d, _ in t}) / max(len(t), 1) for a, t in zip(approx, truth)]
+    return run, {"hnsw_recall@10": sum(found) / max(len(found), 1)}
+
+
+def _read_ids(value: str) -> list[str]:
+    """Doc ids from a file (one per line) or a comma-separated list."""
+    from .data import read_text
+
+    if Path(value).is_file():
+        return [line.strip() for line in read_text(value).splitlines() if line.strip()]
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+@cli.command("index")
+@click.option("--corpus", "corpus_path", metavar="PATH", required=True,
+              help="A corpus file (jsonl/csv/tsv/parquet) or a BEIR folder.")
+@click.option("--output", metavar="DIR", required=True, help="The index folder to write.")
+@model_option
+@click.option("--space", type=click.Choice(["cosine", "ip", "l2"]), default=None,
+              help="Similarity space [default: the model's own, cosine for most].")
+@click.option("--m", "m", default=16, show_default=True, type=click.IntRange(min=2), help="HNSW links per node.")
+@click.option("--ef-construction", default=200, show_default=True, type=click.IntRange(min=1),
+              help="HNSW build-time search depth.")
+@click.option("--ef", default=100, show_default=True, type=click.IntRange(min=1),
+              help="Default HNSW search depth, stored in the manifest.")
+@batch_option
+@click.option("--chunk-size", default=512, show_default=True, type=click.IntRange(min=1),
+              help="Documents per resumable encoding chunk.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing index at --output.")
+@quiet_option
+def index_command(corpus_path, output, model_name, space, m, ef_construction, ef, batch_size, chunk_size,
+                  overwrite, quiet) -> None:
+    """Encode a corpus and build an HNSW index folder (an interrupted build resumes when run again)."""
+    from .indexing import build_index, index_exists
+    from .models import load_model
+
+    progress = _setup(quiet)
+    out = Path(output)
+    if out.exists() and not overwrite and not (out.is_dir() and not any(out.iterdir())):
+        hint = "or `textmetric add` to add to it" if index_exists(out) else "or choose another folder"
+        raise InputError(f"already exists: pass --overwrite to replace it, {hint}", out)
+    corpus = _load_corpus_arg(corpus_path)
+    model = load_model(model_name)
+    _say(f"indexing {len(corpus)} documents into {out}", quiet)
+    try:
+        index = build_index(model, corpus, out, model_name=model_name, space=space, m=m,
+                            ef_construction=ef_construction, ef=ef, batch_size=batch_size, chunk_size=chunk_size,
+                            progress=progress)
+    except KeyboardInterrupt:
+        _say("the documents encoded so far are kept: run the same command again to resume", quiet)
+        raise
+    _say(f"index written to {out}: {len(index)} documents, dim {index.dim}, space {index.space}", quiet)
+
+
+def _load_corpus_arg(path: str):
+    from .data import load_corpus
+
+    if Path(path).is_dir():
+        return load_corpus(Path(path) / "corpus.jsonl")
+    return load_corpus(path)
+
+
+@cli.command()
+@click.option("--index", "index_dir", metavar="DIR", required=True, help="The index folder.")
+@click.option("--corpus", "corpus_path", metavar="PATH", required=True, help="Documents to add or replace.")
+@model_option
+@batch_option
+@quiet_option
+def add(index_dir, corpus_path, model_name, batch_size, quiet) -> None:
+    """Add documents to an index; a document whose id is already there is replaced."""
+    from .index import Index
+    from .indexing import add_documents, load_index_model
+
+    progress = _setup(quiet)
+    index = Index.load(index_dir)
+    corpus = _load_corpus_arg(corpus_path)
+    model = load_index_model(index, model_name)
+    added, replaced = add_documents(index, model, corpus, batch_size=batch_size, progress=progress)
+    index.save(index_dir)
+    _say(f"added {added}, replaced {replaced}: {index_dir} holds {len(index)} documents", quiet)
+
+
+@cli.command()
+@click.option("--index", "index_dir", metavar="DIR", required=True, help="The index folder.")
+@click.option("--ids", "ids_arg", metavar="FILE_OR_LIST", required=True,
+              help="A file with one doc id per line, or a comma-separated list.")
+@quiet_option
+def delete(index_dir, ids_arg, quiet) -> None:
+    """Delete documents from an index; they never come back from a search (compact reclaims the space)."""
+    from .errors import warn
+    from .index import Index
+
+    _setup(quiet)
+    ids = _read_ids(ids_arg)
+    if not ids:
+        raise InputError(f"no ids to delete in '{ids_arg}'")
+    index = Index.load(index_dir)
+    missing = index.delete(ids)
+    if missing:
+        warn(f"{len(missing)} id(s) were not in the index (first: '{missing[0]}')")
+    index.save(index_dir)
+    _say(f"deleted {len(set(ids)) - len(missing)}: {index_dir} holds {len(index)} documents", quiet)
+
+
+@cli.command()
+@click.option("--index", "index_dir", metavar="DIR", required=True, help="The index folder.")
+@quiet_option
+def compact(index_dir, quiet) -> None:
+    """Rebuild an index's graph from its live documents, reclaiming the space deleted ones take."""
+    from .index import Index
+
+    _setup(quiet)
+    index = Index.load(index_dir)
+    before = index.element_count
+    index.compact().save(index_dir)
+    _say(f"compacted {index_dir}: {before} vectors -> {len(index)}", quiet)
+
+
+@cli.command()
+@click.argument("query", nargs=-1)
+@click.option("--index", "index_dir", metavar="DIR", required=True, help="The index folder.")
+@click.option("--queries", "queries_path", metavar="FILE", help="Queries file (jsonl/csv/tsv/parquet) instead of QUERY.")
+@click.option("-k", "--top-k", "k", default=10, show_default=True, type=click.IntRange(min=1),
+              help="Hits per query (clamped to the number of documents).")
+@click.option("--ef", type=click.IntRange(min=1), default=None, help="HNSW search depth [default: the index's].")
+@model_option
+@batch_option
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per query, one per line.")
+@click.option("--run-out", "run_out", metavar="FILE", help="Write the hits as a TREC run file.")
+@quiet_option
+def search(query, index_dir, queries_path, k, ef, model_name, batch_size, as_json, run_out, quiet) -> None:
+    """Search an index for QUERY (one or more) or for every query of --queries."""
+    from .data import load_queries
+    from .evaluate import write_run
+    from .index import Index
+    from .indexing import load_index_model
+    from .metrics import rank
+    from .retrieve import Retriever
+
+    progress = _setup(quiet)
+    if bool(query) == bool(queries_path):
+        raise click.UsageError("give QUERY text or --queries FILE (one of them)")
+    queries = load_queries(queries_path) if queries_path else {str(i + 1): text for i, text in enumerate(query)}
+    index = Index.load(index_dir)
+    if ef is not None:
+        index.ef = ef
+    model = load_index_model(index, model_name)
+    run = Retriever(model, index, batch_size=batch_size, progress=progress).search(queries, k=k)
+    if run_out:
+        write_run(run, run_out)
+        _say(f"run written to {run_out}", quiet)
+        if not as_json:
+            return
+    for qid, text in queries.items():
+        ranked = rank(run[qid])
+        if as_json:
+            hits = [{"rank": r, "doc_id": d, "score": run[qid][d], "title": index.document(d).title}
+                    for r, d in enumerate(ranked, start=1)]
+            click.echo(json.dumps({"query_id": qid, "query": text, "hits": hits}))
+        else:
+            click.echo(_hits_table(text, ranked, run[qid], index))
+
+
+def _hits_table(query: str, ranked: list[str], scores: dict, index) -> str:
+    lines = [f"query: {query}", f"{'rank':>4}  {'score':>7}  {'doc id':<20}  title / text"]
+    for position, doc_id in enumerate(ranked, start=1):
+        doc = index.document(doc_id)
+        label = doc.title or doc.text
+        label = " ".join(label.split())
+        label = label if len(label) <= 70 else label[:67] + "..."
+        lines.append(f"{position:>4}  {scores[doc_id]:>7.4f}  {doc_id:<20}  {label}")
+    return "\n".join(lines) + "\n"
 
 
 def example_data_dir() -> Path:

@@ -1,0 +1,163 @@
+"""Turning a corpus into an index with a model: resumable chunked encoding, and the model check.
+
+Encoding is where an index build spends its time, so it goes in chunks and each
+finished chunk is kept (``.npy``, no pickle) in a working folder beside the
+output, ``.<name>.build/``. A build that is interrupted (Ctrl-C, kill -9, power
+loss) and started again with the same model and corpus resumes from the chunks
+it has, automatically; a different model or corpus starts afresh. The working
+folder is removed once the index is saved.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
+
+import numpy as np
+
+from .data import Corpus
+from .errors import InputError, warn
+from .index import DEFAULT_EF, DEFAULT_EF_CONSTRUCTION, DEFAULT_M, Index, read_manifest
+from .models import encode, load_model, model_identity
+from .retrieve import space_of
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+__all__ = ["build_index", "add_documents", "load_index_model", "check_model", "work_folder", "encode_chunks"]
+
+DEFAULT_CHUNK = 512
+
+
+def work_folder(output: str | os.PathLike) -> Path:
+    """Where a build of ``output`` keeps its finished chunks: ``.<name>.build`` beside it."""
+    output = Path(output)
+    return output.parent / f".{output.name}.build"
+
+
+def _corpus_key(texts: Sequence[str], ids: Sequence[str]) -> str:
+    digest = hashlib.sha256()
+    for doc_id, text in zip(ids, texts):
+        digest.update(doc_id.encode("utf-8") + b"\0" + text.encode("utf-8") + b"\0")
+    return digest.hexdigest()
+
+
+def encode_chunks(model: "SentenceTransformer", ids: Sequence[str], texts: Sequence[str], workdir: Path, *,
+                  model_sha: str, batch_size: int = 32, chunk_size: int = DEFAULT_CHUNK,
+                  progress: bool = False) -> np.ndarray:
+    """Encode ``texts`` chunk by chunk, keeping each finished chunk in ``workdir`` and reusing those already there."""
+    from tqdm.auto import tqdm
+
+    state = {"model_sha256": model_sha, "corpus_sha256": _corpus_key(texts, ids), "chunk_size": chunk_size,
+             "count": len(texts)}
+    state_path = workdir / "state.json"
+    if workdir.exists():
+        try:
+            previous = json.loads(state_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            previous = None
+        if previous != state:
+            shutil.rmtree(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    state_path.write_text(json.dumps(state), encoding="utf-8")
+
+    starts = range(0, len(texts), chunk_size)
+    chunks: list[np.ndarray] = []
+    done = 0
+    with tqdm(total=len(texts), unit="doc", desc="encoding", disable=not progress) as bar:
+        for number, start in enumerate(starts):
+            path = workdir / f"chunk-{number:06d}.npy"
+            size = min(chunk_size, len(texts) - start)
+            chunk = _read_chunk(path, size)
+            if chunk is None:
+                chunk = encode(model, texts[start:start + size], batch_size=batch_size)
+                tmp = path.with_suffix(".tmp.npy")
+                np.save(tmp, chunk, allow_pickle=False)
+                os.replace(tmp, path)
+            else:
+                done += size
+            chunks.append(chunk)
+            bar.update(size)
+    if done:
+        warn(f"resumed an interrupted build: {done} of {len(texts)} documents were already encoded")
+    return np.concatenate(chunks) if chunks else np.zeros((0, model.get_embedding_dimension()), np.float32)
+
+
+def _read_chunk(path: Path, size: int) -> np.ndarray | None:
+    if not path.exists():
+        return None
+    try:
+        chunk = np.load(path, allow_pickle=False)
+    except (OSError, ValueError):
+        return None  # a chunk cut short by a crash is simply encoded again
+    return chunk if chunk.ndim == 2 and len(chunk) == size and chunk.dtype == np.float32 else None
+
+
+def build_index(model: "SentenceTransformer", corpus: Corpus, output: str | os.PathLike, *,
+                model_name: str | os.PathLike | None = None, space: str | None = None, m: int = DEFAULT_M,
+                ef_construction: int = DEFAULT_EF_CONSTRUCTION, ef: int = DEFAULT_EF, batch_size: int = 32,
+                chunk_size: int = DEFAULT_CHUNK, progress: bool = False) -> Index:
+    """Encode ``corpus`` (resumably), build the HNSW graph and save it atomically at ``output``."""
+    if not corpus:
+        raise InputError("the corpus is empty: nothing to index")
+    identity = model_identity(model, model_name)
+    ids = list(corpus)
+    texts = [corpus[i].full_text for i in ids]
+    workdir = work_folder(output)
+    embeddings = encode_chunks(model, ids, texts, workdir, model_sha=identity["weights_sha256"],
+                               batch_size=batch_size, chunk_size=chunk_size, progress=progress)
+    index = Index(identity["dim"], space or space_of(model), model=identity, m=m,
+                  ef_construction=ef_construction, ef=ef, capacity=len(ids))
+    index.add(ids, embeddings, [corpus[i] for i in ids])
+    index.save(output)
+    shutil.rmtree(workdir, ignore_errors=True)
+    return index
+
+
+def add_documents(index: Index, model: "SentenceTransformer", corpus: Corpus, *, batch_size: int = 32,
+                  progress: bool = False) -> tuple[int, int]:
+    """Encode and add ``corpus`` to ``index``: new ids are added, existing ones replaced. Returns (added, replaced)."""
+    check_model(index, model)
+    ids = list(corpus)
+    replaced = sum(1 for i in ids if i in index)
+    embeddings = encode(model, [corpus[i].full_text for i in ids], batch_size=batch_size, progress=progress)
+    index.add(ids, embeddings, [corpus[i] for i in ids])
+    return len(ids) - replaced, replaced
+
+
+def check_model(index: Index, model: "SentenceTransformer") -> None:
+    """Refuse a model whose dimension or weights differ from the index's: its vectors would be garbage there."""
+    dim = model.get_embedding_dimension()
+    if dim != index.dim:
+        raise InputError(f"the model embeds in {dim} dimensions but the index holds {index.dim}-dimensional "
+                         f"vectors: search it with the model it was built with")
+    expected = (index.model or {}).get("weights_sha256")
+    if expected is not None:
+        actual = model_identity(model)["weights_sha256"]
+        if actual != expected:
+            raise InputError(f"the model's weights (sha256 {actual[:12]}) differ from those the index was built "
+                             f"with ({(index.model or {}).get('name')}, sha256 {expected[:12]}): "
+                             f"search it with that model, or rebuild the index")
+
+
+def load_index_model(index: Index, name_or_path: str | os.PathLike | None = None) -> "SentenceTransformer":
+    """The model to search ``index`` with: the one named in its manifest unless another is given, checked."""
+    recorded = (index.model or {}).get("name")
+    if name_or_path is None and recorded is None:
+        raise InputError("the index does not record its model: pass --model")
+    model = load_model(name_or_path if name_or_path is not None else recorded)
+    check_model(index, model)
+    return model
+
+
+def index_exists(path: str | os.PathLike) -> bool:
+    """Whether ``path`` holds a readable index manifest."""
+    try:
+        read_manifest(path)
+    except InputError:
+        return False
+    return True
