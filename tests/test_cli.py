@@ -116,3 +116,25 @@ def test_the_console_script_runs_as_a_module(run_and_qrels):
                            "--qrels", str(run_and_qrels[1]), "--json"], capture_output=True, text=True,
                           timeout=120)
     assert proc.returncode == 0 and json.loads(proc.stdout)["num_queries"] == 2
+
+
+def test_pair_accuracy_of_a_model_on_labelled_pairs(cli, tiny_model_path, tmp_path):
+    from conftest import write_jsonl
+
+    pairs = write_jsonl(tmp_path / "pairs.jsonl", [
+        {"text_a": "a cat", "text_b": "a cat", "label": 1},
+        {"text_a": "the dog", "text_b": "the dog", "label": 1},
+        {"text_a": "a cat", "text_b": "stock market crash in asia", "label": 0},
+    ])
+    code, out, _ = cli("evaluate", "--pairs", pairs, "--model", tiny_model_path, "--json", "-q")
+    result = json.loads(out)
+    assert code == 0 and result["num_pairs"] == 3 and result["accuracy"] == 1.0  # identical texts: similarity 1
+
+
+def test_pairs_with_a_bad_label_name_the_line(cli, tmp_path):
+    from conftest import write_jsonl
+
+    pairs = write_jsonl(tmp_path / "pairs.jsonl", [{"text_a": "a", "text_b": "b", "label": 1},
+                                                   {"text_a": "a", "text_b": "c", "label": 2}])
+    code, _, err = cli("evaluate", "--pairs", pairs)
+    assert code == 2 and f"{pairs}:2: field 'label': label 2 must be 0 or 1" in err

@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from textmetric.data import (
-    Document, RetrievalData, check_qrels, load_beir, load_corpus, load_qrels, load_queries,
+    Document, RetrievalData, check_qrels, load_beir, load_corpus, load_examples, load_qrels, load_queries,
 )
 from textmetric.errors import InputError
 
@@ -577,3 +577,41 @@ def test_check_qrels_on_loaded_dictionaries(warnings_log):
     assert messages[0].startswith("my.tsv: 1 judged document id(s)") and "'d9'" in messages[0]
     assert messages[1].startswith("my.tsv: 1 judged query id(s)") and "'q8'" in messages[1]
     assert all("\n" not in m for m in messages)
+
+
+# --------------------------------------------------------------------------- examples (training / pairs)
+
+def test_examples_with_anchor_positive_negative_are_triplets(tmp_path):
+    path = write_jsonl(tmp_path / "t.jsonl", [{"anchor": "a", "positive": "p", "negative": "n"}])
+    examples = load_examples(path)
+    assert examples.kind == "triplets" and examples.rows == [("a", "p", "n")]
+
+
+def test_examples_with_query_and_positive_are_pairs(tmp_path):
+    path = write_text(tmp_path / "p.csv", "query,positive\nq1,doc one\nq2,doc two\n")
+    examples = load_examples(path)
+    assert examples.kind == "pairs" and examples.column("positive") == ["doc one", "doc two"]
+
+
+def test_labelled_pair_labels_read_from_csv_text_become_integers(tmp_path):
+    path = write_text(tmp_path / "l.csv", "text_a,text_b,label\na,b,1\nc,d,0\n")
+    assert load_examples(path).column("label") == [1, 0]
+
+
+def test_a_label_other_than_0_or_1_names_its_line(tmp_path):
+    path = write_jsonl(tmp_path / "l.jsonl", [{"text_a": "a", "text_b": "b", "label": 1},
+                                              {"text_a": "a", "text_b": "b", "label": 2}])
+    message = raises_input_error(load_examples, path)
+    assert_error_at(message, path, 2, "label", "must be 0 or 1")
+
+
+def test_examples_whose_columns_match_no_form_list_the_forms(tmp_path):
+    path = write_jsonl(tmp_path / "x.jsonl", [{"question": "q", "answer": "a"}])
+    message = raises_input_error(load_examples, path)
+    assert "match no example form" in message and "anchor, positive, negative" in message
+
+
+def test_an_example_missing_a_column_after_the_first_row_names_its_line(tmp_path):
+    path = write_jsonl(tmp_path / "t.jsonl", [{"anchor": "a", "positive": "p", "negative": "n"},
+                                              {"anchor": "a", "positive": "p"}])
+    assert_error_at(raises_input_error(load_examples, path), path, 2, "negative")

@@ -16,6 +16,8 @@ from .data import (Corpus, Document, Qrels, Queries, RetrievalData, check_qrels,
 from .errors import InputError  # noqa: E402
 from .evaluate import evaluate_retriever, read_run, write_per_query, write_run  # noqa: E402
 from .metrics import DEFAULT_METRICS, Evaluation, Run, evaluate, pair_accuracy, rank  # noqa: E402
+from .index import Index  # noqa: E402
+from .indexing import add_documents, build_index, load_index_model  # noqa: E402
 from .models import DEFAULT_MODEL, encode, load_model  # noqa: E402
 from .retrieve import ExactIndex, Retriever  # noqa: E402
 
@@ -25,7 +27,7 @@ __all__ = [
     "Corpus", "Document", "Qrels", "Queries", "RetrievalData", "Run", "Evaluation", "InputError",
     "load_beir", "load_corpus", "load_queries", "load_qrels", "check_qrels",
     "load_model", "encode", "DEFAULT_MODEL",
-    "ExactIndex", "Retriever",
+    "ExactIndex", "Index", "Retriever", "build_index", "add_documents", "load_index_model",
     "evaluate", "evaluate_retriever", "pair_accuracy", "rank", "DEFAULT_METRICS",
     "read_run", "write_run", "write_per_query",
 ]

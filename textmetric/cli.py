@@ -78,6 +78,8 @@ def _metric_names(text: str) -> list[str]:
 @click.option("--corpus", "corpus_path", metavar="FILE", help="Corpus file (jsonl/csv/tsv/parquet), with --queries and --qrels.")
 @click.option("--queries", "queries_path", metavar="FILE", help="Queries file (jsonl/csv/tsv/parquet).")
 @click.option("--qrels", "qrels_path", metavar="FILE", help="Judgments: BEIR tsv or TREC 4-column.")
+@click.option("--pairs", "pairs_path", metavar="FILE",
+              help="Labelled pairs (text_a, text_b, label): pair-classification accuracy and F1 of --model.")
 @click.option("--split", default="test", show_default=True, help="Qrels split of the BEIR folder.")
 @click.option("--index", "index_dir", metavar="DIR",
               help="Search this HNSW index instead of exact search over the corpus (its model by default).")
@@ -97,15 +99,21 @@ def _metric_names(text: str) -> list[str]:
 @click.option("--per-query", "per_query_path", metavar="FILE", help="Write every metric of every query as CSV.")
 @click.option("--run-out", "run_out", metavar="FILE", help="Write the retrieved run as a TREC run file.")
 @quiet_option
-def evaluate(run_path, data_dir, corpus_path, queries_path, qrels_path, split, index_dir, ef, check_recall,
-             model_name, k, batch_size, metrics_text, relevance_level, complete, as_json, per_query_path, run_out,
-             quiet) -> None:
-    """Score retrieval with trec_eval's metrics: an existing run, or a model searching a corpus or an index."""
+def evaluate(run_path, data_dir, corpus_path, queries_path, qrels_path, pairs_path, split, index_dir, ef,
+             check_recall, model_name, k, batch_size, metrics_text, relevance_level, complete, as_json,
+             per_query_path, run_out, quiet) -> None:
+    """Score retrieval with trec_eval's metrics (an existing run, or a model searching a corpus or an index),
+    or pair classification with --pairs."""
     from . import data as data_module
     from .evaluate import format_table, write_per_query, write_run
     from .metrics import DEFAULT_METRICS, evaluate as evaluate_run
 
     progress = _setup(quiet)
+    if pairs_path:
+        if run_path or data_dir or corpus_path or queries_path or qrels_path or index_dir:
+            raise click.UsageError("--pairs scores pair classification: it takes only --model and --batch-size")
+        _evaluate_pairs(pairs_path, model_name, batch_size, as_json, progress)
+        return
     metrics = _metric_names(metrics_text) if metrics_text else list(DEFAULT_METRICS)
     if check_recall and not index_dir:
         raise click.UsageError("--check-recall compares an --index with exact search: give --index")
@@ -146,6 +154,21 @@ def evaluate(run_path, data_dir, corpus_path, queries_path, qrels_path, split, i
         click.echo(json.dumps({**means, "num_queries": result.num_queries}))
     else:
         click.echo(format_table(means, result.num_queries))
+
+
+def _evaluate_pairs(pairs_path, model_name, batch_size, as_json, progress) -> None:
+    from .data import load_examples
+    from .evaluate import evaluate_pairs
+    from .models import load_model
+
+    examples = load_examples(pairs_path)
+    result = evaluate_pairs(load_model(model_name), examples, batch_size=batch_size, progress=progress)
+    if as_json:
+        click.echo(json.dumps(result))
+        return
+    width = max(map(len, result))
+    for name, value in result.items():
+        click.echo(f"{name:<{width}}  {value}" if name == "num_pairs" else f"{name:<{width}}  {value:.4f}")
 
 
 def _load_files(corpus_path, queries_path: str, qrels_path: str):

@@ -33,7 +33,7 @@ from .errors import InputError, warn
 
 __all__ = [
     "Document", "Corpus", "Queries", "Qrels", "RetrievalData",
-    "load_corpus", "load_queries", "load_qrels", "load_beir", "check_qrels",
+    "load_corpus", "load_queries", "load_qrels", "load_beir", "check_qrels", "Examples", "load_examples",
 ]
 
 
@@ -325,3 +325,64 @@ def load_beir(folder: str | os.PathLike, split: str = "test") -> RetrievalData:
     check_qrels(qrels, corpus, all_queries, source=str(qrels_path), lines=lines)
     queries = {qid: all_queries[qid] for qid in qrels if qid in all_queries}
     return RetrievalData(corpus=corpus, queries=queries, qrels=qrels)
+
+
+# -- training and pair-classification examples ---------------------------------------------------
+
+EXAMPLE_KINDS = {
+    "triplets": ("anchor", "positive", "negative"),
+    "labelled": ("text_a", "text_b", "label"),
+    "pairs": ("query", "positive"),
+}
+"""The forms of example files, by the columns that name them (checked in this order)."""
+
+
+@dataclass
+class Examples:
+    """Rows of an example file: query-positive pairs, triplets, or labelled pairs (label 1 = similar)."""
+
+    kind: str
+    columns: tuple[str, ...]
+    rows: list[tuple]
+
+    def column(self, name: str) -> list:
+        """One column's values, in row order."""
+        position = self.columns.index(name)
+        return [row[position] for row in self.rows]
+
+
+def _label_of(value: Any, where: dict[str, Any]) -> int:
+    if isinstance(value, str):
+        value = value.strip()
+        if value in ("0", "1"):
+            return int(value)
+    elif isinstance(value, (int, float)) and not isinstance(value, bool) and value in (0, 1):
+        return int(value)
+    raise InputError(f"label {value!r} must be 0 or 1 (1 = similar)", field="label", **where)
+
+
+def load_examples(path: str | os.PathLike, *, format: str | None = None) -> Examples:
+    """Read training or pair-classification examples; the columns decide the kind.
+
+    ``(anchor, positive, negative)`` are triplets, ``(text_a, text_b, label)`` labelled
+    pairs with labels 0/1, ``(query, positive)`` query-positive pairs.
+    """
+    path = Path(path)
+    fmt = _format_of(path, format)
+    kind: str | None = None
+    columns: tuple[str, ...] = ()
+    rows: list[tuple] = []
+    for number, record in _records(path, fmt):
+        where = _where(path, fmt, number)
+        if kind is None:
+            kind = next((k for k, cols in EXAMPLE_KINDS.items() if all(c in record for c in cols)), None)
+            if kind is None:
+                forms = "; ".join(f"{k}: {', '.join(cols)}" for k, cols in EXAMPLE_KINDS.items())
+                raise InputError(f"columns {', '.join(map(str, record))} match no example form ({forms})", **where)
+            columns = EXAMPLE_KINDS[kind]
+        row = tuple(_label_of(record.get(c), where) if c == "label" else _text_of(record, c, where)
+                    for c in columns)
+        rows.append(row)
+    if kind is None:
+        raise InputError("empty file: no examples", path)
+    return Examples(kind=kind, columns=columns, rows=rows)

@@ -12,16 +12,20 @@ import os
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from .data import Qrels, Queries, read_text
+from .data import Examples, Qrels, Queries, read_text
 from .errors import InputError
-from .metrics import DEFAULT_METRICS, Evaluation, Run, evaluate, rank
+from .metrics import DEFAULT_METRICS, Evaluation, Run, evaluate, pair_accuracy, rank
+from .models import encode
 from .retrieve import Retriever
 
-__all__ = ["read_run", "write_run", "write_per_query", "evaluate_retriever", "atomic_write"]
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+__all__ = ["read_run", "write_run", "write_per_query", "evaluate_retriever", "evaluate_pairs", "atomic_write"]
 
 
 def read_run(path: str | os.PathLike) -> Run:
@@ -100,3 +104,14 @@ def format_table(means: Mapping[str, float], num_queries: int) -> str:
     lines = [f"{name:<{width}}  {value:.4f}" for name, value in means.items()]
     lines.append(f"{'queries':<{width}}  {num_queries}")
     return "\n".join(lines)
+
+
+def evaluate_pairs(model: "SentenceTransformer", examples: Examples, *, batch_size: int = 32,
+                   progress: bool = False) -> dict[str, float]:
+    """Best-threshold accuracy and F1 of the model's cosine similarity on labelled pairs (the seed's accuracy)."""
+    if examples.kind != "labelled":
+        raise InputError(f"pair accuracy needs labelled pairs (text_a, text_b, label), got {examples.kind}")
+    a = encode(model, examples.column("text_a"), batch_size=batch_size, normalize=True, progress=progress)
+    b = encode(model, examples.column("text_b"), batch_size=batch_size, normalize=True, progress=progress)
+    scores = np.einsum("ij,ij->i", a, b)
+    return {**pair_accuracy(scores.tolist(), examples.column("label")), "num_pairs": len(examples.rows)}

@@ -1,0 +1,47 @@
+"""Shared pieces of the benchmarks: where SciFact lives, and a cache of its embeddings."""
+
+from __future__ import annotations
+
+import hashlib
+import statistics
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+SCIFACT = ROOT.parent / "shared" / "data" / "scifact"
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def have_scifact(path: Path = SCIFACT) -> bool:
+    """Whether the SciFact folder is there; benchmarks skip with a message when it is not."""
+    if (path / "corpus.jsonl").exists():
+        return True
+    print(f"skipped: SciFact not found at {path} (see ../shared/data/README.md)")
+    return False
+
+
+def cached_embeddings(model, texts: list[str], name: str, progress: bool = True) -> np.ndarray:
+    """Embeddings of ``texts``, kept under benchmarks/results/ (keyed by the model's weights and the texts)."""
+    from textmetric.models import encode, weights_fingerprint
+
+    key = hashlib.sha256(weights_fingerprint(model).encode() + "\0".join(texts).encode()).hexdigest()[:16]
+    path = RESULTS / f"{name}-{key}.npy"
+    if path.exists():
+        return np.load(path, allow_pickle=False)
+    embeddings = encode(model, texts, progress=progress)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    np.save(path, embeddings, allow_pickle=False)
+    return embeddings
+
+
+def median_seconds(fn: Callable[[], object], rounds: int) -> float:
+    """Median wall time of ``rounds`` calls of ``fn``."""
+    times = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
