@@ -126,6 +126,7 @@ SAVE_SCRIPT = textwrap.dedent("""
     import sys, time, numpy as np
     from pathlib import Path
     import textmetric.index as ix
+    import textmetric.atomic as atomic
     target, point, signal_file = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
 
     def pause():
@@ -136,10 +137,10 @@ SAVE_SCRIPT = textwrap.dedent("""
         real = ix._file_digest
         ix._file_digest = lambda p: (pause() if p.name == "hnsw.bin" else None) or real(p)
     elif point == "before-swap":    # the new folder is complete, not yet in place
-        real_swap = ix._swap_into_place
-        ix._swap_into_place = lambda new, t: (pause(), real_swap(new, t))
+        real_swap = ix.replace_folder
+        ix.replace_folder = lambda new, t: (pause(), real_swap(new, t))
     elif point == "between-renames":  # a file system without atomic exchange, killed between its two renames
-        ix._exchange = lambda a, b: False
+        atomic._exchange = lambda a, b: False
         import os
         real_rename = os.rename
         calls = []
@@ -148,7 +149,7 @@ SAVE_SCRIPT = textwrap.dedent("""
             calls.append(a)
             if len(calls) == 1:
                 pause()
-        ix.os.rename = rename
+        atomic.os.rename = rename
     index = ix.Index.load(target)
     rng = np.random.default_rng(1)
     index.add([f"new{i}" for i in range(30)], rng.normal(size=(30, 8)).astype(np.float32))

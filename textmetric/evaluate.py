@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import csv
 import os
-import tempfile
-from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 import numpy as np
 
+from .atomic import atomic_write
 from .data import Examples, Qrels, Queries, read_text
 from .errors import InputError
 from .metrics import DEFAULT_METRICS, Evaluation, Run, evaluate, pair_accuracy, rank
@@ -25,7 +24,7 @@ from .retrieve import Retriever
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
-__all__ = ["read_run", "write_run", "write_per_query", "evaluate_retriever", "evaluate_pairs", "atomic_write"]
+__all__ = ["read_run", "write_run", "write_per_query", "evaluate_retriever", "evaluate_pairs"]
 
 
 def read_run(path: str | os.PathLike) -> Run:
@@ -53,23 +52,6 @@ def read_run(path: str | os.PathLike) -> Run:
     if not run:
         raise InputError("empty file: no results", path)
     return run
-
-
-@contextmanager
-def atomic_write(path: str | os.PathLike, newline: str | None = None) -> Iterator:
-    """Open a temporary file beside ``path`` and rename it into place only if the block succeeds."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline=newline) as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_run(run: Run, path: str | os.PathLike, tag: str = "textmetric") -> None:

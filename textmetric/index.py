@@ -16,7 +16,6 @@ leaves the previous index or the new one, never a mix. No pickle anywhere.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import hashlib
 import json
 import os
@@ -30,6 +29,7 @@ from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
+from .atomic import fsync, recover_interrupted_replace, replace_folder
 from .data import Document
 from .errors import InputError
 from .retrieve import SPACES, Hits
@@ -267,8 +267,8 @@ class Index:
             manifest["saved_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
             (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
             for name in (GRAPH, DOCS, MANIFEST):
-                _fsync(tmp / name)
-            _swap_into_place(tmp, path)
+                fsync(tmp / name)
+            replace_folder(tmp, path)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
@@ -279,7 +279,7 @@ class Index:
         import hnswlib
 
         path = Path(path)
-        _recover_interrupted_swap(path)
+        recover_interrupted_replace(path)
         manifest = read_manifest(path)
         for name in (GRAPH, DOCS):
             expected = manifest["files"][name]
@@ -366,65 +366,3 @@ def _file_digest(path: Path) -> dict:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return {"bytes": path.stat().st_size, "sha256": digest.hexdigest()}
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-_RENAME_EXCHANGE = 2
-_AT_FDCWD = -100
-
-
-def _exchange(a: Path, b: Path) -> bool:
-    """Atomically swap two paths (Linux ``renameat2(RENAME_EXCHANGE)``); False where unsupported."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        renameat2 = libc.renameat2
-    except (OSError, AttributeError):
-        return False
-    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
-    if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
-        return True
-    errno = ctypes.get_errno()
-    if errno in (22, 38, 95):  # EINVAL, ENOSYS, EOPNOTSUPP: the file system cannot exchange
-        return False
-    raise OSError(errno, os.strerror(errno), str(b))
-
-
-def _swap_into_place(new: Path, target: Path) -> None:
-    """Put the complete folder ``new`` at ``target``; the old one (if any) is removed afterwards."""
-    if not target.exists():
-        os.rename(new, target)
-    elif _exchange(new, target):
-        shutil.rmtree(new)  # now holds the old index
-    else:  # two renames; a crash in between leaves the old index under .<name>.old, which load finds
-        old = _old_path(target)
-        shutil.rmtree(old, ignore_errors=True)
-        os.rename(target, old)
-        os.rename(new, target)
-        shutil.rmtree(old)
-    _fsync_dir(target.parent)
-
-
-def _old_path(target: Path) -> Path:
-    return target.parent / f".{target.name}.old"
-
-
-def _recover_interrupted_swap(target: Path) -> None:
-    """Where a two-rename swap died between its renames, put the old, complete index back."""
-    old = _old_path(target)
-    if not target.exists() and (old / MANIFEST).exists():
-        os.rename(old, target)
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
