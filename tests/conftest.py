@@ -99,3 +99,33 @@ def cli(capsys):
         return exit_info.value.code, captured.out, captured.err
 
     return run
+
+
+TOY_TOPICS = ("apple river mountain guitar doctor rocket garden winter coffee bridge ocean pencil castle engine "
+              "forest camera desert violin island tiger hammer planet cookie soldier window candle rabbit bottle "
+              "dragon ladder mirror pillow wallet helmet anchor basket blanket button carpet dolphin").split()
+
+
+def make_toy_beir(folder: Path, seed: int = 0) -> Path:
+    """A learnable toy BEIR folder: each query names its topic word, hidden among fillers in one document."""
+    import random
+
+    rng = random.Random(seed)
+    fillers = "the a some about with and of for many few".split()
+    write_jsonl(folder / "corpus.jsonl", [
+        {"_id": f"d{i}", "title": "", "text": " ".join(rng.sample([topic, *rng.sample(fillers, 4),
+                                                                   *rng.sample(TOY_TOPICS, 3)], 8))}
+        for i, topic in enumerate(TOY_TOPICS)])
+    write_jsonl(folder / "queries.jsonl", [{"_id": f"q{i}", "text": f"{rng.choice(fillers)} {topic}"}
+                                           for i, topic in enumerate(TOY_TOPICS)])
+    (folder / "qrels").mkdir(exist_ok=True)
+    cut = 2 * len(TOY_TOPICS) // 3
+    for split, ids in (("train", range(cut)), ("test", range(cut, len(TOY_TOPICS)))):
+        (folder / "qrels" / f"{split}.tsv").write_text(
+            "query-id\tcorpus-id\tscore\n" + "".join(f"q{i}\td{i}\t1\n" for i in ids), encoding="utf-8")
+    return folder
+
+
+@pytest.fixture
+def toy_beir(tmp_path) -> Path:
+    return make_toy_beir(tmp_path / "toy")

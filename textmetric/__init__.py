@@ -23,6 +23,19 @@ from .retrieve import ExactIndex, Retriever  # noqa: E402
 
 __version__ = "0.1.0"
 
+# Training pulls in the sentence-transformers trainer: imported on first use, so that
+# `import textmetric` and `textmetric evaluate --run` stay fast.
+_LAZY = {"fine_tune": "train", "TrainConfig": "train", "make_loss": "losses", "mine_hard_negatives": "mining",
+         "write_triplets": "mining"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module 'textmetric' has no attribute '{name}'")
+
 __all__ = [
     "Corpus", "Document", "Qrels", "Queries", "RetrievalData", "Run", "Evaluation", "InputError",
     "load_beir", "load_corpus", "load_queries", "load_qrels", "check_qrels",
@@ -30,4 +43,5 @@ __all__ = [
     "ExactIndex", "Index", "Retriever", "build_index", "add_documents", "load_index_model",
     "evaluate", "evaluate_retriever", "pair_accuracy", "rank", "DEFAULT_METRICS",
     "read_run", "write_run", "write_per_query",
+    "fine_tune", "TrainConfig", "make_loss", "mine_hard_negatives", "write_triplets",
 ]

@@ -392,6 +392,99 @@ def _hits_table(query: str, ranked: list[str], scores: dict, index) -> str:
     return "\n".join(lines) + "\n"
 
 
+@cli.command()
+@click.option("--data", "source", metavar="PATH", required=True,
+              help="A BEIR folder (its train qrels) or a jsonl/csv/parquet file of (query, positive), "
+                   "(anchor, positive, negative) or (text_a, text_b, label) rows.")
+@click.option("--output", metavar="DIR", required=True, help="The model folder to write.")
+@model_option
+@click.option("--loss", type=click.Choice(["mnrl", "triplet", "contrastive", "batch-hard", "batch-semi-hard"]),
+              default="mnrl", show_default=True, help="Training objective.")
+@click.option("--margin", type=float, default=None, help="Margin m of the contrastive/triplet losses.")
+@click.option("--distance", type=click.Choice(["euclidean", "cosine", "angular"]), default=None,
+              help="Distance d of the contrastive/triplet losses [default: euclidean].")
+@click.option("--hard-negatives", metavar="FILE|auto", default=None,
+              help="Negatives from `textmetric mine` (a file) or mined now with the starting model (auto); "
+                   "random negatives otherwise.")
+@click.option("--negatives-per-pair", default=1, show_default=True, type=click.IntRange(min=1),
+              help="Negatives per (query, positive) pair.")
+@click.option("--epochs", default=1.0, show_default=True, type=click.FloatRange(min=0, min_open=True))
+@click.option("--batch-size", default=32, show_default=True, type=click.IntRange(min=1))
+@click.option("--lr", default=2e-5, show_default=True, type=click.FloatRange(min=0, min_open=True))
+@click.option("--max-seq-length", default=None, type=click.IntRange(min=8), help="Truncate texts to this many tokens.")
+@click.option("--dev-fraction", default=0.1, show_default=True, type=click.FloatRange(0, 1, max_open=True),
+              help="Share of training queries held out as the dev split (fixed seed).")
+@click.option("--dev-corpus-size", default=1000, show_default=True, type=click.IntRange(min=1),
+              help="Documents the dev queries are searched among (their judged ones plus random others).")
+@click.option("--eval-steps", default=None, type=click.IntRange(min=1),
+              help="Evaluate the dev split (and checkpoint) every N steps [default: every epoch].")
+@click.option("--seed", default=42, show_default=True, type=int)
+@click.option("--resume", is_flag=True, help="Continue an interrupted run from its last checkpoint.")
+@quiet_option
+def train(source, output, model_name, loss, margin, distance, hard_negatives, negatives_per_pair, epochs,
+          batch_size, lr, max_seq_length, dev_fraction, dev_corpus_size, eval_steps, seed, resume, quiet) -> None:
+    """Fine-tune a bi-encoder with a metric-learning loss; keeps the checkpoint best on the dev split."""
+    from .train import TrainConfig, fine_tune
+
+    progress = _setup(quiet)
+    if hard_negatives not in (None, "auto") and not Path(hard_negatives).is_file():
+        raise InputError("no such file (give a `textmetric mine` output or 'auto')", hard_negatives)
+    config = TrainConfig(loss=loss, distance=distance, margin=margin, epochs=epochs, batch_size=batch_size, lr=lr,
+                         max_seq_length=max_seq_length, dev_fraction=dev_fraction, dev_corpus_size=dev_corpus_size,
+                         seed=seed, hard_negatives=hard_negatives, negatives_per_pair=negatives_per_pair,
+                         eval_steps=eval_steps)
+    try:
+        log = fine_tune(source, output, model_name=model_name, config=config, resume=resume, progress=progress)
+    except KeyboardInterrupt:
+        _say("checkpoints are kept: run the same command with --resume to continue", quiet)
+        raise
+    best = log.get("best_metric")
+    summary = f"model written to {output} ({log['train_rows']} training rows, {log['train_seconds']:.0f} s)"
+    if best is not None:
+        summary += f"; best dev score {best:.4f} (before: {max(log['initial_dev'].values(), default=0):.4f})"
+    _say(summary, quiet)
+
+
+@cli.command()
+@click.option("--data", "data_dir", metavar="DIR", required=True, help="A BEIR folder.")
+@click.option("--split", default="train", show_default=True, help="Qrels split whose queries get negatives.")
+@click.option("--output", metavar="FILE", required=True, help="The triplets file to write (jsonl).")
+@model_option
+@click.option("--index", "index_dir", metavar="DIR", default=None,
+              help="Search this index of the corpus instead of encoding it (its model by default).")
+@click.option("--negatives", default=5, show_default=True, type=click.IntRange(min=1), help="Negatives per query.")
+@click.option("--skip-top", default=0, show_default=True, type=click.IntRange(min=0),
+              help="Pass over the first N hits (they often hold unjudged relevant documents).")
+@click.option("--max-rank", default=50, show_default=True, type=click.IntRange(min=1),
+              help="Take negatives from the top N hits only.")
+@batch_option
+@quiet_option
+def mine(data_dir, split, output, model_name, index_dir, negatives, skip_top, max_rank, batch_size, quiet) -> None:
+    """Write (anchor, positive, negative) triplets whose negatives are the model's top-ranked non-relevant docs."""
+    from .data import load_beir
+    from .mining import mine_hard_negatives, write_triplets
+
+    progress = _setup(quiet)
+    data = load_beir(data_dir, split)
+    if index_dir:
+        from .index import Index
+        from .indexing import load_index_model
+
+        index = Index.load(index_dir)
+        model = load_index_model(index, model_name)
+    else:
+        from .models import load_model
+        from .retrieve import ExactIndex
+
+        model = load_model(model_name)
+        _say(f"encoding {len(data.corpus)} documents", quiet)
+        index = ExactIndex.build(model, data.corpus, batch_size=batch_size, progress=progress)
+    mined = mine_hard_negatives(model, index, data.queries, data.qrels, negatives=negatives, skip_top=skip_top,
+                                max_rank=max_rank, batch_size=batch_size, progress=progress)
+    count = write_triplets(output, data.queries, data.corpus, data.qrels, mined)
+    _say(f"{count} triplets for {len(mined)} queries written to {output}", quiet)
+
+
 def example_data_dir() -> Path:
     """The tiny collection shipped with the package (written for it, no third-party text)."""
     return Path(str(resources.files("textmetric") / "example"))

@@ -1,0 +1,187 @@
+"""Fine-tuning end to end on a toy task with the tiny model, mining, resuming, and bad input."""
+
+import json
+
+import pytest
+from transformers import TrainerCallback
+
+from conftest import write_jsonl
+from textmetric.errors import InputError
+from textmetric.models import load_model, weights_fingerprint
+from textmetric.train import TrainConfig, fine_tune, work_folder
+
+FAST = dict(batch_size=8, dev_fraction=0.25, logging_steps=2)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, tiny_model_path):
+    """One mnrl run on the toy task: 10 epochs at a high learning rate (the tiny model starts random)."""
+    from conftest import make_toy_beir
+
+    root = tmp_path_factory.mktemp("trained")
+    toy = make_toy_beir(root / "toy")
+    config = TrainConfig(lr=1e-3, epochs=10, **FAST)
+    log = fine_tune(toy, root / "model", model_name=tiny_model_path, config=config)
+    return root / "model", log, toy, config
+
+
+def test_training_lowers_the_loss(trained):
+    log = trained[1]
+    losses = [h["loss"] for h in log["history"] if "loss" in h]
+    assert sum(losses[-3:]) / 3 < sum(losses[:3]) / 3
+
+
+def test_training_raises_the_dev_scores(trained):
+    log = trained[1]
+    assert log["best_metric"] > log["initial_dev"]["dev_ndcg@10"]
+
+
+def test_the_output_is_a_sentence_transformers_folder_with_its_log_and_plot(trained):
+    from sentence_transformers import SentenceTransformer
+
+    folder = trained[0]
+    assert SentenceTransformer(str(folder), device="cpu").get_embedding_dimension() == 32
+    assert load_model(folder).get_embedding_dimension() == 32
+    log = json.loads((folder / "training_log.json").read_text())
+    assert log["config"]["loss"] == "mnrl" and log["dev_queries"] == 7
+    assert (folder / "training_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not work_folder(folder).exists()
+
+
+def test_the_saved_model_is_the_best_checkpoint_on_the_dev_split(trained):
+    from textmetric.train import DevEvaluator, prepare_training_set
+
+    folder, log, toy, config = trained
+    scores = [h["eval_dev_ndcg@10"] for h in log["history"] if "eval_dev_ndcg@10" in h]
+    assert scores[-1] < max(scores)  # the last epoch overfits: keeping the best matters here
+    saved = DevEvaluator(prepare_training_set(toy, config))(load_model(folder))
+    assert saved["dev_ndcg@10"] == pytest.approx(max(scores), abs=1e-6)
+
+
+@pytest.mark.parametrize("loss", ["triplet", "contrastive", "batch-hard", "batch-semi-hard"])
+def test_every_loss_trains_on_a_beir_folder(loss, toy_beir, tiny_model_path, tmp_path):
+    log = fine_tune(toy_beir, tmp_path / "m", model_name=tiny_model_path,
+                    config=TrainConfig(loss=loss, epochs=1, lr=1e-3, **FAST))
+    assert log["train_rows"] > 0 and any("loss" in h for h in log["history"])
+
+
+def test_mnrl_with_hard_negatives_mined_from_the_starting_model(toy_beir, tiny_model_path, tmp_path):
+    log = fine_tune(toy_beir, tmp_path / "m", model_name=tiny_model_path,
+                    config=TrainConfig(hard_negatives="auto", negatives_per_pair=2, epochs=1, **FAST))
+    assert log["train_rows"] == 2 * 19  # 19 training pairs (26 train queries less 7 dev), 2 negatives each
+
+
+def test_training_is_reproducible_with_a_seed(toy_beir, tiny_model_path, tmp_path):
+    config = TrainConfig(epochs=1, lr=1e-3, **FAST)
+    fine_tune(toy_beir, tmp_path / "a", model_name=tiny_model_path, config=config)
+    fine_tune(toy_beir, tmp_path / "b", model_name=tiny_model_path, config=config)
+    assert weights_fingerprint(load_model(tmp_path / "a")) == weights_fingerprint(load_model(tmp_path / "b"))
+
+
+class StopAt(TrainerCallback):
+    def __init__(self, step):
+        self.step = step
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == self.step:
+            raise KeyboardInterrupt
+
+
+class CountSteps(TrainerCallback):
+    def __init__(self):
+        self.steps = []
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self.steps.append(state.global_step)
+
+
+def test_an_interrupted_run_resumes_from_its_last_checkpoint(toy_beir, tiny_model_path, tmp_path):
+    config = TrainConfig(epochs=3, lr=1e-3, eval_steps=3, **FAST)
+    with pytest.raises(KeyboardInterrupt):
+        fine_tune(toy_beir, tmp_path / "m", model_name=tiny_model_path, config=config, callbacks=[StopAt(5)])
+    assert not (tmp_path / "m").exists()
+    assert (work_folder(tmp_path / "m") / "checkpoints" / "checkpoint-3").is_dir()
+    counter = CountSteps()
+    log = fine_tune(toy_beir, tmp_path / "m", model_name=tiny_model_path, config=config, resume=True,
+                    callbacks=[counter])
+    assert log["resumed"] is True
+    assert counter.steps == [4, 5, 6, 7, 8, 9]  # 3 epochs of 3 steps; the 3 before the checkpoint are not redone
+
+
+def test_training_on_a_triplet_file(tmp_path, tiny_model_path):
+    rows = [{"anchor": f"query {w}", "positive": f"text about {w}", "negative": f"text about {v}"}
+            for w, v in zip("red green blue pink gray gold teal navy".split(),
+                            "gold teal navy red green blue pink gray".split())]
+    log = fine_tune(write_jsonl(tmp_path / "t.jsonl", rows), tmp_path / "m", model_name=tiny_model_path,
+                    config=TrainConfig(loss="triplet", epochs=1, batch_size=4, dev_fraction=0.25))
+    assert log["train_rows"] == 6 and log["dev_queries"] == 2
+
+
+def test_training_on_labelled_pairs_tracks_pair_accuracy(tmp_path, tiny_model_path):
+    rows = [{"text_a": f"word {i}", "text_b": f"word {i}" if i % 2 else f"other {i}", "label": i % 2}
+            for i in range(12)]
+    log = fine_tune(write_jsonl(tmp_path / "p.jsonl", rows), tmp_path / "m", model_name=tiny_model_path,
+                    config=TrainConfig(loss="contrastive", epochs=1, batch_size=4, dev_fraction=0.25))
+    assert set(log["initial_dev"]) == {"dev_accuracy", "dev_f1"}
+
+
+# -- bad input -----------------------------------------------------------------------------------
+
+def test_labelled_pairs_with_mnrl_is_a_clear_error(tmp_path, tiny_model_path):
+    path = write_jsonl(tmp_path / "p.jsonl", [{"text_a": "a", "text_b": "b", "label": 1}] * 4)
+    with pytest.raises(InputError, match="use --loss contrastive"):
+        fine_tune(path, tmp_path / "m", model_name=tiny_model_path, config=TrainConfig(loss="mnrl"))
+
+
+def test_query_positive_pairs_with_the_triplet_loss_is_a_clear_error(tmp_path, tiny_model_path):
+    path = write_jsonl(tmp_path / "p.jsonl", [{"query": "a", "positive": "b"}] * 4)
+    with pytest.raises(InputError, match="needs negatives"):
+        fine_tune(path, tmp_path / "m", model_name=tiny_model_path, config=TrainConfig(loss="triplet"))
+
+
+def test_batch_hard_needs_an_even_batch_of_at_least_four(toy_beir, tmp_path, tiny_model_path):
+    with pytest.raises(InputError, match="even and at least 4"):
+        fine_tune(toy_beir, tmp_path / "m", model_name=tiny_model_path,
+                  config=TrainConfig(loss="batch-hard", batch_size=5))
+
+
+def test_an_existing_output_folder_is_not_overwritten(toy_beir, tmp_path, tiny_model_path):
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "keep.txt").write_text("mine")
+    with pytest.raises(InputError, match="already exists"):
+        fine_tune(toy_beir, tmp_path / "m", model_name=tiny_model_path)
+    assert (tmp_path / "m" / "keep.txt").read_text() == "mine"
+
+
+def test_a_margin_that_cannot_fit_the_distance_is_refused(toy_beir, tmp_path, tiny_model_path):
+    with pytest.raises(InputError, match="margin 5"):
+        fine_tune(toy_beir, tmp_path / "m", model_name=tiny_model_path,
+                  config=TrainConfig(loss="triplet", distance="cosine", margin=5))
+
+
+# -- the CLI -------------------------------------------------------------------------------------
+
+def test_mine_writes_triplets_of_non_relevant_top_documents(cli, toy_beir, tiny_model_path, tmp_path):
+    out = tmp_path / "negatives.jsonl"
+    code, _, err = cli("mine", "--data", toy_beir, "--output", out, "--model", tiny_model_path, "--negatives", "3",
+                       "--max-rank", "10", "-q")
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert code == 0 and len(rows) == 26 * 3
+    assert all(r["negative_id"] != r["positive_id"] for r in rows)
+    assert {"anchor", "positive", "negative"} <= set(rows[0])
+
+
+def test_train_cli_uses_mined_negatives_and_writes_a_model(cli, toy_beir, tiny_model_path, tmp_path):
+    negatives = tmp_path / "negatives.jsonl"
+    cli("mine", "--data", toy_beir, "--output", negatives, "--model", tiny_model_path, "-q")
+    code, _, err = cli("train", "--data", toy_beir, "--output", tmp_path / "m", "--model", tiny_model_path,
+                       "--loss", "triplet", "--hard-negatives", negatives, "--epochs", "1", "--batch-size", "8",
+                       "--dev-fraction", "0.25")
+    assert code == 0, err
+    assert "model written to" in err and (tmp_path / "m" / "model.safetensors").exists()
+
+
+def test_train_cli_rejects_a_missing_negatives_file(cli, toy_beir, tmp_path):
+    code, _, err = cli("train", "--data", toy_beir, "--output", tmp_path / "m", "--hard-negatives",
+                       tmp_path / "nope.jsonl")
+    assert code == 2 and "no such file" in err and err.count("\n") == 1

@@ -1,0 +1,70 @@
+"""Hard negatives: the current model's top-ranked documents that are not judged relevant.
+
+They make the triplet and in-batch losses learn what the model gets wrong now,
+rather than what random documents already teach it. Mining searches an index
+(the HNSW ``Index`` or an ``ExactIndex``) through the same ``Retriever`` as
+evaluation: there is no second search implementation.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import TYPE_CHECKING, Iterator
+
+from .data import Corpus, Qrels, Queries
+from .errors import InputError
+from .atomic import atomic_write
+from .metrics import rank
+from .retrieve import Retriever, SearchIndex
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+__all__ = ["mine_hard_negatives", "write_triplets"]
+
+
+def mine_hard_negatives(model: "SentenceTransformer", index: SearchIndex, queries: Queries, qrels: Qrels, *,
+                        negatives: int = 5, skip_top: int = 0, max_rank: int = 50, batch_size: int = 32,
+                        progress: bool = False) -> dict[str, list[str]]:
+    """For each judged query, up to ``negatives`` unjudged-or-non-relevant doc ids from its top ``max_rank``.
+
+    The first ``skip_top`` hits are passed over: the very top of a ranking often holds
+    relevant documents nobody judged (false negatives). Judged-relevant documents
+    (grade >= 1) are never negatives.
+    """
+    if negatives < 1:
+        raise InputError(f"--negatives must be at least 1, got {negatives}")
+    if skip_top < 0 or max_rank < 1 or skip_top >= max_rank:
+        raise InputError(f"need 0 <= skip-top < max-rank, got skip-top {skip_top} and max-rank {max_rank}")
+    judged = {q: t for q, t in queries.items() if q in qrels}
+    run = Retriever(model, index, batch_size=batch_size, progress=progress).search(judged, k=max_rank)
+    mined: dict[str, list[str]] = {}
+    for qid, scores in run.items():
+        relevant = {d for d, grade in qrels[qid].items() if grade >= 1}
+        candidates = [d for d in rank(scores)[skip_top:] if d not in relevant]
+        mined[qid] = candidates[:negatives]
+    return mined
+
+
+def triplets(queries: Queries, corpus: Corpus, qrels: Qrels, mined: dict[str, list[str]]) -> Iterator[dict]:
+    """``{anchor, positive, negative}`` rows: every relevant document of a query with each of its negatives."""
+    for qid, negatives in mined.items():
+        for doc_id, grade in qrels[qid].items():
+            if grade < 1 or doc_id not in corpus:
+                continue
+            for negative in negatives:
+                yield {"anchor": queries[qid], "positive": corpus[doc_id].full_text,
+                       "negative": corpus[negative].full_text, "query_id": qid, "positive_id": doc_id,
+                       "negative_id": negative}
+
+
+def write_triplets(path: str | os.PathLike, queries: Queries, corpus: Corpus, qrels: Qrels,
+                   mined: dict[str, list[str]]) -> int:
+    """Write the triplets as jsonl (atomically); returns how many rows were written."""
+    count = 0
+    with atomic_write(path) as f:
+        for row in triplets(queries, corpus, qrels, mined):
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+            count += 1
+    return count

@@ -1,0 +1,410 @@
+"""Fine-tuning: data + loss + schedule -> a saved sentence-transformers model, through its own trainer.
+
+``fine_tune`` turns a BEIR folder (its ``train`` qrels) or an example file into
+the columns the chosen loss needs, carves a dev split from the training queries
+(fixed seed), evaluates the dev split with textmetric's own evaluator during
+training, keeps the best checkpoint, and writes the model folder atomically
+with ``training_log.json`` and ``training_curves.png`` beside the weights.
+
+Checkpoints live in ``.<name>.train/`` beside the output, so ``resume=True``
+continues an interrupted run; the folder is removed after a successful run.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sentence_transformers.sentence_transformer.evaluation import SentenceEvaluator
+
+from .atomic import replace_folder
+from .data import Corpus, Examples, Qrels, Queries, load_beir, load_examples
+from .errors import InputError, warn
+from .losses import LOSS_COLUMNS, batch_sampler_for, check_columns, make_loss
+from .metrics import evaluate, pair_accuracy
+from .models import encode, load_model
+from .retrieve import ExactIndex, Retriever
+
+if TYPE_CHECKING:
+    from datasets import Dataset
+    from sentence_transformers import SentenceTransformer
+
+__all__ = ["TrainConfig", "TrainingSet", "fine_tune", "prepare_training_set", "DevEvaluator", "work_folder"]
+
+DEFAULT_LOSS = "mnrl"
+
+
+@dataclass
+class TrainConfig:
+    """Everything that shapes a fine-tuning run (recorded in ``training_log.json``)."""
+
+    loss: str = DEFAULT_LOSS
+    distance: str | None = None
+    margin: float | None = None
+    epochs: float = 1.0
+    batch_size: int = 32
+    lr: float = 2e-5
+    warmup: float = 0.1
+    max_seq_length: int | None = None
+    dev_fraction: float = 0.1
+    dev_corpus_size: int = 1000
+    seed: int = 42
+    hard_negatives: str | None = None
+    negatives_per_pair: int = 1
+    eval_steps: int | None = None
+    logging_steps: int = 10
+
+
+@dataclass
+class TrainingSet:
+    """The rows the loss trains on, and the dev split it is judged by."""
+
+    columns: tuple[str, ...]
+    rows: list[tuple]
+    dev_queries: Queries = field(default_factory=dict)
+    dev_corpus: Corpus = field(default_factory=dict)
+    dev_qrels: Qrels = field(default_factory=dict)
+    dev_pairs: Examples | None = None
+
+    def dataset(self) -> "Dataset":
+        from datasets import Dataset
+
+        return Dataset.from_dict({c: [row[i] for row in self.rows] for i, c in enumerate(self.columns)})
+
+
+class DevEvaluator(SentenceEvaluator):
+    """Dev-split scores with textmetric's evaluator: MAP and nDCG@10 by exact search, or pair accuracy.
+
+    Shaped like a sentence-transformers evaluator (``__call__(model, ...) -> dict``,
+    ``primary_metric``, ``greater_is_better``) so its trainer keeps the best checkpoint.
+    """
+
+    def __init__(self, training: TrainingSet, batch_size: int = 32, name: str = "dev") -> None:
+        super().__init__()
+        self.training, self.batch_size, self.name = training, batch_size, name
+        self.greater_is_better = True
+        self.primary_metric = f"{name}_accuracy" if training.dev_pairs is not None else f"{name}_ndcg@10"
+
+    def __call__(self, model: "SentenceTransformer", output_path: str | None = None, epoch: int = -1,
+                 steps: int = -1) -> dict[str, float]:
+        was_training = model.training
+        model.eval()
+        try:
+            if self.training.dev_pairs is not None:
+                pairs = self.training.dev_pairs
+                a = encode(model, pairs.column("text_a"), batch_size=self.batch_size, normalize=True)
+                b = encode(model, pairs.column("text_b"), batch_size=self.batch_size, normalize=True)
+                result = pair_accuracy((a * b).sum(axis=1).tolist(), pairs.column("label"))
+                metrics = {"accuracy": result["accuracy"], "f1": result["f1"]}
+            else:
+                index = ExactIndex.build(model, self.training.dev_corpus, batch_size=self.batch_size)
+                run = Retriever(model, index, batch_size=self.batch_size).search(self.training.dev_queries, k=100)
+                metrics = evaluate(run, self.training.dev_qrels, ["map", "ndcg@10"]).means
+        finally:
+            model.train(was_training)
+        return {f"{self.name}_{key}": float(value) for key, value in metrics.items()}
+
+
+def _split(items: list, fraction: float, seed: int) -> tuple[list, list]:
+    """(train, dev): a seeded shuffle, with ``ceil(fraction * n)`` items in dev (none if fraction is 0)."""
+    if not 0 <= fraction < 1:
+        raise InputError(f"--dev-fraction must be in [0, 1), got {fraction}")
+    shuffled = sorted(items)
+    random.Random(seed).shuffle(shuffled)
+    n_dev = math.ceil(fraction * len(shuffled)) if fraction > 0 else 0
+    if n_dev and n_dev >= len(shuffled):
+        raise InputError(f"too few training queries ({len(shuffled)}) to carve a dev split from")
+    return shuffled[n_dev:], shuffled[:n_dev]
+
+
+def _read_negatives(path: str, corpus: Corpus) -> dict[str, list[str]]:
+    """Mined negatives by query id, from a ``textmetric mine`` triplet file."""
+    examples = Path(path)
+    negatives: dict[str, list[str]] = {}
+    from .data import _records
+
+    for number, record in _records(examples, "jsonl"):
+        qid, neg = record.get("query_id"), record.get("negative_id")
+        if not isinstance(qid, str) or not isinstance(neg, str):
+            raise InputError("expected the query_id and negative_id that `textmetric mine` writes", examples, number)
+        if neg in corpus and neg not in negatives.setdefault(qid, []):
+            negatives[qid].append(neg)
+    return negatives
+
+
+def _beir_rows(loss: str, train_pairs: list[tuple[str, str]], queries: Queries, corpus: Corpus, qrels: Qrels,
+               negatives: dict[str, list[str]] | None, per_pair: int, seed: int) -> tuple[tuple[str, ...], list]:
+    """The columns and rows of ``loss`` from (query id, positive doc id) pairs."""
+    rng = random.Random(seed)
+    doc_ids = sorted(corpus)
+
+    def negatives_of(qid: str) -> list[str]:
+        """Mined negatives first; random non-relevant documents fill up to ``per_pair``."""
+        picked = list((negatives or {}).get(qid, [])[:per_pair])
+        relevant = {d for d, g in qrels[qid].items() if g >= 1}
+        while len(picked) < per_pair and len(picked) + len(relevant) < len(doc_ids):
+            d = rng.choice(doc_ids)
+            if d not in relevant and d not in picked:
+                picked.append(d)
+        return picked
+
+    text = lambda d: corpus[d].full_text  # noqa: E731
+    rows: list[tuple] = []
+    if loss == "mnrl":
+        if negatives is None:
+            return ("query", "positive"), [(queries[q], text(d)) for q, d in train_pairs]
+        for q, d in train_pairs:
+            rows += [(queries[q], text(d), text(n)) for n in negatives_of(q)]
+        return ("query", "positive", "negative"), rows
+    if loss == "triplet":
+        for q, d in train_pairs:
+            rows += [(queries[q], text(d), text(n)) for n in negatives_of(q)]
+        return LOSS_COLUMNS["triplet"], rows
+    if loss == "contrastive":
+        for q, d in train_pairs:
+            rows.append((queries[q], text(d), 1))
+            rows += [(queries[q], text(n), 0) for n in negatives_of(q)]
+        return LOSS_COLUMNS["contrastive"], rows
+    # batch-hard / batch-semi-hard: a query and its positives form one class
+    classes: dict[str, int] = {}
+    for q, d in train_pairs:
+        if q not in classes:
+            classes[q] = len(classes)
+            rows.append((queries[q], classes[q]))
+        rows.append((text(d), classes[q]))
+    return LOSS_COLUMNS[loss], rows
+
+
+def _dev_corpus(corpus: Corpus, dev_qrels: Qrels, size: int, seed: int) -> Corpus:
+    """The dev queries' judged documents plus seeded random distractors, ``size`` documents in all."""
+    keep = {d for judged in dev_qrels.values() for d in judged if d in corpus}
+    others = sorted(set(corpus) - keep)
+    random.Random(seed).shuffle(others)
+    keep.update(others[:max(0, size - len(keep))])
+    return {d: corpus[d] for d in corpus if d in keep}
+
+
+def prepare_training_set(source: str | os.PathLike, config: TrainConfig, model: "SentenceTransformer | None" = None,
+                         progress: bool = False) -> TrainingSet:
+    """Rows for ``config.loss`` and a dev split, from a BEIR folder or an example file (jsonl/csv/parquet)."""
+    loss = config.loss
+    check_loss_name(loss)
+    source = Path(source)
+    if source.is_dir():
+        return _prepare_beir(source, config, model, progress)
+    return _prepare_examples(load_examples(source), config)
+
+
+def check_loss_name(loss: str) -> None:
+    if loss not in LOSS_COLUMNS:
+        raise InputError(f"unknown loss '{loss}'; choose one of: {', '.join(LOSS_COLUMNS)}")
+
+
+def _prepare_beir(folder: Path, config: TrainConfig, model, progress: bool) -> TrainingSet:
+    data = load_beir(folder, "train")
+    train_q, dev_q = _split(list(data.queries), config.dev_fraction, config.seed)
+    pairs = [(q, d) for q in train_q for d, g in sorted(data.qrels[q].items()) if g >= 1 and d in data.corpus]
+    if not pairs:
+        raise InputError("no relevant (query, document) pair to train on", folder / "qrels" / "train.tsv")
+    negatives = None
+    if config.hard_negatives == "auto":
+        from .mining import mine_hard_negatives
+
+        if model is None:
+            raise ValueError("mining hard negatives needs the model")
+        index = ExactIndex.build(model, data.corpus, progress=progress)
+        negatives = mine_hard_negatives(model, index, {q: data.queries[q] for q in train_q}, data.qrels,
+                                        negatives=config.negatives_per_pair, progress=progress)
+    elif config.hard_negatives:
+        negatives = _read_negatives(config.hard_negatives, data.corpus)
+        negatives = {q: n for q, n in negatives.items() if q in set(train_q)}  # never a dev query's
+    columns, rows = _beir_rows(config.loss, pairs, data.queries, data.corpus, data.qrels, negatives,
+                               config.negatives_per_pair, config.seed)
+    dev_qrels = {q: data.qrels[q] for q in dev_q}
+    return TrainingSet(columns=columns, rows=rows, dev_queries={q: data.queries[q] for q in dev_q},
+                       dev_corpus=_dev_corpus(data.corpus, dev_qrels, config.dev_corpus_size, config.seed),
+                       dev_qrels=dev_qrels)
+
+
+def _prepare_examples(examples: Examples, config: TrainConfig) -> TrainingSet:
+    loss = config.loss
+    if examples.kind == "labelled" and loss != "contrastive":
+        raise InputError(f"loss '{loss}' needs query-positive pairs or triplets; the data has labelled pairs "
+                         f"(text_a, text_b, label): use --loss contrastive")
+    if examples.kind == "pairs" and loss in ("triplet", "contrastive"):
+        raise InputError(f"loss '{loss}' needs negatives; the data has (query, positive) pairs: use --loss mnrl "
+                         f"or batch-hard, or train on a BEIR folder (negatives are mined or drawn there)")
+    positions = list(range(len(examples.rows)))
+    train_rows, dev_rows = _split(positions, config.dev_fraction, config.seed)
+    rows = [examples.rows[i] for i in sorted(train_rows)]
+    if examples.kind == "labelled":
+        dev = Examples("labelled", examples.columns, [examples.rows[i] for i in sorted(dev_rows)])
+        return TrainingSet(columns=examples.columns, rows=rows, dev_pairs=dev if dev.rows else None)
+    # pairs and triplets: dev retrieval of each dev anchor's positive among every text of the file
+    texts = sorted({t for row in examples.rows for t in row[1:]})
+    doc_of = {t: f"doc{i}" for i, t in enumerate(texts)}
+    corpus = {doc_of[t]: _document(t) for t in texts}
+    dev_queries, dev_qrels = {}, {}
+    for i in sorted(dev_rows):
+        qid = f"dev{i}"
+        dev_queries[qid] = examples.rows[i][0]
+        dev_qrels[qid] = {doc_of[examples.rows[i][1]]: 1}
+    columns = examples.columns
+    if loss == "mnrl":
+        columns = ("query",) + columns[1:] if examples.kind == "pairs" else ("query", "positive", "negative")
+    elif loss in ("batch-hard", "batch-semi-hard"):
+        classes: dict[str, int] = {}
+        grouped: list[tuple] = []
+        for row in rows:
+            if row[0] not in classes:
+                classes[row[0]] = len(classes)
+                grouped.append((row[0], classes[row[0]]))
+            grouped.append((row[1], classes[row[0]]))
+        columns, rows = LOSS_COLUMNS[loss], grouped
+    elif loss == "contrastive":  # triplets -> one similar and one dissimilar pair each
+        rows = [r for a, p, n in rows for r in ((a, p, 1), (a, n, 0))]
+        columns = LOSS_COLUMNS["contrastive"]
+    return TrainingSet(columns=columns, rows=rows, dev_queries=dev_queries, dev_corpus=corpus, dev_qrels=dev_qrels)
+
+
+def _document(text: str):
+    from .data import Document
+
+    return Document(text)
+
+
+def work_folder(output: str | os.PathLike) -> Path:
+    """Where a training run keeps its checkpoints: ``.<name>.train`` beside the output."""
+    output = Path(output)
+    return output.parent / f".{output.name}.train"
+
+
+def fine_tune(source: str | os.PathLike, output: str | os.PathLike, *, model_name: str | os.PathLike | None = None,
+              config: TrainConfig | None = None, resume: bool = False, progress: bool = False,
+              callbacks: list | None = None) -> dict[str, Any]:
+    """Fine-tune ``model_name`` (default all-MiniLM-L6-v2) on ``source`` and save it at ``output``.
+
+    Returns the training log that is also written to ``output/training_log.json``.
+    ``callbacks`` are extra ``transformers.TrainerCallback`` objects for the trainer.
+    """
+    import torch
+    from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+    from transformers import PrinterCallback, set_seed
+    from transformers.utils import logging as hf_logging
+
+    config = config or TrainConfig()
+    check_loss_name(config.loss)
+    output = Path(output)
+    if output.exists() and any(output.iterdir()) and not resume:
+        raise InputError("already exists: choose another output folder", output)
+    hf_logging.set_verbosity_error()
+    set_seed(config.seed)
+    model = load_model(model_name)
+    if config.max_seq_length:
+        model.max_seq_length = config.max_seq_length
+    loss = make_loss(config.loss, model, distance=config.distance, margin=config.margin)
+    training = prepare_training_set(source, config, model, progress)
+    check_columns(config.loss, training.columns)
+    _check_batches(config, training)
+    work = work_folder(output)
+    if work.exists() and not resume:
+        shutil.rmtree(work)
+    evaluator = DevEvaluator(training, batch_size=config.batch_size) if (training.dev_qrels or training.dev_pairs) \
+        else None
+    initial = evaluator(model) if evaluator else {}
+    strategy = "steps" if config.eval_steps else "epoch"
+    args = SentenceTransformerTrainingArguments(
+        output_dir=str(work / "checkpoints"), num_train_epochs=config.epochs,
+        per_device_train_batch_size=config.batch_size, learning_rate=config.lr, warmup_steps=config.warmup,
+        seed=config.seed, data_seed=config.seed, batch_sampler=batch_sampler_for(config.loss),
+        eval_strategy=strategy if evaluator else "no", eval_steps=config.eval_steps,
+        save_strategy=strategy, save_steps=config.eval_steps, save_total_limit=2,
+        load_best_model_at_end=evaluator is not None,
+        metric_for_best_model=f"eval_{evaluator.primary_metric}" if evaluator else None, greater_is_better=True,
+        logging_steps=config.logging_steps, report_to=[], use_cpu=not torch.cuda.is_available(),
+        disable_tqdm=not progress, dataloader_num_workers=0,
+    )
+    # The Hub widget examples are useless offline, and computing them draws a stray progress bar.
+    model.model_card_data.set_widget_examples = lambda dataset: None
+    trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=training.dataset(), loss=loss,
+                                         evaluator=evaluator, callbacks=callbacks)
+    trainer.remove_callback(PrinterCallback)  # it prints every log dict to stdout
+    has_checkpoint = resume and any((work / "checkpoints").glob("checkpoint-*"))
+    start = time.perf_counter()
+    trainer.train(resume_from_checkpoint=True if has_checkpoint else None)
+    seconds = time.perf_counter() - start
+    log = {
+        "config": asdict(config), "model": str(model_name) if model_name else None, "source": str(source),
+        "train_rows": len(training.rows), "dev_queries": len(training.dev_queries),
+        "dev_corpus": len(training.dev_corpus), "initial_dev": initial, "history": trainer.state.log_history,
+        "best_metric": trainer.state.best_metric, "train_seconds": seconds, "resumed": bool(has_checkpoint),
+    }
+    _save(model, output, log)
+    shutil.rmtree(work, ignore_errors=True)
+    if evaluator and trainer.state.best_metric is not None and initial:
+        before = initial[evaluator.primary_metric]
+        if trainer.state.best_metric < before:
+            warn(f"fine-tuning did not improve the dev {evaluator.primary_metric}: "
+                 f"{before:.4f} before, {trainer.state.best_metric:.4f} at best")
+    return log
+
+
+def _check_batches(config: TrainConfig, training: TrainingSet) -> None:
+    if config.batch_size < 1:
+        raise InputError(f"--batch-size must be at least 1, got {config.batch_size}")
+    if config.loss in ("batch-hard", "batch-semi-hard") and (config.batch_size < 4 or config.batch_size % 2):
+        raise InputError(f"loss '{config.loss}' groups texts by label: --batch-size must be even and at least 4")
+    if not training.rows:
+        raise InputError("no training rows")
+
+
+def _save(model: "SentenceTransformer", output: Path, log: dict) -> None:
+    """Model folder + training_log.json + training_curves.png, swapped into place atomically."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{output.name}.tmp-", dir=output.parent))
+    try:
+        model.save(str(tmp))
+        (tmp / "training_log.json").write_text(json.dumps(log, indent=2, default=str) + "\n", encoding="utf-8")
+        plot_training_log(log, tmp / "training_curves.png")
+        replace_folder(tmp, output)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def plot_training_log(log: dict, path: str | os.PathLike) -> None:
+    """Training loss per step and the dev metrics per evaluation, as a PNG (matplotlib, Agg)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    history = log.get("history", [])
+    losses = [(h["step"], h["loss"]) for h in history if "loss" in h]
+    dev = {}
+    for h in history:
+        for key, value in h.items():
+            if key.startswith("eval_dev_"):
+                dev.setdefault(key[len("eval_"):], []).append((h["step"], value))
+    for key, value in (log.get("initial_dev") or {}).items():
+        dev.setdefault(key, []).insert(0, (0, value))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    if losses:
+        left.plot(*zip(*losses), marker=".")
+    left.set(title="training loss", xlabel="step", ylabel="loss")
+    for key, points in sorted(dev.items()):
+        right.plot(*zip(*points), marker="o", label=key)
+    right.set(title="dev split", xlabel="step", ylabel="score")
+    if dev:
+        right.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
