@@ -21,7 +21,7 @@ import time
 
 import numpy as np
 
-from common import RESULTS, SCIFACT, cached_embeddings, have_scifact, median_seconds
+from common import RESULTS, SCIFACT, cached_embeddings, have_scifact, interleaved_seconds
 
 EFS = (10, 20, 50, 100, 200)
 
@@ -68,13 +68,15 @@ def compare(name: str, vectors: np.ndarray, queries: np.ndarray, rounds: int, bu
     ids = [f"v{i}" for i in range(len(vectors))]
     m, efc = DEFAULT_M, DEFAULT_EF_CONSTRUCTION
     raw_times, our_times = [], []
-    for _ in range(build_rounds):  # interleaved, so drift on a shared machine hits both alike
-        start = time.perf_counter()
-        raw = raw_build(vectors, m, efc)
-        raw_times.append(time.perf_counter() - start)
-        start = time.perf_counter()
-        ours = ours_build(vectors, ids, m, efc)
-        our_times.append(time.perf_counter() - start)
+    for round_number in range(build_rounds):  # ABBA order, so drift on a shared machine hits both alike
+        for side in ("raw", "ours") if round_number % 2 == 0 else ("ours", "raw"):
+            start = time.perf_counter()
+            if side == "raw":
+                raw = raw_build(vectors, m, efc)
+                raw_times.append(time.perf_counter() - start)
+            else:
+                ours = ours_build(vectors, ids, m, efc)
+                our_times.append(time.perf_counter() - start)
     build_ratio = float(np.median(our_times) / np.median(raw_times))
 
     exact = ExactIndex(ids, vectors)
@@ -82,9 +84,9 @@ def compare(name: str, vectors: np.ndarray, queries: np.ndarray, rounds: int, bu
     rows = []
     for ef in EFS:
         raw.set_ef(ef)
-        raw_s = median_seconds(lambda: raw.knn_query(queries, k=10), rounds)
         ours.ef = ef
-        our_s = median_seconds(lambda: ours.search(queries, 10), rounds)
+        raw_s, our_s = interleaved_seconds(lambda: raw.knn_query(queries, k=10), lambda: ours.search(queries, 10),
+                                           rounds)
         labels, _ = raw.knn_query(queries, k=10)
         rows.append({
             "ef": ef,
@@ -136,7 +138,8 @@ def main() -> int:
     parser.add_argument("--synthetic", type=int, default=200_000, help="synthetic vectors (0 to skip)")
     parser.add_argument("--centres", type=int, default=2000)
     parser.add_argument("--queries", type=int, default=1000, help="synthetic queries")
-    parser.add_argument("--rounds", type=int, default=5, help="timed rounds per query measurement")
+    parser.add_argument("--rounds", type=int, default=6, help="timed rounds per query measurement")
+    parser.add_argument("--build-rounds", type=int, default=2, help="timed builds of the synthetic index per side")
     args = parser.parse_args()
     results: dict = {}
     ok = True
@@ -148,7 +151,9 @@ def main() -> int:
         vectors = cached_embeddings(model, [d.full_text for d in corpus.values()], "scifact-corpus")
         queries = cached_embeddings(model, list(load_beir(SCIFACT, "test").queries.values()),
                                     "scifact-test-queries", progress=False)
-        sci = compare("SciFact corpus (all-MiniLM-L6-v2)", vectors, queries, args.rounds, build_rounds=3)
+        # 300 test queries take milliseconds: repeat them so each timing is long enough to measure.
+        sci = compare("SciFact corpus (all-MiniLM-L6-v2)", vectors, np.tile(queries, (10, 1)), args.rounds,
+                      build_rounds=4)
         sci["quality"] = scifact_quality(sci.pop("index"), model)
         results["scifact"] = sci
         default = next(r for r in sci["curve"] if r["ef"] == 100)
@@ -156,7 +161,8 @@ def main() -> int:
         ok &= sci["build_ratio"] <= 1.05 and default["query_ratio"] <= 1.10
     if args.synthetic:
         vectors, queries = mixture(args.synthetic, args.queries, 384, args.centres)
-        syn = compare(f"synthetic mixture ({args.centres} centres)", vectors, queries, args.rounds, build_rounds=1)
+        syn = compare(f"synthetic mixture ({args.centres} centres)", vectors, queries, args.rounds,
+                      build_rounds=args.build_rounds)
         syn.pop("index")
         results["synthetic"] = syn
         default = next(r for r in syn["curve"] if r["ef"] == 100)

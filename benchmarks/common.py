@@ -37,11 +37,14 @@ def cached_embeddings(model, texts: list[str], name: str, progress: bool = True)
     return embeddings
 
 
-def median_seconds(fn: Callable[[], object], rounds: int) -> float:
-    """Median wall time of ``rounds`` calls of ``fn``."""
-    times = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+def interleaved_seconds(reference: Callable[[], object], candidate: Callable[[], object],
+                        rounds: int) -> tuple[float, float]:
+    """Median wall times of ``reference`` and ``candidate``, run in ABBA order so drift hits both alike."""
+    times: tuple[list[float], list[float]] = ([], [])
+    for round_number in range(rounds):
+        order = (0, 1) if round_number % 2 == 0 else (1, 0)
+        for side in order:
+            start = time.perf_counter()
+            (reference, candidate)[side]()
+            times[side].append(time.perf_counter() - start)
+    return statistics.median(times[0]), statistics.median(times[1])

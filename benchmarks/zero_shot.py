@@ -11,49 +11,35 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = ROOT.parent / "shared" / "data" / "scifact"
+from common import RESULTS, SCIFACT, have_scifact, interleaved_seconds
+
 PUBLISHED_NDCG10 = 0.645
 
 
 def encode_overhead(model, texts: list[str], rounds: int) -> dict[str, float]:
-    """Median seconds of raw ``model.encode`` and of ``textmetric.encode``, interleaved, and their ratio."""
+    """Median seconds of raw ``model.encode`` and of ``textmetric.encode`` (ABBA-interleaved), and their ratio."""
     from textmetric import encode
 
-    def raw_call():
-        model.encode(texts, batch_size=32, show_progress_bar=False, convert_to_numpy=True)
-
-    def our_call():
-        encode(model, texts, batch_size=32)
-
-    raw, ours = [], []
-    for round_number in range(rounds):
-        # ABBA order: a drift in machine load over the run hits both sides alike.
-        pair = [(raw_call, raw), (our_call, ours)]
-        for call, times in (pair if round_number % 2 == 0 else pair[::-1]):
-            start = time.perf_counter()
-            call()
-            times.append(time.perf_counter() - start)
-    raw_s, ours_s = statistics.median(raw), statistics.median(ours)
+    raw_s, ours_s = interleaved_seconds(
+        lambda: model.encode(texts, batch_size=32, show_progress_bar=False, convert_to_numpy=True),
+        lambda: encode(model, texts, batch_size=32), rounds)
     return {"raw_encode_s": raw_s, "textmetric_encode_s": ours_s, "ratio": ours_s / raw_s,
             "docs": len(texts), "rounds": rounds}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--data", type=Path, default=SCIFACT)
     parser.add_argument("--overhead-docs", type=int, default=256, help="documents timed for the overhead ratio")
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--overhead-only", action="store_true", help="measure only the encoding overhead")
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "zero_shot.json")
+    parser.add_argument("--out", type=Path, default=RESULTS / "zero_shot.json")
     args = parser.parse_args()
-    if not (args.data / "corpus.jsonl").exists():
-        print(f"skipped: SciFact not found at {args.data} (see ../shared/data/README.md)")
+    if not have_scifact(args.data):
         return 0
 
     from textmetric import ExactIndex, Retriever, evaluate_retriever, load_beir, load_model

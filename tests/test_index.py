@@ -240,3 +240,24 @@ def test_saving_over_an_index_replaces_it_and_leaves_no_temporary_folder(saved):
     small_index(n=7).save(saved)
     assert len(Index.load(saved)) == 7
     assert sorted(p.name for p in saved.parent.iterdir()) == ["idx"]
+
+
+def test_concurrent_searches_with_different_ef_each_get_their_own_depth():
+    index = small_index(n=2000, dim=8)
+    queries = random_unit(50, dim=8, seed=4)
+    expected = {ef: index.search(queries, k=10, ef=ef) for ef in (10, 400)}
+    results, errors = [], []
+
+    def worker(ef):
+        try:
+            for _ in range(15):
+                results.append((ef, index.search(queries, k=10, ef=ef)))
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=worker, args=(ef,)) for ef in (10, 400, 10, 400)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and all(found == expected[ef] for ef, found in results)

@@ -46,18 +46,24 @@ _SEED = 100
 
 
 class _ReadWriteLock:
-    """Many searches at once, or one writer alone: hnswlib must not search while it inserts."""
+    """Many searches at once, or one writer alone: hnswlib must not search while it inserts.
+
+    Readers share the lock only when they agree on ``mode`` (the search depth ef, a
+    setting of the shared graph); a reader with another mode waits its turn.
+    """
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
         self._readers = 0
         self._writing = False
+        self._mode: object = None
 
     @contextlib.contextmanager
-    def reading(self) -> Iterator[None]:
+    def reading(self, mode: object = None) -> Iterator[None]:
         with self._cond:
-            self._cond.wait_for(lambda: not self._writing)
+            self._cond.wait_for(lambda: not self._writing and (self._readers == 0 or self._mode == mode))
             self._readers += 1
+            self._mode = mode
         try:
             yield
         finally:
@@ -99,6 +105,7 @@ class Index:
         self._db = _new_docs_db()
         self._id_of: dict[int, str] = {}     # live label -> doc id
         self._label_of: dict[str, int] = {}  # live doc id -> label
+        self._ids_by_label = np.empty(0, dtype=object)  # label -> doc id, for vectorised lookups in search
         self._next_label = 0
         self._lock = _ReadWriteLock()
 
@@ -166,6 +173,14 @@ class Index:
             for label, doc_id in zip(labels.tolist(), ids):
                 self._id_of[label] = doc_id
                 self._label_of[doc_id] = label
+            self._grow_id_array(self._next_label)
+            self._ids_by_label[labels] = np.asarray(ids, dtype=object)
+
+    def _grow_id_array(self, size: int) -> None:
+        if size > len(self._ids_by_label):
+            grown = np.empty(max(size, 2 * len(self._ids_by_label)), dtype=object)
+            grown[:len(self._ids_by_label)] = self._ids_by_label
+            self._ids_by_label = grown
 
     def delete(self, ids: Iterable[str]) -> list[str]:
         """Delete documents by id; returns the ids that were not in the index (and so changed nothing)."""
@@ -206,21 +221,23 @@ class Index:
         if queries.ndim != 2 or queries.shape[1] != self.dim:
             raise InputError(f"query embeddings of shape {queries.shape} do not fit an index of "
                              f"dimension {self.dim}")
-        with self._lock.reading():
-            k = min(k, len(self))
-            if k < 1 or len(queries) == 0:
-                return [[] for _ in range(len(queries))]
-            labels, distances = self._knn(queries, k, max(ef or self.ef, k))
-            # hnswlib's distances: 1 - cosine, 1 - inner product, or the squared L2 distance.
-            scores = -distances if self.space == "l2" else np.float32(1) - distances
-            id_of = self._id_of
-            results = []
-            for row_labels, row_scores in zip(labels.tolist(), scores.astype(np.float32).tolist()):
-                hits = [(id_of[label], score) for label, score in zip(row_labels, row_scores)]
-                hits.sort(key=lambda hit: hit[0], reverse=True)
-                hits.sort(key=lambda hit: hit[1], reverse=True)  # stable: ties stay by id descending
-                results.append(hits)
-            return results
+        k = min(k, len(self))
+        if k < 1 or len(queries) == 0:
+            return [[] for _ in range(len(queries))]
+        ef = max(ef or self.ef, k)
+        with self._lock.reading(ef):
+            labels, distances = self._knn(queries, k, ef)
+            ids = self._ids_by_label[labels]
+        # hnswlib's distances: 1 - cosine, 1 - inner product, or the squared L2 distance; sorted
+        # ascending, so the scores come sorted descending and only ties need the doc-id order.
+        scores = (-distances if self.space == "l2" else np.float32(1) - distances).astype(np.float32)
+        tied = np.flatnonzero((scores[:, 1:] == scores[:, :-1]).any(axis=1))
+        results = [list(zip(row_ids, row_scores)) for row_ids, row_scores in zip(ids.tolist(), scores.tolist())]
+        for row in tied.tolist():
+            hits = results[row]
+            hits.sort(key=lambda hit: hit[0], reverse=True)
+            hits.sort(key=lambda hit: hit[1], reverse=True)  # stable: ties stay by id descending
+        return results
 
     def _knn(self, queries: np.ndarray, k: int, ef: int) -> tuple[np.ndarray, np.ndarray]:
         # set_ef changes shared state: concurrent readers may each set it; the largest
@@ -308,9 +325,11 @@ class Index:
             raise InputError(f"cannot read {DOCS}: {e}", path) from None
         finally:
             disk.close()
+        index._grow_id_array(index._next_label)
         for label, doc_id in index._db.execute("SELECT label, doc_id FROM docs"):
             index._id_of[label] = doc_id
             index._label_of[doc_id] = label
+            index._ids_by_label[label] = doc_id
         if len(index) != manifest["count"]:
             raise InputError(f"{DOCS} holds {len(index)} documents but {MANIFEST} says {manifest['count']}", path)
         return index
