@@ -185,3 +185,46 @@ def test_train_cli_rejects_a_missing_negatives_file(cli, toy_beir, tmp_path):
     code, _, err = cli("train", "--data", toy_beir, "--output", tmp_path / "m", "--hard-negatives",
                        tmp_path / "nope.jsonl")
     assert code == 2 and "no such file" in err and err.count("\n") == 1
+
+
+# -- the seed's linear model ---------------------------------------------------------------------
+
+def test_the_linear_adapter_trains_only_w_and_loads_as_one_model(toy_beir, tiny_model_path, tmp_path):
+    from textmetric.adapter import adapter_matrix
+
+    log = fine_tune(toy_beir, tmp_path / "m", model_name=tiny_model_path,
+                    config=TrainConfig(adapter="linear", loss="triplet", epochs=10, lr=1e-3, **FAST))
+    model = load_model(tmp_path / "m")
+    base = load_model(tiny_model_path)
+    assert model.similarity_fn_name == "euclidean" and adapter_matrix(model).shape == (32, 32)
+    assert log["best_metric"] > log["initial_dev"]["dev_ndcg@10"]
+    # everything below W is the frozen encoder, untouched
+    import numpy as np
+
+    texts = ["a cat", "stock markets"]
+    expected = base.encode(texts, convert_to_numpy=True) @ adapter_matrix(model).T
+    np.testing.assert_allclose(model.encode(texts, convert_to_numpy=True), expected, atol=1e-5)
+
+
+def test_reprojecting_an_index_equals_rebuilding_it_with_the_adapted_model(cli, toy_beir, tiny_model_path, tmp_path):
+    from textmetric.index import Index
+    from textmetric.indexing import build_index
+
+    fine_tune(toy_beir, tmp_path / "m", model_name=tiny_model_path,
+              config=TrainConfig(adapter="linear", loss="triplet", epochs=3, lr=1e-2, **FAST))
+    base = load_model(tiny_model_path)
+    build_index(base, {f"d{i}": __import__("textmetric").Document(f"text {i}") for i in range(30)},
+                tmp_path / "base-idx", model_name=tiny_model_path)
+    code, _, err = cli("reproject", "--index", tmp_path / "base-idx", "--model", tmp_path / "m",
+                       "--output", tmp_path / "new-idx", "-q")
+    assert code == 0, err
+    adapted = load_model(tmp_path / "m")
+    rebuilt = build_index(adapted, {f"d{i}": __import__("textmetric").Document(f"text {i}") for i in range(30)},
+                          tmp_path / "rebuilt-idx", model_name=tmp_path / "m")
+    reprojected = Index.load(tmp_path / "new-idx")
+    assert reprojected.space == "l2" == rebuilt.space
+    queries = adapted.encode(["text 3", "text 17"], convert_to_numpy=True)
+    assert [[d for d, _ in h] for h in reprojected.search(queries, 5)] == \
+           [[d for d, _ in h] for h in rebuilt.search(queries, 5)]
+    code, out, _ = cli("search", "--index", tmp_path / "new-idx", "text 3", "-k", "1", "--json", "-q")
+    assert code == 0 and json.loads(out)["hits"][0]["doc_id"] == "d3"

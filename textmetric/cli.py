@@ -337,6 +337,24 @@ def compact(index_dir, quiet) -> None:
 
 
 @cli.command()
+@click.option("--index", "index_dir", metavar="DIR", required=True, help="An index built with the adapter's encoder.")
+@click.option("--model", "model_name", metavar="PATH", required=True, help="A model trained with --adapter linear.")
+@click.option("--output", metavar="DIR", required=True, help="The re-projected index folder to write.")
+@quiet_option
+def reproject(index_dir, model_name, output, quiet) -> None:
+    """Apply a linear adapter's W to an index's stored vectors: a new index without re-encoding the corpus."""
+    from .adapter import reproject_index
+    from .index import Index
+    from .models import load_model
+
+    _setup(quiet)
+    if Path(output).exists():
+        raise InputError("already exists: choose another output folder", output)
+    fresh = reproject_index(Index.load(index_dir), load_model(model_name), output, adapted_name=model_name)
+    _say(f"re-projected {len(fresh)} documents into {output} (space l2, dim {fresh.dim})", quiet)
+
+
+@cli.command()
 @click.argument("query", nargs=-1)
 @click.option("--index", "index_dir", metavar="DIR", required=True, help="The index folder.")
 @click.option("--queries", "queries_path", metavar="FILE", help="Queries file (jsonl/csv/tsv/parquet) instead of QUERY.")
@@ -419,10 +437,13 @@ def _hits_table(query: str, ranked: list[str], scores: dict, index) -> str:
 @click.option("--eval-steps", default=None, type=click.IntRange(min=1),
               help="Evaluate the dev split (and checkpoint) every N steps [default: every epoch].")
 @click.option("--seed", default=42, show_default=True, type=int)
+@click.option("--adapter", type=click.Choice(["linear"]), default=None,
+              help="Train only a linear map W on the frozen encoder (d = ||W(x - y)||): seconds, not minutes.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run from its last checkpoint.")
 @quiet_option
 def train(source, output, model_name, loss, margin, distance, hard_negatives, negatives_per_pair, epochs,
-          batch_size, lr, max_seq_length, dev_fraction, dev_corpus_size, eval_steps, seed, resume, quiet) -> None:
+          batch_size, lr, max_seq_length, dev_fraction, dev_corpus_size, eval_steps, seed, adapter, resume,
+          quiet) -> None:
     """Fine-tune a bi-encoder with a metric-learning loss; keeps the checkpoint best on the dev split."""
     from .train import TrainConfig, fine_tune
 
@@ -432,7 +453,7 @@ def train(source, output, model_name, loss, margin, distance, hard_negatives, ne
     config = TrainConfig(loss=loss, distance=distance, margin=margin, epochs=epochs, batch_size=batch_size, lr=lr,
                          max_seq_length=max_seq_length, dev_fraction=dev_fraction, dev_corpus_size=dev_corpus_size,
                          seed=seed, hard_negatives=hard_negatives, negatives_per_pair=negatives_per_pair,
-                         eval_steps=eval_steps)
+                         eval_steps=eval_steps, adapter=adapter)
     try:
         log = fine_tune(source, output, model_name=model_name, config=config, resume=resume, progress=progress)
     except KeyboardInterrupt:

@@ -61,6 +61,7 @@ class TrainConfig:
     negatives_per_pair: int = 1
     eval_steps: int | None = None
     logging_steps: int = 10
+    adapter: str | None = None  # "linear": train only W on top of the frozen encoder
 
 
 @dataclass
@@ -314,6 +315,8 @@ def fine_tune(source: str | os.PathLike, output: str | os.PathLike, *, model_nam
     training = prepare_training_set(source, config, model, progress)
     check_columns(config.loss, training.columns)
     _check_batches(config, training)
+    if config.adapter is not None:
+        return _fine_tune_adapter(model, model_name, loss, training, config, source, output, progress)
     work = work_folder(output)
     if work.exists() and not resume:
         shutil.rmtree(work)
@@ -354,6 +357,61 @@ def fine_tune(source: str | os.PathLike, output: str | os.PathLike, *, model_nam
         if trainer.state.best_metric < before:
             warn(f"fine-tuning did not improve the dev {evaluator.primary_metric}: "
                  f"{before:.4f} before, {trainer.state.best_metric:.4f} at best")
+    return log
+
+
+def _fine_tune_adapter(model, model_name, loss, training: TrainingSet, config: TrainConfig, source, output: Path,
+                       progress: bool) -> dict[str, Any]:
+    """Train only a linear map W over embeddings encoded once by the frozen encoder (see ``adapter.py``)."""
+    import numpy as np
+
+    from .adapter import attach_adapter, train_linear_adapter
+
+    if config.adapter != "linear":
+        raise InputError(f"unknown adapter '{config.adapter}' (textmetric has: linear)")
+    if training.dev_pairs is not None:
+        raise InputError("the linear adapter is judged by retrieval: train it on pairs or triplets, not labelled pairs")
+    start = time.perf_counter()
+    text_columns = [i for i, c in enumerate(training.columns) if c != "label"]
+    texts = sorted({row[i] for row in training.rows for i in text_columns})
+    position = {t: i for i, t in enumerate(texts)}
+    cache = encode(model, texts, batch_size=config.batch_size, progress=progress)
+    columns = [cache[[position[row[i]] for row in training.rows]] for i in text_columns]
+    labels = None
+    if "label" in training.columns:
+        labels = np.asarray([row[training.columns.index("label")] for row in training.rows])
+    dev = None
+    if training.dev_qrels:
+        dev_ids = list(training.dev_corpus)
+        dev_docs = encode(model, [training.dev_corpus[d].full_text for d in dev_ids], batch_size=config.batch_size)
+        dev_qids = list(training.dev_queries)
+        dev_queries = encode(model, [training.dev_queries[q] for q in dev_qids], batch_size=config.batch_size)
+
+        def dev(adapter) -> dict[str, float]:
+            index = ExactIndex(dev_ids, adapter.project(dev_docs), space="l2")
+            run = {q: dict(h) for q, h in zip(dev_qids, index.search(adapter.project(dev_queries), 100))}
+            means = evaluate(run, training.dev_qrels, ["map", "ndcg@10"]).means
+            return {"dev_map": means["map"], "dev_ndcg@10": means["ndcg@10"], "score": means["ndcg@10"]}
+
+    epochs = max(1, round(config.epochs))
+    adapter, history = train_linear_adapter(columns, labels, loss, epochs=epochs, lr=config.lr,
+                                            batch_size=config.batch_size, seed=config.seed, dev=dev,
+                                            progress=progress)
+    combined = attach_adapter(model, adapter)
+    initial = {k: v for k, v in history[0].items() if k.startswith("dev_")} if dev else {}
+    best = max((h["score"] for h in history if "score" in h), default=None)
+    log = {
+        "config": asdict(config), "model": str(model_name) if model_name else None, "source": str(source),
+        "train_rows": len(training.rows), "dev_queries": len(training.dev_queries),
+        "dev_corpus": len(training.dev_corpus), "initial_dev": initial,
+        "history": [{"step": h["epoch"], **{k: v for k, v in h.items() if k != "score"}}
+                    for h in (history[1:] if dev else history)],
+        "best_metric": best, "train_seconds": time.perf_counter() - start, "resumed": False,
+    }
+    for record in log["history"]:  # the curve plot reads eval_dev_* keys
+        for key in [k for k in record if k.startswith("dev_")]:
+            record[f"eval_{key}"] = record.pop(key)
+    _save(combined, output, log)
     return log
 
 

@@ -1,0 +1,118 @@
+"""Fine-tune all-MiniLM-L6-v2 on SciFact train with each objective; report test nDCG@10, MAP and time.
+
+Each objective is one run (they take minutes to tens of minutes on a 2-core CPU),
+so results accumulate in benchmarks/results/finetune_scifact.json and the table
+prints whatever has been measured so far. Hyper-parameters are chosen on the dev
+split that ``fine_tune`` carves from the training queries (10 %, seed 42); the
+test split is only ever used for the final report.
+
+    python benchmarks/finetune_scifact.py --objective mnrl-hard
+    python benchmarks/finetune_scifact.py --table
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from common import RESULTS, SCIFACT, cached_embeddings, have_scifact
+
+OBJECTIVES = {
+    # name: (loss, uses mined hard negatives, extra TrainConfig fields)
+    "contrastive": ("contrastive", True, {}),
+    "triplet": ("triplet", True, {}),
+    "batch-hard": ("batch-hard", False, {}),
+    "mnrl": ("mnrl", False, {}),
+    "mnrl-hard": ("mnrl", True, {}),
+}
+TABLE = RESULTS / "finetune_scifact.json"
+ZERO_SHOT = {"ndcg@10": 0.6451, "map": 0.6034}  # benchmarks/zero_shot.py, measured here
+
+
+def mined_negatives(model, negatives: int = 5, skip_top: int = 3, max_rank: int = 50) -> Path:
+    """Hard negatives of the train queries from the zero-shot model (cached corpus embeddings), as triplets."""
+    from textmetric import load_beir
+    from textmetric.mining import mine_hard_negatives, write_triplets
+    from textmetric.retrieve import ExactIndex
+
+    path = RESULTS / f"scifact-train-negatives-{negatives}-{skip_top}-{max_rank}.jsonl"
+    if path.exists():
+        return path
+    data = load_beir(SCIFACT, "train")
+    ids = list(data.corpus)
+    embeddings = cached_embeddings(model, [data.corpus[i].full_text for i in ids], "scifact-corpus")
+    mined = mine_hard_negatives(model, ExactIndex(ids, embeddings), data.queries, data.qrels, negatives=negatives,
+                                skip_top=skip_top, max_rank=max_rank)
+    write_triplets(path, data.queries, data.corpus, data.qrels, mined)
+    return path
+
+
+def test_scores(model_dir: Path) -> dict:
+    """Test nDCG@10 and MAP by exact search over the whole corpus, with the fine-tuned model."""
+    from textmetric import ExactIndex, Retriever, evaluate_retriever, load_beir, load_model
+
+    data = load_beir(SCIFACT, "test")
+    model = load_model(model_dir)
+    ids = list(data.corpus)
+    embeddings = cached_embeddings(model, [data.corpus[i].full_text for i in ids], f"scifact-corpus-{model_dir.name}")
+    retriever = Retriever(model, ExactIndex(ids, embeddings))
+    evaluation, _ = evaluate_retriever(retriever, data.queries, data.qrels, k=1000, metrics=["ndcg@10", "map"])
+    return evaluation.means
+
+
+def run(objective: str, epochs: float, lr: float, batch_size: int, negatives_per_pair: int,
+        max_seq_length: int | None) -> dict:
+    from textmetric import TrainConfig, fine_tune, load_model
+
+    loss, hard, extra = OBJECTIVES[objective]
+    config = TrainConfig(loss=loss, epochs=epochs, lr=lr, batch_size=batch_size, max_seq_length=max_seq_length,
+                         negatives_per_pair=negatives_per_pair, **extra)
+    if hard:
+        config.hard_negatives = str(mined_negatives(load_model()))
+    out = RESULTS / "models" / f"{objective}-e{epochs:g}-lr{lr:g}-b{batch_size}-n{negatives_per_pair}"
+    start = time.perf_counter()
+    log = fine_tune(SCIFACT, out, config=config, progress=sys.stderr.isatty())
+    wall = time.perf_counter() - start
+    scores = test_scores(out)
+    return {"objective": objective, "config": log["config"], "train_seconds": log["train_seconds"],
+            "wall_seconds": wall, "initial_dev": log["initial_dev"], "best_dev": log["best_metric"],
+            "test": scores, "model": str(out)}
+
+
+def print_table(rows: list[dict]) -> None:
+    print(f"{'objective':<34} {'nDCG@10':>8} {'MAP':>7} {'train min':>9} {'dev nDCG@10':>12}")
+    print(f"{'zero-shot all-MiniLM-L6-v2':<34} {ZERO_SHOT['ndcg@10']:>8.4f} {ZERO_SHOT['map']:>7.4f} {'-':>9} {'':>12}")
+    for r in rows:
+        c = r["config"]
+        name = f"{r['objective']} (e{c['epochs']:g}, lr {c['lr']:g}, b{c['batch_size']})"
+        print(f"{name:<34} {r['test']['ndcg@10']:>8.4f} {r['test']['map']:>7.4f} {r['train_seconds'] / 60:>9.1f} "
+              f"{r['best_dev'] or 0:>12.4f}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--objective", choices=sorted(OBJECTIVES))
+    parser.add_argument("--epochs", type=float, default=1.0)
+    parser.add_argument("--lr", type=float, default=2e-5)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--negatives-per-pair", type=int, default=1)
+    parser.add_argument("--max-seq-length", type=int, default=None)
+    parser.add_argument("--table", action="store_true", help="only print the results measured so far")
+    args = parser.parse_args()
+    if not have_scifact():
+        return 0
+    rows = json.loads(TABLE.read_text()) if TABLE.exists() else []
+    if args.objective and not args.table:
+        rows.append(run(args.objective, args.epochs, args.lr, args.batch_size, args.negatives_per_pair,
+                        args.max_seq_length))
+        TABLE.parent.mkdir(parents=True, exist_ok=True)
+        TABLE.write_text(json.dumps(rows, indent=2))
+    print_table(rows)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
