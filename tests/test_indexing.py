@@ -157,14 +157,20 @@ SAVE_SCRIPT = textwrap.dedent("""
 """)
 
 
-@pytest.mark.parametrize("point", ["writing", "before-swap", "between-renames"])
-def test_killing_a_save_leaves_the_previous_index_loadable_and_complete(tmp_path, point):
+def saved_index_and_script(tmp_path):
+    """A saved 20-document index, and the script that adds 30 documents to it and saves."""
     target = tmp_path / "idx"
     old = Index(8)
     old.add([f"d{i}" for i in range(20)], np.random.default_rng(0).normal(size=(20, 8)).astype(np.float32))
     old.save(target)
     script = tmp_path / "save.py"
     script.write_text(SAVE_SCRIPT)
+    return target, script
+
+
+@pytest.mark.parametrize("point", ["writing", "before-swap", "between-renames"])
+def test_killing_a_save_leaves_the_previous_index_loadable_and_complete(tmp_path, point):
+    target, script = saved_index_and_script(tmp_path)
     flag = tmp_path / "paused"
     proc = subprocess.Popen([sys.executable, str(script), str(target), point, str(flag)])
     try:
@@ -180,12 +186,7 @@ def test_killing_a_save_leaves_the_previous_index_loadable_and_complete(tmp_path
 
 
 def test_killing_saves_at_random_moments_never_leaves_a_mix(tmp_path):
-    target = tmp_path / "idx"
-    old = Index(8)
-    old.add([f"d{i}" for i in range(20)], np.random.default_rng(0).normal(size=(20, 8)).astype(np.float32))
-    old.save(target)
-    script = tmp_path / "save.py"
-    script.write_text(SAVE_SCRIPT)
+    target, script = saved_index_and_script(tmp_path)
     rng = np.random.default_rng(3)
     for _ in range(6):
         proc = subprocess.Popen([sys.executable, str(script), str(target), "none", str(tmp_path / "unused")])

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-__all__ = ["atomic_write", "replace_folder", "recover_interrupted_replace", "fsync", "fsync_dir"]
+__all__ = ["atomic_write", "replace_folder", "recover_interrupted_replace", "fsync"]
 
 
 @contextmanager
@@ -35,10 +35,12 @@ def atomic_write(path: str | os.PathLike, newline: str | None = None) -> Iterato
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    fsync(path.parent)
 
 
 
 def fsync(path: Path) -> None:
+    """Flush a file (or, given a folder, the folder's entries) to the disk."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -78,7 +80,7 @@ def replace_folder(new: Path, target: Path) -> None:
         os.rename(target, old)
         os.rename(new, target)
         shutil.rmtree(old)
-    fsync_dir(target.parent)
+    fsync(target.parent)
 
 
 def _old_path(target: Path) -> Path:
@@ -90,11 +92,3 @@ def recover_interrupted_replace(target: Path) -> None:
     old = _old_path(target)
     if not target.exists() and old.is_dir():
         os.rename(old, target)
-
-
-def fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
