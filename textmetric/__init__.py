@@ -16,8 +16,10 @@ from .data import (Corpus, Document, Qrels, Queries, RetrievalData, check_qrels,
 from .errors import InputError  # noqa: E402
 from .evaluate import evaluate_retriever, read_run, write_per_query, write_run  # noqa: E402
 from .metrics import DEFAULT_METRICS, Evaluation, Run, evaluate, pair_accuracy, rank  # noqa: E402
+from .fusion import reciprocal_rank_fusion, score_fusion  # noqa: E402
 from .index import Index  # noqa: E402
 from .indexing import add_documents, build_index, load_index_model  # noqa: E402
+from .lexical import LexicalIndex, LexicalSettings  # noqa: E402
 from .models import DEFAULT_MODEL, encode, load_model  # noqa: E402
 from .retrieve import ExactIndex, Retriever  # noqa: E402
 
@@ -41,6 +43,7 @@ __all__ = [
     "load_beir", "load_corpus", "load_queries", "load_qrels", "check_qrels",
     "load_model", "encode", "DEFAULT_MODEL",
     "ExactIndex", "Index", "Retriever", "build_index", "add_documents", "load_index_model",
+    "LexicalIndex", "LexicalSettings", "reciprocal_rank_fusion", "score_fusion",
     "evaluate", "evaluate_retriever", "pair_accuracy", "rank", "DEFAULT_METRICS",
     "read_run", "write_run", "write_per_query",
     "fine_tune", "TrainConfig", "make_loss", "mine_hard_negatives", "write_triplets",

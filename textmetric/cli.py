@@ -55,6 +55,43 @@ batch_option = click.option("--batch-size", default=32, show_default=True, type=
                             help="Texts per encoding batch.")
 
 
+def lexical_options(function):
+    """The BM25 side's tokenisation, for `index --lexical` and `index-lexical` (recorded in the manifest)."""
+    function = click.option("--stopwords", type=click.Choice(["en", "none"]), default="en", show_default=True,
+                            help="Drop Lucene's 33 English stop words, or keep every word.")(function)
+    return click.option("--stemmer", type=click.Choice(["english", "none"]), default="english",
+                        show_default=True, help="Snowball stemming (PyStemmer), or none.")(function)
+
+
+def hybrid_options(modes: tuple[str, ...]):
+    """--mode and the fusion settings, for `search` and `evaluate`."""
+    from .fusion import DEFAULT_ALPHA, DEFAULT_RRF_K
+    from .retrieve import DEFAULT_DEPTH
+
+    def decorate(function):
+        for option in reversed([
+            click.option("--mode", type=click.Choice(modes), default="dense", show_default=True,
+                         help="dense: the model's embeddings; lexical: BM25 alone (no model); hybrid: both, fused"
+                              + ("; all: the three side by side" if "all" in modes else "") + "."),
+            click.option("--fusion", type=click.Choice(["rrf", "score"]), default="rrf", show_default=True,
+                         help="Hybrid fusion: reciprocal rank fusion, or min-max normalised scores mixed by --alpha."),
+            click.option("--alpha", type=click.FloatRange(0, 1), default=DEFAULT_ALPHA, show_default=True,
+                         help="--fusion score: weight of the dense side (1 - alpha for the lexical side)."),
+            click.option("--rrf-k", type=click.FloatRange(min=0), default=DEFAULT_RRF_K, show_default=True,
+                         help="--fusion rrf: the constant k in 1 / (k + rank)."),
+            click.option("--depth", type=click.IntRange(min=1), default=DEFAULT_DEPTH, show_default=True,
+                         help="Hybrid: candidates taken from the top of each side before fusing."),
+        ]):
+            function = option(function)
+        return function
+
+    return decorate
+
+
+def _fusion(fusion, alpha, rrf_k, depth) -> dict:
+    return {"fusion": fusion, "alpha": alpha, "rrf_k": rrf_k, "depth": depth}
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="textmetric")
 def cli() -> None:
@@ -85,6 +122,7 @@ def _metric_names(text: str) -> list[str]:
               help="Search this HNSW index instead of exact search over the corpus (its model by default).")
 @click.option("--ef", type=click.IntRange(min=1), default=None, help="HNSW search depth [default: the index's].")
 @click.option("--check-recall", is_flag=True, help="With --index: also report HNSW recall@10 against exact search.")
+@hybrid_options(("dense", "lexical", "hybrid", "all"))
 @model_option
 @click.option("-k", "--top-k", "k", default=1000, show_default=True, type=click.IntRange(min=1),
               help="Documents retrieved per query.")
@@ -100,12 +138,12 @@ def _metric_names(text: str) -> list[str]:
 @click.option("--run-out", "run_out", metavar="FILE", help="Write the retrieved run as a TREC run file.")
 @quiet_option
 def evaluate(run_path, data_dir, corpus_path, queries_path, qrels_path, pairs_path, split, index_dir, ef,
-             check_recall, model_name, k, batch_size, metrics_text, relevance_level, complete, as_json,
-             per_query_path, run_out, quiet) -> None:
+             check_recall, mode, fusion, alpha, rrf_k, depth, model_name, k, batch_size, metrics_text,
+             relevance_level, complete, as_json, per_query_path, run_out, quiet) -> None:
     """Score retrieval with trec_eval's metrics (an existing run, or a model searching a corpus or an index),
     or pair classification with --pairs."""
     from . import data as data_module
-    from .evaluate import format_table, write_per_query, write_run
+    from .evaluate import format_modes_table, format_table, write_per_query, write_run
     from .metrics import DEFAULT_METRICS, evaluate as evaluate_run
 
     progress = _setup(quiet)
@@ -117,6 +155,11 @@ def evaluate(run_path, data_dir, corpus_path, queries_path, qrels_path, pairs_pa
     metrics = _metric_names(metrics_text) if metrics_text else list(DEFAULT_METRICS)
     if check_recall and not index_dir:
         raise click.UsageError("--check-recall compares an --index with exact search: give --index")
+    if mode != "dense" and not index_dir:
+        raise click.UsageError(f"--mode {mode} needs --index: exact search over a corpus has no lexical side "
+                               f"(build an index with `textmetric index --lexical`)")
+    if mode == "all" and (run_out or per_query_path):
+        raise click.UsageError("--mode all compares three runs: --run-out and --per-query take one --mode")
     extra = {}
     if run_path is not None:
         if data_dir or corpus_path or queries_path or model_name or run_out or index_dir:
@@ -138,7 +181,21 @@ def evaluate(run_path, data_dir, corpus_path, queries_path, qrels_path, pairs_pa
             raise click.UsageError("give --run and --qrels, or --data DIR, or --corpus (or --index), "
                                    "--queries and --qrels")
         if index_dir:
-            run, extra = _index_run(bundle, index_dir, model_name, k, ef, batch_size, check_recall, progress, quiet)
+            modes = ("dense", "lexical", "hybrid") if mode == "all" else (mode,)
+            runs, extra = _index_runs(bundle, index_dir, model_name, k, ef, batch_size, check_recall, modes,
+                                      _fusion(fusion, alpha, rrf_k, depth), progress, quiet)
+            if mode == "all":
+                results = {m: evaluate_run(r, bundle.qrels, metrics, relevance_level=relevance_level,
+                                           complete=complete) for m, r in runs.items()}
+                columns = {m: {**r.means, **(extra if m == "dense" else {})} for m, r in results.items()}
+                num_queries = next(iter(results.values())).num_queries
+                if as_json:
+                    click.echo(json.dumps({m: {**means, "num_queries": results[m].num_queries}
+                                           for m, means in columns.items()}))
+                else:
+                    click.echo(format_modes_table(columns, num_queries))
+                return
+            run = runs[mode]
         else:
             run = _exact_run(bundle, model_name, k, batch_size, progress, quiet)
         qrels = bundle.qrels
@@ -190,8 +247,9 @@ def _exact_run(bundle, model_name, k, batch_size, progress, quiet):
     return Retriever(model, index, batch_size=batch_size, progress=progress).search(bundle.queries, k=k)
 
 
-def _index_run(bundle, index_dir, model_name, k, ef, batch_size, check_recall, progress, quiet):
-    """The run of an HNSW index over the bundle's queries, and HNSW recall@10 against exact search if asked."""
+def _index_runs(bundle, index_dir, model_name, k, ef, batch_size, check_recall, modes, fusion, progress, quiet):
+    """The runs of an index over the bundle's queries, one per mode, and HNSW recall@10 against exact search
+    if asked."""
     from .index import Index
     from .indexing import load_index_model
     from .retrieve import ExactIndex, Retriever
@@ -205,11 +263,12 @@ def _index_run(bundle, index_dir, model_name, k, ef, batch_size, check_recall, p
             warn(f"{missing} corpus document(s) are not in the index {index_dir}")
     if ef is not None:
         index.ef = ef
-    model = load_index_model(index, model_name)
-    _say(f"searching {len(index)} documents for {len(bundle.queries)} queries", quiet)
-    run = Retriever(model, index, batch_size=batch_size, progress=progress).search(bundle.queries, k=k)
+    model = load_index_model(index, model_name) if check_recall or modes != ("lexical",) else None
+    _say(f"searching {len(index)} documents for {len(bundle.queries)} queries ({', '.join(modes)})", quiet)
+    runs = {mode: Retriever(model, index, mode=mode, batch_size=batch_size, progress=progress, **fusion).search(
+        bundle.queries, k=k) for mode in modes}
     if not check_recall:
-        return run, {}
+        return runs, {}
     from .models import encode
 
     ids = index.ids
@@ -219,7 +278,7 @@ def _index_run(bundle, index_dir, model_name, k, ef, batch_size, check_recall, p
     truth = exact.search(queries, cut)
     approx = index.search(queries, cut)
     found = [len({d for d, _ in a} & {d for d, _ in t}) / max(len(t), 1) for a, t in zip(approx, truth)]
-    return run, {"hnsw_recall@10": sum(found) / max(len(found), 1)}
+    return runs, {"hnsw_recall@10": sum(found) / max(len(found), 1)}
 
 
 def _read_ids(value: str) -> list[str]:
@@ -246,12 +305,15 @@ def _read_ids(value: str) -> list[str]:
 @batch_option
 @click.option("--chunk-size", default=512, show_default=True, type=click.IntRange(min=1),
               help="Documents per resumable encoding chunk.")
+@click.option("--lexical", is_flag=True, help="Also build the BM25 side, for --mode lexical and hybrid.")
+@lexical_options
 @click.option("--overwrite", is_flag=True, help="Replace an existing index at --output.")
 @quiet_option
 def index_command(corpus_path, output, model_name, space, m, ef_construction, ef, batch_size, chunk_size,
-                  overwrite, quiet) -> None:
+                  lexical, stemmer, stopwords, overwrite, quiet) -> None:
     """Encode a corpus and build an HNSW index folder (an interrupted build resumes when run again)."""
     from .indexing import build_index, index_exists
+    from .lexical import LexicalSettings
     from .models import load_model
 
     progress = _setup(quiet)
@@ -259,17 +321,35 @@ def index_command(corpus_path, output, model_name, space, m, ef_construction, ef
     if out.exists() and not overwrite and not (out.is_dir() and not any(out.iterdir())):
         hint = "or `textmetric add` to add to it" if index_exists(out) else "or choose another folder"
         raise InputError(f"already exists: pass --overwrite to replace it, {hint}", out)
+    settings = LexicalSettings.named(stopwords, stemmer) if lexical else None  # fails before any encoding
     corpus = _load_corpus_arg(corpus_path)
     model = load_model(model_name)
     _say(f"indexing {len(corpus)} documents into {out}", quiet)
     try:
         index = build_index(model, corpus, out, model_name=model_name, space=space, m=m,
                             ef_construction=ef_construction, ef=ef, batch_size=batch_size, chunk_size=chunk_size,
-                            progress=progress)
+                            lexical=settings, progress=progress)
     except KeyboardInterrupt:
         _say("the documents encoded so far are kept: run the same command again to resume", quiet)
         raise
     _say(f"index written to {out}: {len(index)} documents, dim {index.dim}, space {index.space}", quiet)
+
+
+@cli.command("index-lexical")
+@click.option("--index", "index_dir", metavar="DIR", required=True, help="The index folder.")
+@lexical_options
+@quiet_option
+def index_lexical(index_dir, stemmer, stopwords, quiet) -> None:
+    """Add the BM25 side to an existing index (or rebuild it with other settings); no model needed."""
+    from .index import Index
+    from .lexical import LexicalSettings
+
+    _setup(quiet)
+    settings = LexicalSettings.named(stopwords, stemmer)
+    index = Index.load(index_dir)
+    index.enable_lexical(settings)
+    index.save(index_dir)
+    _say(f"lexical side built for the {len(index)} documents of {index_dir}", quiet)
 
 
 def _load_corpus_arg(path: str):
@@ -361,12 +441,14 @@ def reproject(index_dir, model_name, output, quiet) -> None:
 @click.option("-k", "--top-k", "k", default=10, show_default=True, type=click.IntRange(min=1),
               help="Hits per query (clamped to the number of documents).")
 @click.option("--ef", type=click.IntRange(min=1), default=None, help="HNSW search depth [default: the index's].")
+@hybrid_options(("dense", "lexical", "hybrid"))
 @model_option
 @batch_option
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per query, one per line.")
 @click.option("--run-out", "run_out", metavar="FILE", help="Write the hits as a TREC run file.")
 @quiet_option
-def search(query, index_dir, queries_path, k, ef, model_name, batch_size, as_json, run_out, quiet) -> None:
+def search(query, index_dir, queries_path, k, ef, mode, fusion, alpha, rrf_k, depth, model_name, batch_size,
+           as_json, run_out, quiet) -> None:
     """Search an index for QUERY (one or more) or for every query of --queries."""
     from .data import load_queries
     from .evaluate import write_run
@@ -382,8 +464,9 @@ def search(query, index_dir, queries_path, k, ef, model_name, batch_size, as_jso
     index = Index.load(index_dir)
     if ef is not None:
         index.ef = ef
-    model = load_index_model(index, model_name)
-    run = Retriever(model, index, batch_size=batch_size, progress=progress).search(queries, k=k)
+    model = None if mode == "lexical" else load_index_model(index, model_name)
+    run = Retriever(model, index, mode=mode, batch_size=batch_size, progress=progress,
+                    **_fusion(fusion, alpha, rrf_k, depth)).search(queries, k=k)
     if run_out:
         write_run(run, run_out)
         _say(f"run written to {run_out}", quiet)

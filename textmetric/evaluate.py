@@ -88,6 +88,19 @@ def format_table(means: Mapping[str, float], num_queries: int) -> str:
     return "\n".join(lines)
 
 
+def format_modes_table(columns: Mapping[str, Mapping[str, float]], num_queries: int) -> str:
+    """Metric means side by side, one column per retrieval mode (a blank where a mode lacks a metric)."""
+    names = list(dict.fromkeys(name for means in columns.values() for name in means))
+    width = max(len("queries"), len("metric"), *(len(name) for name in names))
+    cell = max(7, *(len(mode) for mode in columns))
+    lines = ["  ".join([f"{'metric':<{width}}", *(f"{mode:>{cell}}" for mode in columns)])]
+    for name in names:
+        values = (f"{means[name]:>{cell}.4f}" if name in means else " " * cell for means in columns.values())
+        lines.append("  ".join([f"{name:<{width}}", *values]).rstrip())
+    lines.append("  ".join([f"{'queries':<{width}}", *(f"{num_queries:>{cell}}" for _ in columns)]))
+    return "\n".join(lines)
+
+
 def evaluate_pairs(model: "SentenceTransformer", examples: Examples, *, batch_size: int = 32,
                    progress: bool = False) -> dict[str, float]:
     """Best-threshold accuracy and F1 of the model's cosine similarity on labelled pairs (the seed's accuracy)."""

@@ -6,6 +6,7 @@
       manifest.json   format version, model identity, dim, space, count, HNSW parameters, file checksums
       hnsw.bin        the hnswlib graph
       docs.sqlite     label <-> doc id <-> title and text
+      lexical/        optional: the BM25 side (see ``lexical.py``), rebuilt from the live documents
 
 hnswlib forgets its space, dimension and ef when it saves: the manifest is the
 source of truth and ``Index.load`` restores them. Every save writes a complete
@@ -19,6 +20,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
 import sqlite3
 import tempfile
@@ -32,24 +34,27 @@ import numpy as np
 from .atomic import fsync, recover_interrupted_replace, replace_folder
 from .data import Document
 from .errors import InputError
+from .lexical import LexicalIndex, LexicalSettings
 from .retrieve import SPACES, Hits
 
 __all__ = ["Index", "FORMAT_VERSION", "DEFAULT_M", "DEFAULT_EF_CONSTRUCTION", "DEFAULT_EF"]
 
 FORMAT = "textmetric-index"
 FORMAT_VERSION = 1
-MANIFEST, GRAPH, DOCS = "manifest.json", "hnsw.bin", "docs.sqlite"
+MANIFEST, GRAPH, DOCS, LEXICAL = "manifest.json", "hnsw.bin", "docs.sqlite", "lexical"
 DEFAULT_M = 16
 DEFAULT_EF_CONSTRUCTION = 200
 DEFAULT_EF = 100
 _SEED = 100
+ANY_MODE = object()
 
 
 class _ReadWriteLock:
     """Many searches at once, or one writer alone: hnswlib must not search while it inserts.
 
     Readers share the lock only when they agree on ``mode`` (the search depth ef, a
-    setting of the shared graph); a reader with another mode waits its turn.
+    setting of the shared graph); a reader with another mode waits its turn. A reader
+    that leaves the graph alone (``mode=ANY_MODE``, e.g. a lexical search) shares with any.
     """
 
     def __init__(self) -> None:
@@ -61,9 +66,11 @@ class _ReadWriteLock:
     @contextlib.contextmanager
     def reading(self, mode: object = None) -> Iterator[None]:
         with self._cond:
-            self._cond.wait_for(lambda: not self._writing and (self._readers == 0 or self._mode == mode))
+            self._cond.wait_for(lambda: not self._writing and (
+                self._readers == 0 or mode is ANY_MODE or self._mode in (mode, ANY_MODE)))
+            if self._readers == 0 or mode is not ANY_MODE:
+                self._mode = mode
             self._readers += 1
-            self._mode = mode
         try:
             yield
         finally:
@@ -108,6 +115,9 @@ class Index:
         self._ids_by_label = np.empty(0, dtype=object)  # label -> doc id, for vectorised lookups in search
         self._next_label = 0
         self._lock = _ReadWriteLock()
+        self._lexical_settings: LexicalSettings | None = None
+        self._lexical: LexicalIndex | None = None  # None while stale: rebuilt from docs when next needed
+        self._lexical_build = threading.Lock()
 
     # -- what it holds ---------------------------------------------------------------------------
 
@@ -175,6 +185,7 @@ class Index:
                 self._label_of[doc_id] = label
             self._grow_id_array(self._next_label)
             self._ids_by_label[labels] = np.asarray(ids, dtype=object)
+            self._lexical = None
 
     def _grow_id_array(self, size: int) -> None:
         if size > len(self._ids_by_label):
@@ -197,6 +208,8 @@ class Index:
                 gone.append(doc_id)
             with self._db:
                 self._db.executemany("DELETE FROM docs WHERE doc_id = ?", ((d,) for d in gone))
+            if gone:
+                self._lexical = None
         return missing
 
     def compact(self) -> "Index":
@@ -206,7 +219,41 @@ class Index:
                       ef=self.ef, capacity=max(len(ids), 1))
         if ids:
             fresh.add(ids, self.embeddings(ids), [self.document(d) for d in ids])
+        fresh._lexical_settings = self._lexical_settings
         return fresh
+
+    # -- the lexical side ------------------------------------------------------------------------
+
+    @property
+    def lexical_settings(self) -> LexicalSettings | None:
+        """The BM25 side's tokenisation and parameters, or None when the index has no lexical side."""
+        return self._lexical_settings
+
+    def enable_lexical(self, settings: LexicalSettings | None = None) -> None:
+        """Give the index a BM25 side over its live documents (or rebuild it with new ``settings``)."""
+        settings = settings or LexicalSettings()
+        with self._lock.writing():
+            self._lexical_settings = settings
+            self._lexical = None
+            self._lexical_index()  # build now: a bad setting (no stemmer) fails here, not at search time
+
+    def search_lexical(self, query_texts: Sequence[str], k: int) -> list[Hits]:
+        """Top ``k`` live documents per query by BM25, in trec_eval order; only documents sharing a term."""
+        if self._lexical_settings is None:
+            raise InputError("the index has no lexical side: build it with `textmetric index --lexical`, "
+                             "or add one with `textmetric index-lexical`")
+        with self._lock.reading(ANY_MODE):
+            return self._lexical_index().search(query_texts, k)
+
+    def _lexical_index(self) -> LexicalIndex:
+        """The BM25 side, rebuilt from docs.sqlite if documents changed (caller holds the lock)."""
+        with self._lexical_build:
+            if self._lexical is None:
+                rows = self._db.execute("SELECT doc_id, title, text FROM docs ORDER BY label").fetchall()
+                self._lexical = LexicalIndex.build([r[0] for r in rows],
+                                                   [Document(text, title).full_text for _, title, text in rows],
+                                                   self._lexical_settings)
+            return self._lexical
 
     # -- searching -------------------------------------------------------------------------------
 
@@ -232,7 +279,7 @@ class Index:
         # ascending, so the scores come sorted descending and only ties need the doc-id order.
         scores = (-distances if self.space == "l2" else np.float32(1) - distances).astype(np.float32)
         tied = np.flatnonzero((scores[:, 1:] == scores[:, :-1]).any(axis=1))
-        results = [list(zip(row_ids, row_scores)) for row_ids, row_scores in zip(ids.tolist(), scores.tolist())]
+        results = list(map(list, map(zip, ids.tolist(), scores.tolist())))
         for row in tied.tolist():
             hits = results[row]
             hits.sort(key=lambda hit: hit[0], reverse=True)
@@ -262,6 +309,8 @@ class Index:
             "hnsw": {"M": self.m, "ef_construction": self.ef_construction, "ef": self.ef,
                      "elements": int(self._graph.element_count), "next_label": self._next_label,
                      "seed": _SEED},
+            **({} if self._lexical_settings is None else {"lexical": {
+                "library": "bm25s", "settings": self._lexical_settings.to_dict()}}),
         }
 
     def save(self, path: str | os.PathLike) -> None:
@@ -280,10 +329,15 @@ class Index:
                 finally:
                     disk.close()
                 manifest = self.manifest()
+                lexical = [] if self._lexical_settings is None else [
+                    f"{LEXICAL}/{name}" for name in self._lexical_index().save(tmp / LEXICAL)]
             manifest["files"] = {name: _file_digest(tmp / name) for name in (GRAPH, DOCS)}
+            if lexical:
+                manifest["lexical"]["count"] = len(self)
+                manifest["lexical"]["files"] = {name: _file_digest(tmp / name) for name in lexical}
             manifest["saved_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
             (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-            for name in (GRAPH, DOCS, MANIFEST):
+            for name in (GRAPH, DOCS, *lexical, MANIFEST):
                 fsync(tmp / name)
             replace_folder(tmp, path)
         except BaseException:
@@ -298,8 +352,8 @@ class Index:
         path = Path(path)
         recover_interrupted_replace(path)
         manifest = read_manifest(path)
-        for name in (GRAPH, DOCS):
-            expected = manifest["files"][name]
+        files = {**manifest["files"], **manifest.get("lexical", {}).get("files", {})}
+        for name, expected in files.items():
             if not (path / name).exists():
                 raise InputError(f"missing {name}: the index is incomplete", path)
             if _file_digest(path / name) != expected:
@@ -332,6 +386,12 @@ class Index:
             index._ids_by_label[label] = doc_id
         if len(index) != manifest["count"]:
             raise InputError(f"{DOCS} holds {len(index)} documents but {MANIFEST} says {manifest['count']}", path)
+        if "lexical" in manifest:
+            settings = LexicalSettings.from_dict(manifest["lexical"].get("settings"), path / MANIFEST)
+            lexical = LexicalIndex.load(path / LEXICAL, settings)
+            if lexical.ids != index.ids:
+                raise InputError(f"{LEXICAL}/ does not hold the same documents as {DOCS}", path)
+            index._lexical_settings, index._lexical = settings, lexical
         return index
 
 
@@ -362,6 +422,11 @@ def read_manifest(path: str | os.PathLike) -> dict:
     for key in ("M", "ef_construction", "ef", "elements", "next_label"):
         if not isinstance(manifest["hnsw"].get(key), int):
             raise InputError(f"missing or malformed 'hnsw.{key}'", manifest_path)
+    if "lexical" in manifest:
+        lexical = manifest["lexical"]
+        if not isinstance(lexical, dict) or not isinstance(lexical.get("files"), dict) or not all(
+                isinstance(name, str) and re.fullmatch(rf"{LEXICAL}/[\w.-]+", name) for name in lexical["files"]):
+            raise InputError("missing or malformed 'lexical.files'", manifest_path)
     if manifest["space"] not in SPACES:
         raise InputError(f"unknown space '{manifest['space']}'", manifest_path)
     return manifest

@@ -22,6 +22,7 @@ import numpy as np
 from .data import Corpus
 from .errors import InputError, warn
 from .index import DEFAULT_EF, DEFAULT_EF_CONSTRUCTION, DEFAULT_M, Index, read_manifest
+from .lexical import LexicalSettings
 from .models import encode, load_model, model_identity
 from .retrieve import space_of
 
@@ -100,8 +101,10 @@ def _read_chunk(path: Path, size: int) -> np.ndarray | None:
 def build_index(model: "SentenceTransformer", corpus: Corpus, output: str | os.PathLike, *,
                 model_name: str | os.PathLike | None = None, space: str | None = None, m: int = DEFAULT_M,
                 ef_construction: int = DEFAULT_EF_CONSTRUCTION, ef: int = DEFAULT_EF, batch_size: int = 32,
-                chunk_size: int = DEFAULT_CHUNK, progress: bool = False) -> Index:
-    """Encode ``corpus`` (resumably), build the HNSW graph and save it atomically at ``output``."""
+                chunk_size: int = DEFAULT_CHUNK, lexical: LexicalSettings | None = None,
+                progress: bool = False) -> Index:
+    """Encode ``corpus`` (resumably), build the HNSW graph (and the BM25 side if ``lexical`` settings
+    are given) and save it atomically at ``output``."""
     if not corpus:
         raise InputError("the corpus is empty: nothing to index")
     identity = model_identity(model, model_name)
@@ -113,6 +116,8 @@ def build_index(model: "SentenceTransformer", corpus: Corpus, output: str | os.P
     index = Index(identity["dim"], space or space_of(model), model=identity, m=m,
                   ef_construction=ef_construction, ef=ef, capacity=len(ids))
     index.add(ids, embeddings, [corpus[i] for i in ids])
+    if lexical is not None:
+        index.enable_lexical(lexical)
     index.save(output)
     shutil.rmtree(workdir, ignore_errors=True)
     return index

@@ -13,6 +13,7 @@ import numpy as np
 
 from .data import Corpus
 from .errors import InputError
+from .fusion import DEFAULT_ALPHA, DEFAULT_RRF_K, FUSIONS, reciprocal_rank_fusion, score_fusion
 from .models import encode
 
 if TYPE_CHECKING:
@@ -20,9 +21,12 @@ if TYPE_CHECKING:
 
     from .metrics import Run
 
-__all__ = ["SPACES", "space_of", "ExactIndex", "Retriever", "Hits"]
+__all__ = ["SPACES", "MODES", "DEFAULT_DEPTH", "space_of", "ExactIndex", "Retriever", "Hits", "id_ranks",
+           "top_hits"]
 
 SPACES = ("cosine", "ip", "l2")
+MODES = ("dense", "lexical", "hybrid")
+DEFAULT_DEPTH = 100  # candidates taken from each side before fusing
 Hits = list[tuple[str, float]]
 _SPACE_OF_SIMILARITY = {"cosine": "cosine", "dot": "ip", "euclidean": "l2"}
 
@@ -38,7 +42,8 @@ def space_of(model: "SentenceTransformer") -> str:
 
 
 class SearchIndex(Protocol):
-    """What a ``Retriever`` needs of an index."""
+    """What a ``Retriever`` needs of an index (``lexical`` and ``hybrid`` modes also call
+    ``search_lexical(query_texts, k)`` and read ``lexical_settings``, which ``Index`` has)."""
 
     space: str
 
@@ -56,10 +61,7 @@ class ExactIndex:
         self.ids = list(ids)
         self.space = space
         self.embeddings = _prepare(np.asarray(embeddings, dtype=np.float32), space)
-        # Rank of each id in descending id order: the tie-break key, computed once.
-        order = sorted(range(len(self.ids)), key=self.ids.__getitem__, reverse=True)
-        self._id_rank = np.empty(len(self.ids), dtype=np.int64)
-        self._id_rank[order] = np.arange(len(self.ids))
+        self._id_rank = id_ranks(self.ids)  # the tie-break key, computed once
         self._sq_norms = (self.embeddings ** 2).sum(axis=1) if space == "l2" else None
 
     @classmethod
@@ -86,17 +88,37 @@ class ExactIndex:
         n = len(self.ids)
         k = min(k, n)
         results: list[Hits] = []
+        everything = np.arange(n)
         for start in range(0, len(query_embeddings), chunk):
             for row in self.scores(query_embeddings[start:start + chunk]):
-                if k < n:
-                    kth = np.partition(row, n - k)[n - k]
-                    candidates = np.flatnonzero(row >= kth)  # keeps every doc tied with the k-th
-                else:
-                    candidates = np.arange(n)
-                order = np.lexsort((self._id_rank[candidates], -row[candidates]))[:k]
-                top = candidates[order]
-                results.append([(self.ids[i], float(row[i])) for i in top])
+                results.append(top_hits(row, everything, k, self.ids, self._id_rank))
         return results
+
+
+def id_ranks(ids: Sequence[str]) -> np.ndarray:
+    """Each id's position in descending id order (byte order): trec_eval's tie-break, as an array key."""
+    order = sorted(range(len(ids)), key=ids.__getitem__, reverse=True)
+    ranks = np.empty(len(ids), dtype=np.int64)
+    ranks[order] = np.arange(len(ids))
+    return ranks
+
+
+def top_hits(scores: np.ndarray, candidates: np.ndarray, k: int, ids: Sequence[str], id_rank: np.ndarray) -> Hits:
+    """The ``k`` best of ``candidates`` (positions into ``scores`` and ``ids``), in trec_eval order.
+
+    Score descending, ties by doc id descending (``id_rank`` from :func:`id_ranks`);
+    every candidate tied with the k-th is kept for the sort, so the cut is trec_eval's too.
+    """
+    k = min(k, len(candidates))
+    if k < 1:
+        return []
+    values = scores[candidates]
+    if k < len(candidates):
+        kth = np.partition(values, len(values) - k)[len(values) - k]
+        keep = np.flatnonzero(values >= kth)
+        candidates, values = candidates[keep], values[keep]
+    order = np.lexsort((id_rank[candidates], -values))[:k]
+    return [(ids[i], float(scores[i])) for i in candidates[order].tolist()]
 
 
 def _prepare(embeddings: np.ndarray, space: str) -> np.ndarray:
@@ -109,12 +131,38 @@ def _prepare(embeddings: np.ndarray, space: str) -> np.ndarray:
 
 
 class Retriever:
-    """A model and an index: encodes queries and returns their ranked hits as a run."""
+    """A model and an index: turns queries into a ranked run, by one of three modes.
 
-    def __init__(self, model: "SentenceTransformer", index: SearchIndex, *, batch_size: int = 32,
-                 progress: bool = False) -> None:
+    ``dense`` (the default): the model's embeddings searched in ``index``.
+    ``lexical``: the index's BM25 side alone (no model needed; pass ``None``).
+    ``hybrid``: the top ``depth`` of each side fused -- ``fusion="rrf"``, reciprocal
+    rank fusion with constant ``rrf_k``, or ``"score"``, min-max normalised scores
+    mixed as ``alpha * dense + (1 - alpha) * lexical`` (see :mod:`textmetric.fusion`);
+    the run keeps the top ``k`` of the fused list, so at most ``2 * depth`` documents.
+    """
+
+    def __init__(self, model: "SentenceTransformer | None", index: SearchIndex, *, mode: str = "dense",
+                 fusion: str = "rrf", alpha: float = DEFAULT_ALPHA, rrf_k: float = DEFAULT_RRF_K,
+                 depth: int = DEFAULT_DEPTH, batch_size: int = 32, progress: bool = False) -> None:
+        if mode not in MODES:
+            raise InputError(f"unknown mode '{mode}' (expected one of {', '.join(MODES)})")
+        if fusion not in FUSIONS:
+            raise InputError(f"unknown fusion '{fusion}' (expected one of {', '.join(FUSIONS)})")
+        if not 0.0 <= alpha <= 1.0:
+            raise InputError(f"alpha must lie in [0, 1], got {alpha}")
+        if rrf_k < 0:
+            raise InputError(f"the RRF constant k must be at least 0, got {rrf_k}")
+        if depth < 1:
+            raise InputError(f"depth must be at least 1, got {depth}")
+        if mode != "dense" and getattr(index, "lexical_settings", None) is None:
+            what = "exact search has" if isinstance(index, ExactIndex) else "this index has"
+            raise InputError(f"{what} no lexical side (mode '{mode}' needs one): build an index with "
+                             f"`textmetric index --lexical`, or add one with `textmetric index-lexical`")
+        if mode != "lexical" and model is None:
+            raise InputError(f"mode '{mode}' needs a model to encode the queries")
         self.model = model
         self.index = index
+        self.mode, self.fusion, self.alpha, self.rrf_k, self.depth = mode, fusion, alpha, rrf_k, depth
         self.batch_size = batch_size
         self.progress = progress
 
@@ -126,6 +174,18 @@ class Retriever:
             qids, texts = list(queries), list(queries.values())
         else:
             qids, texts = [str(i) for i in range(len(queries))], list(queries)
-        embeddings = encode(self.model, texts, batch_size=self.batch_size, progress=self.progress)
-        hits = self.index.search(embeddings, k) if len(texts) else []
+        hits = self.hits(texts, k) if texts else []
         return {qid: dict(h) for qid, h in zip(qids, hits)}
+
+    def hits(self, texts: Sequence[str], k: int) -> list[Hits]:
+        """Each query's top ``k`` hits, in trec_eval order, by this retriever's mode."""
+        if self.mode == "lexical":
+            return self.index.search_lexical(texts, k)
+        embeddings = encode(self.model, list(texts), batch_size=self.batch_size, progress=self.progress)
+        if self.mode == "dense":
+            return self.index.search(embeddings, k)
+        dense = self.index.search(embeddings, self.depth)
+        lexical = self.index.search_lexical(texts, self.depth)
+        if self.fusion == "rrf":
+            return [reciprocal_rank_fusion([d, s], self.rrf_k)[:k] for d, s in zip(dense, lexical)]
+        return [score_fusion(d, s, self.alpha)[:k] for d, s in zip(dense, lexical)]

@@ -1,0 +1,69 @@
+"""Fusing rankings of one query: reciprocal rank fusion, and a normalised score combination.
+
+Each input is one query's hits in trec_eval order (best first); each output is a
+new list of hits in trec_eval order: fused score descending (compared as float32),
+ties by doc id descending. Pure functions, no model, no index.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+from .errors import InputError
+from .metrics import rank
+
+__all__ = ["reciprocal_rank_fusion", "score_fusion", "FUSIONS", "DEFAULT_RRF_K", "DEFAULT_ALPHA"]
+
+FUSIONS = ("rrf", "score")
+DEFAULT_RRF_K = 60     # Cormack, Clarke & Buettcher (SIGIR 2009): robust across collections, no tuning
+DEFAULT_ALPHA = 0.5    # equal weight to each side: no collection's preference built in
+
+Hits = list[tuple[str, float]]  # as in retrieve.py (which imports this module)
+
+
+def reciprocal_rank_fusion(rankings: Sequence[Hits], k: float = DEFAULT_RRF_K) -> Hits:
+    """RRF: ``score(d) = sum over the rankings that contain d of 1 / (k + rank_i(d))``, ranks from 1.
+
+    Only ranks count, never scores, so sides with incomparable scores (cosine,
+    BM25) fuse without calibration; a larger ``k`` flattens the head of each ranking.
+    """
+    if k < 0:
+        raise InputError(f"the RRF constant k must be at least 0, got {k}")
+    fused: dict[str, float] = {}
+    for hits in rankings:
+        for position, (doc_id, _) in enumerate(hits, start=1):
+            fused[doc_id] = fused.get(doc_id, 0.0) + 1.0 / (k + position)
+    return _ordered(fused)
+
+
+def score_fusion(dense: Hits, lexical: Hits, alpha: float = DEFAULT_ALPHA) -> Hits:
+    """Convex combination: ``score(d) = alpha * norm(dense)(d) + (1 - alpha) * norm(lexical)(d)``.
+
+    ``norm`` is min-max normalisation over that side's candidates for this query,
+    ``(s - min) / (max - min)``, so each side spans [0, 1] (a side whose candidates
+    all score alike gives them 1); a document missing from a side gets 0 there.
+    ``alpha = 1`` keeps the dense order, ``alpha = 0`` the lexical one.
+    """
+    if not 0.0 <= alpha <= 1.0:
+        raise InputError(f"alpha must lie in [0, 1], got {alpha}")
+    fused: dict[str, float] = {}
+    for weight, hits in ((alpha, dense), (1.0 - alpha, lexical)):
+        for doc_id, value in _min_max(hits).items():
+            fused[doc_id] = fused.get(doc_id, 0.0) + weight * value
+        for doc_id, _ in hits:
+            fused.setdefault(doc_id, 0.0)
+    return _ordered(fused)
+
+
+def _min_max(hits: Hits) -> dict[str, float]:
+    if not hits:
+        return {}
+    scores = [float(s) for _, s in hits]
+    low, high = min(scores), max(scores)
+    if high == low:
+        return {doc_id: 1.0 for doc_id, _ in hits}
+    return {doc_id: (float(s) - low) / (high - low) for doc_id, s in hits}
+
+
+def _ordered(fused: Mapping[str, float]) -> Hits:
+    return [(doc_id, fused[doc_id]) for doc_id in rank(fused)]
