@@ -85,3 +85,15 @@ def test_evaluating_a_retriever_scores_its_own_run(tiny_model, beir_dir):
     result, run = evaluate_retriever(retriever, data.queries, data.qrels, k=3)
     assert result.means == evaluate(run, data.qrels).means
     assert result.num_queries == 3 and all(len(hits) == 3 for hits in run.values())
+
+
+def test_a_written_run_file_has_the_permissions_of_a_plain_file(tmp_path):
+    import os
+    import stat
+
+    mask = os.umask(0o022)
+    try:
+        write_run({"q": {"a": 1.0}}, tmp_path / "run.txt")
+    finally:
+        os.umask(mask)
+    assert stat.S_IMODE((tmp_path / "run.txt").stat().st_mode) == 0o644  # not mkstemp's owner-only 0600

@@ -261,3 +261,15 @@ def test_concurrent_searches_with_different_ef_each_get_their_own_depth():
     for t in threads:
         t.join()
     assert not errors and all(found == expected[ef] for ef, found in results)
+
+
+def test_a_saved_index_has_the_permissions_of_a_plain_folder(tmp_path):
+    import os
+    import stat
+
+    mask = os.umask(0o022)
+    try:
+        small_index(n=3).save(tmp_path / "idx")
+    finally:
+        os.umask(mask)
+    assert stat.S_IMODE((tmp_path / "idx").stat().st_mode) == 0o755  # not mkdtemp's owner-only 0700

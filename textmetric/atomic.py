@@ -17,7 +17,22 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-__all__ = ["atomic_write", "replace_folder", "recover_interrupted_replace", "fsync"]
+__all__ = ["atomic_write", "temp_folder_beside", "replace_folder", "recover_interrupted_replace", "fsync"]
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def temp_folder_beside(target: Path) -> Path:
+    """A new empty folder next to ``target`` (same file system, so it can be renamed into place),
+    with the permissions a plain ``mkdir`` would give, not ``mkdtemp``'s owner-only 0700."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    folder.chmod(0o777 & ~_umask())
+    return folder
 
 
 @contextmanager
@@ -26,6 +41,7 @@ def atomic_write(path: str | os.PathLike, newline: str | None = None) -> Iterato
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.chmod(tmp, 0o666 & ~_umask())  # as open() would create it, not mkstemp's owner-only 0600
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline=newline) as f:
             yield f

@@ -23,7 +23,6 @@ import os
 import re
 import shutil
 import sqlite3
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -31,7 +30,7 @@ from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
-from .atomic import fsync, recover_interrupted_replace, replace_folder
+from .atomic import fsync, recover_interrupted_replace, replace_folder, temp_folder_beside
 from .data import Document
 from .errors import InputError
 from .lexical import LexicalIndex, LexicalSettings
@@ -319,7 +318,7 @@ class Index:
         if path.exists() and not (path / MANIFEST).exists() and any(path.iterdir()):
             raise InputError("exists and is not a textmetric index: refusing to replace it", path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+        tmp = temp_folder_beside(path)
         try:
             with self._lock.reading():
                 self._graph.save_index(str(tmp / GRAPH))

@@ -17,7 +17,6 @@ import math
 import os
 import random
 import shutil
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -25,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from sentence_transformers.sentence_transformer.evaluation import SentenceEvaluator
 
-from .atomic import replace_folder
+from .atomic import replace_folder, temp_folder_beside
 from .data import Corpus, Examples, Qrels, Queries, load_beir, load_examples
 from .errors import InputError, warn
 from .losses import LOSS_COLUMNS, batch_sampler_for, check_columns, make_loss
@@ -427,7 +426,7 @@ def _check_batches(config: TrainConfig, training: TrainingSet) -> None:
 def _save(model: "SentenceTransformer", output: Path, log: dict) -> None:
     """Model folder + training_log.json + training_curves.png, swapped into place atomically."""
     output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{output.name}.tmp-", dir=output.parent))
+    tmp = temp_folder_beside(output)
     try:
         model.save(str(tmp))
         (tmp / "training_log.json").write_text(json.dumps(log, indent=2, default=str) + "\n", encoding="utf-8")
