@@ -57,7 +57,7 @@ def test_scores(model_dir: Path) -> dict:
     data = load_beir(SCIFACT, "test")
     model = load_model(model_dir)
     ids = list(data.corpus)
-    embeddings = cached_embeddings(model, [data.corpus[i].full_text for i in ids], f"scifact-corpus-{model_dir.name}")
+    embeddings = cached_embeddings(model, [data.corpus[i].full_text for i in ids], "scifact-corpus")
     retriever = Retriever(model, ExactIndex(ids, embeddings))
     evaluation, _ = evaluate_retriever(retriever, data.queries, data.qrels, k=1000, metrics=["ndcg@10", "map"])
     return evaluation.means
