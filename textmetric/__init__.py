@@ -11,8 +11,10 @@ import os
 # missing model must fail at once rather than retry the network for a minute.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from .compare import compare_evaluations, compare_runs, paired_t_test, randomization_test  # noqa: E402
 from .data import (Corpus, Document, Qrels, Queries, RetrievalData, check_qrels, load_beir,  # noqa: E402
                    load_corpus, load_qrels, load_queries)
+from .datasets import build_stdlib, export_stdlib, stdlib, stdlib_collection  # noqa: E402
 from .errors import InputError  # noqa: E402
 from .evaluate import evaluate_retriever, read_run, write_per_query, write_run  # noqa: E402
 from .metrics import DEFAULT_METRICS, Evaluation, Run, evaluate, pair_accuracy, rank  # noqa: E402
@@ -28,7 +30,7 @@ __version__ = "0.1.0"
 # Training pulls in the sentence-transformers trainer: imported on first use, so that
 # `import textmetric` and `textmetric evaluate --run` stay fast.
 _LAZY = {"fine_tune": "train", "TrainConfig": "train", "make_loss": "losses", "mine_hard_negatives": "mining",
-         "write_triplets": "mining"}
+         "write_triplets": "mining", "run_demo": "demo", "DemoConfig": "demo", "write_report": "report"}
 
 
 def __getattr__(name: str):
@@ -47,4 +49,7 @@ __all__ = [
     "evaluate", "evaluate_retriever", "pair_accuracy", "rank", "DEFAULT_METRICS",
     "read_run", "write_run", "write_per_query",
     "fine_tune", "TrainConfig", "make_loss", "mine_hard_negatives", "write_triplets",
+    "stdlib", "stdlib_collection", "build_stdlib", "export_stdlib",
+    "compare_runs", "compare_evaluations", "paired_t_test", "randomization_test",
+    "run_demo", "DemoConfig", "write_report",
 ]

@@ -36,14 +36,14 @@ def temp_folder_beside(target: Path) -> Path:
 
 
 @contextmanager
-def atomic_write(path: str | os.PathLike, newline: str | None = None) -> Iterator:
+def atomic_write(path: str | os.PathLike, newline: str | None = None, binary: bool = False) -> Iterator:
     """Open a temporary file beside ``path`` and rename it into place only if the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.chmod(tmp, 0o666 & ~_umask())  # as open() would create it, not mkstemp's owner-only 0600
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline=newline) as f:
+        with (os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8", newline=newline)) as f:
             yield f
             f.flush()
             os.fsync(f.fileno())

@@ -10,7 +10,6 @@ import json
 import logging
 import os
 import sys
-from importlib import resources
 from pathlib import Path
 
 import click
@@ -136,10 +135,16 @@ def _metric_names(text: str) -> list[str]:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
 @click.option("--per-query", "per_query_path", metavar="FILE", help="Write every metric of every query as CSV.")
 @click.option("--run-out", "run_out", metavar="FILE", help="Write the retrieved run as a TREC run file.")
+@click.option("--report", "report_dir", metavar="DIR",
+              help="Write a report folder: metrics.json, per_query.csv and PNG plots (distances of relevant and "
+                   "hardest non-relevant pairs, recall@k, precision-recall, training curves).")
+@click.option("--compare-model", "compare_model", metavar="NAME_OR_PATH",
+              help="Also evaluate this model by exact search over the same data, side by side with --model "
+                   "(with --report: before/after plots and paired significance tests).")
 @quiet_option
 def evaluate(run_path, data_dir, corpus_path, queries_path, qrels_path, pairs_path, split, index_dir, ef,
              check_recall, mode, fusion, alpha, rrf_k, depth, model_name, k, batch_size, metrics_text,
-             relevance_level, complete, as_json, per_query_path, run_out, quiet) -> None:
+             relevance_level, complete, as_json, per_query_path, run_out, report_dir, compare_model, quiet) -> None:
     """Score retrieval with trec_eval's metrics (an existing run, or a model searching a corpus or an index),
     or pair classification with --pairs."""
     from . import data as data_module
@@ -148,10 +153,21 @@ def evaluate(run_path, data_dir, corpus_path, queries_path, qrels_path, pairs_pa
 
     progress = _setup(quiet)
     if pairs_path:
-        if run_path or data_dir or corpus_path or queries_path or qrels_path or index_dir:
+        if run_path or data_dir or corpus_path or queries_path or qrels_path or index_dir or report_dir \
+                or compare_model:
             raise click.UsageError("--pairs scores pair classification: it takes only --model and --batch-size")
         _evaluate_pairs(pairs_path, model_name, batch_size, as_json, progress)
         return
+    if report_dir:
+        from .report import check_report_folder
+
+        check_report_folder(report_dir)  # before any encoding
+    if compare_model and (run_path or index_dir):
+        raise click.UsageError("--compare-model runs exact search with both models: give --data or "
+                               "--corpus/--queries/--qrels, not --run or --index")
+    if compare_model and (run_out or per_query_path):
+        raise click.UsageError("--compare-model evaluates two models: --run-out and --per-query take one "
+                               "(use --report for both)")
     metrics = _metric_names(metrics_text) if metrics_text else list(DEFAULT_METRICS)
     if check_recall and not index_dir:
         raise click.UsageError("--check-recall compares an --index with exact search: give --index")
@@ -170,6 +186,7 @@ def evaluate(run_path, data_dir, corpus_path, queries_path, qrels_path, pairs_pa
 
         qrels = data_module.load_qrels(qrels_path)
         run = read_run(run_path)
+        systems = [(Path(run_path).name, run, None)]
     else:
         if data_dir:
             if corpus_path or queries_path or qrels_path:
@@ -182,13 +199,19 @@ def evaluate(run_path, data_dir, corpus_path, queries_path, qrels_path, pairs_pa
                                    "--queries and --qrels")
         if index_dir:
             modes = ("dense", "lexical", "hybrid") if mode == "all" else (mode,)
-            runs, extra = _index_runs(bundle, index_dir, model_name, k, ef, batch_size, check_recall, modes,
-                                      _fusion(fusion, alpha, rrf_k, depth), progress, quiet)
+            runs, extra, model, index = _index_runs(bundle, index_dir, model_name, k, ef, batch_size, check_recall,
+                                                    modes, _fusion(fusion, alpha, rrf_k, depth), progress, quiet)
+            searcher = (model, index) if model is not None else None
+            systems = [(m, r, searcher if m == "dense" else None) for m, r in runs.items()]
+            model_path = model_name or (index.model or {}).get("name")  # its training log, if a fine-tuned folder
             if mode == "all":
                 results = {m: evaluate_run(r, bundle.qrels, metrics, relevance_level=relevance_level,
                                            complete=complete) for m, r in runs.items()}
                 columns = {m: {**r.means, **(extra if m == "dense" else {})} for m, r in results.items()}
                 num_queries = next(iter(results.values())).num_queries
+                if report_dir:
+                    _write_report(report_dir, systems, results, bundle, relevance_level, batch_size,
+                                  {"dense": model_path}, quiet)
                 if as_json:
                     click.echo(json.dumps({m: {**means, "num_queries": results[m].num_queries}
                                            for m, means in columns.items()}))
@@ -197,9 +220,35 @@ def evaluate(run_path, data_dir, corpus_path, queries_path, qrels_path, pairs_pa
                 return
             run = runs[mode]
         else:
-            run = _exact_run(bundle, model_name, k, batch_size, progress, quiet)
+            run, model, index = _exact_search(bundle, model_name, k, batch_size, progress, quiet)
+            systems = [(_model_label(model_name), run, (model, index))]
+            model_path = model_name
+            if compare_model:
+                other_run, other_model, other_index = _exact_search(bundle, compare_model, k, batch_size, progress,
+                                                                    quiet)
+                labels = _two_labels(model_name, compare_model)
+                systems = [(labels[0], run, (model, index)), (labels[1], other_run, (other_model, other_index))]
+                results = {name: evaluate_run(r, bundle.qrels, metrics, relevance_level=relevance_level,
+                                              complete=complete) for name, r, _ in systems}
+                if report_dir:
+                    _write_report(report_dir, systems, results, bundle, relevance_level, batch_size,
+                                  {labels[0]: model_name, labels[1]: compare_model}, quiet)
+                if as_json:
+                    click.echo(json.dumps({name: {**r.means, "num_queries": r.num_queries}
+                                           for name, r in results.items()}))
+                else:
+                    click.echo(format_modes_table({name: r.means for name, r in results.items()},
+                                                  next(iter(results.values())).num_queries))
+                return
         qrels = bundle.qrels
     result = evaluate_run(run, qrels, metrics, relevance_level=relevance_level, complete=complete)
+    if report_dir:
+        from .data import RetrievalData
+
+        name, _, searcher = systems[0]
+        source = bundle if run_path is None else RetrievalData({}, {}, qrels)
+        _write_report(report_dir, systems, {name: result}, source, relevance_level, batch_size,
+                      {name: model_path} if run_path is None else None, quiet)
     if run_out:
         write_run(run, run_out)
         _say(f"run written to {run_out}", quiet)
@@ -237,14 +286,48 @@ def _load_files(corpus_path, queries_path: str, qrels_path: str):
     return RetrievalData(corpus or {}, {q: queries[q] for q in qrels if q in queries}, qrels)
 
 
-def _exact_run(bundle, model_name, k, batch_size, progress, quiet):
+def _exact_search(bundle, model_name, k, batch_size, progress, quiet):
+    """The run of exact search over the bundle's corpus, with the model and the in-memory index it used."""
     from .models import load_model
     from .retrieve import ExactIndex, Retriever
 
     model = load_model(model_name)
     _say(f"encoding {len(bundle.corpus)} documents and {len(bundle.queries)} queries", quiet)
     index = ExactIndex.build(model, bundle.corpus, batch_size=batch_size, progress=progress)
-    return Retriever(model, index, batch_size=batch_size, progress=progress).search(bundle.queries, k=k)
+    return Retriever(model, index, batch_size=batch_size, progress=progress).search(bundle.queries, k=k), model, index
+
+
+def _model_label(name) -> str:
+    from .models import DEFAULT_MODEL
+
+    if name is None:
+        return DEFAULT_MODEL
+    return Path(str(name)).name or str(name)
+
+
+def _two_labels(a, b) -> tuple[str, str]:
+    la, lb = _model_label(a), _model_label(b)
+    return (la, lb) if la != lb else (f"A: {la}", f"B: {lb}")
+
+
+def _write_report(folder, systems, results, bundle, relevance_level, batch_size, model_paths, quiet) -> None:
+    """The report of ``systems`` ((name, run, (model, index) or None) triples) scored as ``results``."""
+    from .report import System, model_distances, training_log_of, write_report
+
+    built = []
+    for name, run, searcher in systems:
+        distances = None
+        if searcher is not None and bundle.queries:
+            model, index = searcher
+            distances = model_distances(model, bundle.queries, bundle.qrels, run, index,
+                                        relevance_level=relevance_level, batch_size=batch_size)
+        built.append(System(name, results[name], run, distances,
+                            training_log_of((model_paths or {}).get(name))))
+    written = write_report(folder, built, bundle.qrels, relevance_level=relevance_level)
+    if all(s.distances is None for s in built):
+        _say("the report has no distance histograms: they need a model's embeddings (give --data or --index)",
+             quiet)
+    _say(f"report written to {folder}: {', '.join(p.name for p in written)}", quiet)
 
 
 def _index_runs(bundle, index_dir, model_name, k, ef, batch_size, check_recall, modes, fusion, progress, quiet):
@@ -268,7 +351,7 @@ def _index_runs(bundle, index_dir, model_name, k, ef, batch_size, check_recall, 
     runs = {mode: Retriever(model, index, mode=mode, batch_size=batch_size, progress=progress, **fusion).search(
         bundle.queries, k=k) for mode in modes}
     if not check_recall:
-        return runs, {}
+        return runs, {}, model, index
     from .models import encode
 
     ids = index.ids
@@ -278,7 +361,7 @@ def _index_runs(bundle, index_dir, model_name, k, ef, batch_size, check_recall, 
     truth = exact.search(queries, cut)
     approx = index.search(queries, cut)
     found = [len({d for d, _ in a} & {d for d, _ in t}) / max(len(t), 1) for a, t in zip(approx, truth)]
-    return runs, {"hnsw_recall@10": sum(found) / max(len(found), 1)}
+    return runs, {"hnsw_recall@10": sum(found) / max(len(found), 1)}, model, index
 
 
 def _read_ids(value: str) -> list[str]:
@@ -589,34 +672,94 @@ def mine(data_dir, split, output, model_name, index_dir, negatives, skip_top, ma
     _say(f"{count} triplets for {len(mined)} queries written to {output}", quiet)
 
 
-def example_data_dir() -> Path:
-    """The tiny collection shipped with the package (written for it, no third-party text)."""
-    return Path(str(resources.files("textmetric") / "example"))
+@cli.command()
+@click.option("--workdir", metavar="DIR", default="textmetric-demo", show_default=True,
+              help="Where everything the demo writes goes (a previous demo's outputs there are replaced).")
+@click.option("--quick", is_flag=True,
+              help="A smaller slice (the well-known stdlib modules) for a run of a few minutes on a laptop CPU.")
+@model_option
+@click.option("--epochs", default=1.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
+              help="Fine-tuning epochs over the train split.")
+@quiet_option
+def demo(workdir, quick, model_name, epochs, quiet) -> None:
+    """The whole job on the embedded stdlib dataset: zero-shot, fine-tune, index, evaluate, compare."""
+    from .demo import DemoConfig, run_demo
+
+    progress = _setup(quiet)
+    run_demo(DemoConfig(workdir=workdir, model=model_name, quick=quick, epochs=epochs), echo=click.echo,
+             say=lambda message: _say(message, quiet), progress=progress)
+
+
+@cli.command("export-demo-data")
+@click.argument("folder", metavar="DIR")
+@click.option("--quick", is_flag=True, help="Only the well-known modules, the slice `demo --quick` uses.")
+@click.option("--overwrite", is_flag=True, help="Replace a non-empty DIR.")
+@quiet_option
+def export_demo_data(folder, quick, overwrite, quiet) -> None:
+    """Write the embedded stdlib dataset as a BEIR folder (corpus.jsonl, queries.jsonl, qrels/train.tsv,
+    qrels/test.tsv), built from this Python's standard library."""
+    from .datasets import QUICK_MODULES, export_stdlib
+
+    _setup(quiet)
+    collection = export_stdlib(folder, modules=QUICK_MODULES if quick else None, overwrite=overwrite)
+    _say(f"wrote {folder}: {len(collection.corpus)} documents, {len(collection.qrels['train'])} train queries "
+         f"({len(collection.modules['train'])} modules), {len(collection.qrels['test'])} test queries "
+         f"({len(collection.modules['test'])} other modules)", quiet)
 
 
 @cli.command()
-@model_option
+@click.argument("run_a", metavar="RUN_A")
+@click.argument("run_b", metavar="RUN_B")
+@click.option("--qrels", "qrels_path", metavar="FILE", required=True, help="Judgments: BEIR tsv or TREC 4-column.")
+@click.option("--metrics", "metrics_text", default=None, metavar="LIST",
+              help="Comma-separated metric names [default: map,map@100,ndcg@10,mrr@10,recall@100,p@10].")
+@click.option("--relevance-level", default=1, show_default=True, type=int,
+              help="Lowest grade that counts as relevant (not used by nDCG).")
+@click.option("--complete", is_flag=True,
+              help="Compare over every judged query, a run missing one scoring 0 there (trec_eval -c); "
+                   "by default only the judged queries present in both runs are compared.")
+@click.option("--permutations", default=10_000, show_default=True, type=click.IntRange(min=1),
+              help="Random sign flips of the randomisation test (exact enumeration when 2^n is smaller).")
+@click.option("--seed", default=42, show_default=True, type=int, help="Seed of the randomisation test.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
 @quiet_option
-def demo(model_name, as_json, quiet) -> None:
-    """Evaluate a model (default: all-MiniLM-L6-v2) on the small example collection shipped with textmetric."""
-    from .data import load_beir
-    from .evaluate import format_table
-    from .metrics import DEFAULT_METRICS, evaluate as evaluate_run, rank
+def compare(run_a, run_b, qrels_path, metrics_text, relevance_level, complete, permutations, seed, as_json,
+            quiet) -> None:
+    """Compare two TREC runs query by query: means, B - A, a paired t-test and a paired randomisation test,
+    and how many queries B improves, worsens or ties."""
+    from .compare import compare_runs, format_comparison
+    from .data import load_qrels
+    from .errors import warn
+    from .evaluate import read_run
+    from .metrics import DEFAULT_METRICS
 
-    progress = _setup(quiet)
-    bundle = load_beir(example_data_dir(), "test")
-    run = _exact_run(bundle, model_name, 1000, 32, progress, quiet)
-    result = evaluate_run(run, bundle.qrels, DEFAULT_METRICS)
+    _setup(quiet)
+    metrics = _metric_names(metrics_text) if metrics_text else list(DEFAULT_METRICS)
+    qrels = load_qrels(qrels_path)
+    a, b = read_run(run_a), read_run(run_b)
+    result = compare_runs(a, b, qrels, metrics, relevance_level=relevance_level, complete=complete,
+                          permutations=permutations, seed=seed)
+    judged = [q for q, j in qrels.items() if j]
+    if not complete:
+        for label, only in (("A", result.only_in_a), ("B", result.only_in_b)):
+            if only:
+                warn(f"{len(only)} judged quer{'y is' if len(only) == 1 else 'ies are'} only in run {label} "
+                     f"(first: '{only[0]}'): left out of the comparison (--complete scores them 0 in the other run)")
+        absent = [q for q in judged if q not in a and q not in b]
+        if absent:
+            warn(f"{len(absent)} judged quer{'y is' if len(absent) == 1 else 'ies are'} in neither run "
+                 f"(first: '{absent[0]}'): left out")
+    if result.num_queries == 0:
+        raise InputError("no judged query is in both runs: nothing to compare", qrels_path)
     if as_json:
-        click.echo(json.dumps({**result.means, "num_queries": result.num_queries}))
+        click.echo(json.dumps({"a": run_a, "b": run_b, **result.as_dict()}))
         return
-    click.echo(format_table(result.means, result.num_queries))
-    if not quiet:
-        first = next(iter(bundle.queries))
-        click.echo(f"\nquery {first}: {bundle.queries[first]!r}")
-        for position, doc_id in enumerate(rank(run[first])[:3], start=1):
-            click.echo(f"  {position}. {run[first][doc_id]:.4f}  {doc_id}  {bundle.corpus[doc_id].title}")
+    which = "every judged query, a missing one scoring 0" if complete else "judged queries present in both runs"
+    click.echo(f"A: {run_a}\nB: {run_b}\nqueries: {result.num_queries} ({which})\n")
+    click.echo(format_comparison(result))
+    method = (f"all 2^{result.num_queries} sign flips" if 2 ** result.num_queries <= permutations
+              else f"{permutations:,} random sign flips, seed {seed}")
+    click.echo(f"\nt-test: paired, two-sided; randomisation: paired sign flips, two-sided ({method})")
 
 
 def main(argv: list[str] | None = None) -> None:

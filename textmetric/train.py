@@ -437,23 +437,21 @@ def _save(model: "SentenceTransformer", output: Path, log: dict) -> None:
         raise
 
 
-def plot_training_log(log: dict, path: str | os.PathLike) -> None:
-    """Training loss per step and the dev metrics per evaluation, as a PNG (matplotlib, Agg)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+def plot_training_log(log: dict, path: "str | os.PathLike | Any") -> None:
+    """Training loss per step and the dev metrics per evaluation, as a PNG (a path or a binary file)."""
+    from matplotlib.figure import Figure  # no pyplot: no global backend or figure state
 
     history = log.get("history", [])
     losses = [(h["step"], h["loss"]) for h in history if "loss" in h]
-    dev = {}
+    dev: dict[str, list] = {}
     for h in history:
         for key, value in h.items():
             if key.startswith("eval_dev_"):
                 dev.setdefault(key[len("eval_"):], []).append((h["step"], value))
     for key, value in (log.get("initial_dev") or {}).items():
         dev.setdefault(key, []).insert(0, (0, value))
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    fig = Figure(figsize=(10, 4))
+    left, right = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
     if losses:
         left.plot(*zip(*losses), marker=".")
     left.set(title="training loss", xlabel="step", ylabel="loss")
@@ -463,5 +461,4 @@ def plot_training_log(log: dict, path: str | os.PathLike) -> None:
     if dev:
         right.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    fig.savefig(path, dpi=100, format="png")
