@@ -154,7 +154,8 @@ def _parquet_records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             yield number, row
 
 
-def _records(path: Path, fmt: str) -> Iterator[tuple[int, dict[str, Any]]]:
+def iter_records(path: Path, fmt: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line or row number, record) for each record of a jsonl, csv, tsv or parquet file."""
     _check_file(path)
     if fmt == "jsonl":
         return _jsonl_records(path)
@@ -202,7 +203,7 @@ def _load_texts(path: str | os.PathLike, fmt: str | None, id_field: str | None, 
     fmt = _format_of(path, fmt)
     out: dict[str, Any] = {}
     first_line: dict[str, int] = {}
-    for number, record in _records(path, fmt):
+    for number, record in iter_records(path, fmt):
         where = _where(path, fmt, number)
         doc_id = _id_of(record, id_field, where)
         text = _text_of(record, text_field, where)
@@ -372,7 +373,7 @@ def load_examples(path: str | os.PathLike, *, format: str | None = None) -> Exam
     kind: str | None = None
     columns: tuple[str, ...] = ()
     rows: list[tuple] = []
-    for number, record in _records(path, fmt):
+    for number, record in iter_records(path, fmt):
         where = _where(path, fmt, number)
         if kind is None:
             kind = next((k for k, cols in EXAMPLE_KINDS.items() if all(c in record for c in cols)), None)

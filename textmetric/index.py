@@ -286,8 +286,9 @@ class Index:
         return results
 
     def _knn(self, queries: np.ndarray, k: int, ef: int) -> tuple[np.ndarray, np.ndarray]:
-        # set_ef changes shared state: concurrent readers may each set it; the largest
-        # value any of them needs is harmless for the others (it only raises recall).
+        # ef is graph state: the caller holds the read lock for this ef, so every concurrent
+        # reader asked for the same value. Only the retry below raises it, which for the
+        # others can only raise recall.
         while True:
             self._graph.set_ef(ef)
             try:

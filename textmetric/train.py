@@ -129,9 +129,9 @@ def _read_negatives(path: str, corpus: Corpus) -> dict[str, list[str]]:
     """Mined negatives by query id, from a ``textmetric mine`` triplet file."""
     examples = Path(path)
     negatives: dict[str, list[str]] = {}
-    from .data import _records
+    from .data import iter_records
 
-    for number, record in _records(examples, "jsonl"):
+    for number, record in iter_records(examples, "jsonl"):
         qid, neg = record.get("query_id"), record.get("negative_id")
         if not isinstance(qid, str) or not isinstance(neg, str):
             raise InputError("expected the query_id and negative_id that `textmetric mine` writes", examples, number)
