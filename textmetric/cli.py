@@ -334,8 +334,8 @@ def _index_runs(bundle, index_dir, model_name, k, ef, batch_size, check_recall, 
     """The runs of an index over the bundle's queries, one per mode, and HNSW recall@10 against exact search
     if asked."""
     from .index import Index
-    from .indexing import load_index_model
-    from .retrieve import ExactIndex, Retriever
+    from .indexing import hnsw_recall, load_index_model
+    from .retrieve import Retriever
 
     index = Index.load(index_dir)
     if bundle.corpus:
@@ -348,20 +348,16 @@ def _index_runs(bundle, index_dir, model_name, k, ef, batch_size, check_recall, 
         index.ef = ef
     model = load_index_model(index, model_name) if check_recall or modes != ("lexical",) else None
     _say(f"searching {len(index)} documents for {len(bundle.queries)} queries ({', '.join(modes)})", quiet)
-    runs = {mode: Retriever(model, index, mode=mode, batch_size=batch_size, progress=progress, **fusion).search(
-        bundle.queries, k=k) for mode in modes}
+    retrievers = {mode: Retriever(model, index, mode=mode, batch_size=batch_size, progress=progress, **fusion)
+                  for mode in modes}
+    texts = list(bundle.queries.values())
+    # Every mode but lexical, and the recall check, need the same query embeddings: encode them once.
+    embeddings = next(iter(retrievers.values())).encode(texts) if model is not None and texts else None
+    runs = {mode: r.search(bundle.queries, k=k, embeddings=embeddings) for mode, r in retrievers.items()}
     if not check_recall:
         return runs, {}, model, index
-    from .models import encode
-
-    ids = index.ids
-    exact = ExactIndex(ids, index.embeddings(ids), index.space)
-    queries = encode(model, list(bundle.queries.values()), batch_size=batch_size)
-    cut = min(10, len(ids))
-    truth = exact.search(queries, cut)
-    approx = index.search(queries, cut)
-    found = [len({d for d, _ in a} & {d for d, _ in t}) / max(len(t), 1) for a, t in zip(approx, truth)]
-    return runs, {"hnsw_recall@10": sum(found) / max(len(found), 1)}, model, index
+    return runs, {"hnsw_recall@10": hnsw_recall(index, embeddings, 10) if embeddings is not None else 0.0}, \
+        model, index
 
 
 def _read_ids(value: str) -> list[str]:

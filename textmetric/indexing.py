@@ -29,7 +29,7 @@ from .retrieve import space_of
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
-__all__ = ["build_index", "add_documents", "load_index_model", "check_model", "work_folder", "encode_chunks"]
+__all__ = ["build_index", "add_documents", "load_index_model", "check_model", "work_folder", "encode_chunks", "hnsw_recall"]
 
 DEFAULT_CHUNK = 512
 
@@ -157,6 +157,20 @@ def load_index_model(index: Index, name_or_path: str | os.PathLike | None = None
     model = load_model(name_or_path if name_or_path is not None else recorded)
     check_model(index, model)
     return model
+
+
+def hnsw_recall(index: Index, query_embeddings: np.ndarray, k: int = 10) -> float:
+    """Mean recall@k of the HNSW search against exact search over the index's own stored vectors."""
+    from .retrieve import ExactIndex
+
+    ids = index.ids
+    cut = min(k, len(ids))
+    if cut < 1 or len(query_embeddings) == 0:
+        return 0.0
+    truth = ExactIndex(ids, index.embeddings(ids), index.space).search(query_embeddings, cut)
+    approx = index.search(query_embeddings, cut)
+    found = [len({d for d, _ in a} & {d for d, _ in t}) / len(t) for a, t in zip(approx, truth)]
+    return sum(found) / len(found)
 
 
 def index_exists(path: str | os.PathLike) -> bool:

@@ -166,22 +166,32 @@ class Retriever:
         self.batch_size = batch_size
         self.progress = progress
 
-    def search(self, queries: Mapping[str, str] | Sequence[str], k: int = 10) -> "Run":
-        """``{query_id: {doc_id: score}}`` for the top ``k`` of each query (ids are positions for a list)."""
+    def search(self, queries: Mapping[str, str] | Sequence[str], k: int = 10,
+               embeddings: np.ndarray | None = None) -> "Run":
+        """``{query_id: {doc_id: score}}`` for the top ``k`` of each query (ids are positions for a list).
+
+        ``embeddings``: the queries already encoded by this model, so that several searches
+        of the same queries (other modes, a recall check) encode them once.
+        """
         if k < 1:
             raise InputError(f"k must be at least 1, got {k}")
         if isinstance(queries, Mapping):
             qids, texts = list(queries), list(queries.values())
         else:
             qids, texts = [str(i) for i in range(len(queries))], list(queries)
-        hits = self.hits(texts, k) if texts else []
+        hits = self.hits(texts, k, embeddings) if texts else []
         return {qid: dict(h) for qid, h in zip(qids, hits)}
 
-    def hits(self, texts: Sequence[str], k: int) -> list[Hits]:
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """The queries' embeddings by this retriever's model."""
+        return encode(self.model, list(texts), batch_size=self.batch_size, progress=self.progress)
+
+    def hits(self, texts: Sequence[str], k: int, embeddings: np.ndarray | None = None) -> list[Hits]:
         """Each query's top ``k`` hits, in trec_eval order, by this retriever's mode."""
         if self.mode == "lexical":
             return self.index.search_lexical(texts, k)
-        embeddings = encode(self.model, list(texts), batch_size=self.batch_size, progress=self.progress)
+        if embeddings is None:
+            embeddings = self.encode(texts)
         if self.mode == "dense":
             return self.index.search(embeddings, k)
         dense = self.index.search(embeddings, self.depth)

@@ -28,7 +28,8 @@ from .atomic import replace_folder, temp_folder_beside
 from .data import Corpus, Examples, Qrels, Queries, load_beir, load_examples
 from .errors import InputError, warn
 from .losses import LOSS_COLUMNS, batch_sampler_for, check_columns, make_loss
-from .metrics import evaluate, pair_accuracy
+from .evaluate import evaluate_pairs
+from .metrics import evaluate
 from .models import encode, load_model
 from .retrieve import ExactIndex, Retriever
 
@@ -99,10 +100,7 @@ class DevEvaluator(SentenceEvaluator):
         model.eval()
         try:
             if self.training.dev_pairs is not None:
-                pairs = self.training.dev_pairs
-                a = encode(model, pairs.column("text_a"), batch_size=self.batch_size, normalize=True)
-                b = encode(model, pairs.column("text_b"), batch_size=self.batch_size, normalize=True)
-                result = pair_accuracy((a * b).sum(axis=1).tolist(), pairs.column("label"))
+                result = evaluate_pairs(model, self.training.dev_pairs, batch_size=self.batch_size)
                 metrics = {"accuracy": result["accuracy"], "f1": result["f1"]}
             else:
                 index = ExactIndex.build(model, self.training.dev_corpus, batch_size=self.batch_size)
