@@ -54,7 +54,8 @@ def test_the_saved_model_is_the_best_checkpoint_on_the_dev_split(trained):
     folder, log, toy, config = trained
     scores = [h["eval_dev_ndcg@10"] for h in log["history"] if "eval_dev_ndcg@10" in h]
     assert scores[-1] < max(scores)  # the last epoch overfits: keeping the best matters here
-    saved = DevEvaluator(prepare_training_set(toy, config))(load_model(folder))
+    start = load_model(trained[1]["model"])
+    saved = DevEvaluator(prepare_training_set(toy, config, start))(load_model(folder))
     assert saved["dev_ndcg@10"] == pytest.approx(max(scores), abs=1e-6)
 
 
@@ -69,6 +70,31 @@ def test_mnrl_with_hard_negatives_mined_from_the_starting_model(toy_beir, tiny_m
     log = fine_tune(toy_beir, tmp_path / "m", model_name=tiny_model_path,
                     config=TrainConfig(hard_negatives="auto", negatives_per_pair=2, epochs=1, **FAST))
     assert log["train_rows"] == 2 * 19  # 19 training pairs (26 train queries less 7 dev), 2 negatives each
+
+
+def test_by_default_each_pair_gets_the_first_non_relevant_hit_below_the_top_three(toy_beir, tiny_model_path):
+    from textmetric import ExactIndex, load_beir
+    from textmetric.train import prepare_training_set
+
+    model = load_model(tiny_model_path)
+    training = prepare_training_set(toy_beir, TrainConfig(), model)
+    data = load_beir(toy_beir, "train")
+    index = ExactIndex.build(model, data.corpus)
+    text_to_id = {doc.full_text: d for d, doc in data.corpus.items()}
+    query_to_id = {text: q for q, text in data.queries.items()}
+    assert training.columns == ("query", "positive", "negative")
+    for query, _, negative in training.rows:
+        qid = query_to_id[query]
+        ranked = [d for d, _ in index.search(model.encode([query]), 50)[0]]
+        unjudged = [d for d in ranked[3:] if data.qrels[qid].get(d, 0) < 1]
+        assert text_to_id[negative] == unjudged[0]
+
+
+def test_hard_negatives_none_trains_mnrl_on_in_batch_negatives_only(toy_beir, tiny_model_path):
+    from textmetric.train import prepare_training_set
+
+    training = prepare_training_set(toy_beir, TrainConfig(hard_negatives=None), load_model(tiny_model_path))
+    assert training.columns == ("query", "positive") and len(training.rows) == 23  # 26 less 3 dev
 
 
 def test_training_is_reproducible_with_a_seed(toy_beir, tiny_model_path, tmp_path):
@@ -137,6 +163,13 @@ def test_query_positive_pairs_with_the_triplet_loss_is_a_clear_error(tmp_path, t
     path = write_jsonl(tmp_path / "p.jsonl", [{"query": "a", "positive": "b"}] * 4)
     with pytest.raises(InputError, match="needs negatives"):
         fine_tune(path, tmp_path / "m", model_name=tiny_model_path, config=TrainConfig(loss="triplet"))
+
+
+def test_a_negatives_file_with_an_example_file_is_a_clear_error(tmp_path, tiny_model_path):
+    path = write_jsonl(tmp_path / "p.jsonl", [{"query": "a", "positive": "b"}] * 4)
+    with pytest.raises(InputError, match="go with a BEIR folder"):
+        fine_tune(path, tmp_path / "m", model_name=tiny_model_path,
+                  config=TrainConfig(hard_negatives=str(tmp_path / "negatives.jsonl")))
 
 
 def test_batch_hard_needs_an_even_batch_of_at_least_four(toy_beir, tmp_path, tiny_model_path):

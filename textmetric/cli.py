@@ -583,12 +583,12 @@ def _hits_table(query: str, ranked: list[str], scores: dict, index) -> str:
 @click.option("--margin", type=float, default=None, help="Margin m of the contrastive/triplet losses.")
 @click.option("--distance", type=click.Choice(["euclidean", "cosine", "angular"]), default=None,
               help="Distance d of the contrastive/triplet losses [default: euclidean].")
-@click.option("--hard-negatives", metavar="FILE|auto", default=None,
-              help="Negatives from `textmetric mine` (a file) or mined now with the starting model (auto); "
-                   "random negatives otherwise.")
+@click.option("--hard-negatives", metavar="FILE|auto|none", default="auto", show_default=True,
+              help="For a BEIR folder: negatives mined now with the starting model (auto), from a "
+                   "`textmetric mine` file, or random ones (none). Example files bring their own.")
 @click.option("--negatives-per-pair", default=1, show_default=True, type=click.IntRange(min=1),
               help="Negatives per (query, positive) pair.")
-@click.option("--epochs", default=1.0, show_default=True, type=click.FloatRange(min=0, min_open=True))
+@click.option("--epochs", default=3.0, show_default=True, type=click.FloatRange(min=0, min_open=True))
 @click.option("--batch-size", default=32, show_default=True, type=click.IntRange(min=1))
 @click.option("--lr", default=2e-5, show_default=True, type=click.FloatRange(min=0, min_open=True))
 @click.option("--max-seq-length", default=None, type=click.IntRange(min=8), help="Truncate texts to this many tokens.")
@@ -610,8 +610,10 @@ def train(source, output, model_name, loss, margin, distance, hard_negatives, ne
     from .train import TrainConfig, fine_tune
 
     progress = _setup(quiet)
-    if hard_negatives not in (None, "auto") and not Path(hard_negatives).is_file():
-        raise InputError("no such file (give a `textmetric mine` output or 'auto')", hard_negatives)
+    if hard_negatives == "none":
+        hard_negatives = None
+    elif hard_negatives != "auto" and not Path(hard_negatives).is_file():
+        raise InputError("no such file (give a `textmetric mine` output, 'auto' or 'none')", hard_negatives)
     config = TrainConfig(loss=loss, distance=distance, margin=margin, epochs=epochs, batch_size=batch_size, lr=lr,
                          max_seq_length=max_seq_length, dev_fraction=dev_fraction, dev_corpus_size=dev_corpus_size,
                          seed=seed, hard_negatives=hard_negatives, negatives_per_pair=negatives_per_pair,
