@@ -14,8 +14,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
-def build_tiny_model(folder: Path, seed: int = 0):
-    """A 2-layer, hidden-size-32 BERT with the default model's tokenizer, mean pooling, seeded."""
+def build_tiny_model(folder: Path, seed: int = 0, dropout: float = 0.1):
+    """A 2-layer, hidden-size-32 BERT with the default model's tokenizer, mean pooling, seeded.
+
+    ``dropout`` (BERT's default 0.1) sets its hidden and attention dropout: 0 makes training steps
+    deterministic functions of the batch, for runs compared step by step.
+    """
     import torch
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.base.modules import Transformer
@@ -27,7 +31,8 @@ def build_tiny_model(folder: Path, seed: int = 0):
     torch.manual_seed(seed)
     tokenizer = AutoTokenizer.from_pretrained(default_model_path())
     config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2,
-                        num_attention_heads=2, intermediate_size=64, max_position_embeddings=128)
+                        num_attention_heads=2, intermediate_size=64, max_position_embeddings=128,
+                        hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout)
     encoder_dir = folder / "hf"
     BertModel(config).save_pretrained(encoder_dir)
     tokenizer.save_pretrained(encoder_dir)

@@ -589,7 +589,9 @@ def _hits_table(query: str, ranked: list[str], scores: dict, index) -> str:
 @click.option("--negatives-per-pair", default=1, show_default=True, type=click.IntRange(min=1),
               help="Negatives per (query, positive) pair.")
 @click.option("--epochs", default=3.0, show_default=True, type=click.FloatRange(min=0, min_open=True))
-@click.option("--batch-size", default=32, show_default=True, type=click.IntRange(min=1))
+@click.option("--batch-size", default=32, show_default=True, type=click.IntRange(min=1),
+              help="Examples per step and process: under torchrun or accelerate launch a step sees "
+                   "batch-size × processes, and mnrl gathers its in-batch negatives from all of them.")
 @click.option("--lr", default=2e-5, show_default=True, type=click.FloatRange(min=0, min_open=True))
 @click.option("--max-seq-length", default=None, type=click.IntRange(min=8), help="Truncate texts to this many tokens.")
 @click.option("--dev-fraction", default=0.1, show_default=True, type=click.FloatRange(0, 1, max_open=True),
@@ -598,17 +600,23 @@ def _hits_table(query: str, ranked: list[str], scores: dict, index) -> str:
               help="Documents the dev queries are searched among (their judged ones plus random others).")
 @click.option("--eval-steps", default=None, type=click.IntRange(min=1),
               help="Evaluate the dev split (and checkpoint) every N steps [default: every epoch].")
+@click.option("--logging-steps", default=10, show_default=True, type=click.IntRange(min=1),
+              help="Record the training loss in training_log.json every N steps.")
 @click.option("--seed", default=42, show_default=True, type=int)
 @click.option("--adapter", type=click.Choice(["linear"]), default=None,
               help="Train only a linear map W on the frozen encoder (d = ||W(x - y)||): seconds, not minutes.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run from its last checkpoint.")
 @quiet_option
 def train(source, output, model_name, loss, margin, distance, hard_negatives, negatives_per_pair, epochs,
-          batch_size, lr, max_seq_length, dev_fraction, dev_corpus_size, eval_steps, seed, adapter, resume,
-          quiet) -> None:
-    """Fine-tune a bi-encoder with a metric-learning loss; keeps the checkpoint best on the dev split."""
-    from .train import TrainConfig, fine_tune
+          batch_size, lr, max_seq_length, dev_fraction, dev_corpus_size, eval_steps, logging_steps, seed, adapter,
+          resume, quiet) -> None:
+    """Fine-tune a bi-encoder with a metric-learning loss; keeps the checkpoint best on the dev split.
 
+    Data-parallel under `torchrun --nproc_per_node N -m textmetric train ...` or `accelerate launch`.
+    """
+    from .train import TrainConfig, fine_tune, rank_and_world_size
+
+    quiet = quiet or rank_and_world_size()[0] != 0  # in a distributed run, rank 0 speaks for all (errors aside)
     progress = _setup(quiet)
     if hard_negatives == "none":
         hard_negatives = None
@@ -617,7 +625,7 @@ def train(source, output, model_name, loss, margin, distance, hard_negatives, ne
     config = TrainConfig(loss=loss, distance=distance, margin=margin, epochs=epochs, batch_size=batch_size, lr=lr,
                          max_seq_length=max_seq_length, dev_fraction=dev_fraction, dev_corpus_size=dev_corpus_size,
                          seed=seed, hard_negatives=hard_negatives, negatives_per_pair=negatives_per_pair,
-                         eval_steps=eval_steps, adapter=adapter)
+                         eval_steps=eval_steps, logging_steps=logging_steps, adapter=adapter)
     try:
         log = fine_tune(source, output, model_name=model_name, config=config, resume=resume, progress=progress)
     except KeyboardInterrupt:

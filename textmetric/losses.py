@@ -552,12 +552,16 @@ def check_columns(name: str, columns: Sequence[str]) -> None:
 
 
 def make_loss(name: str, model: nn.Module, *, distance: str | Distance | None = None, margin: float | None = None,
-              reduction: str = "mean") -> nn.Module:
-    """Build loss ``name`` from :data:`LOSSES` for ``model``; bad names or values raise :class:`InputError`."""
+              reduction: str = "mean", gather_across_devices: bool = False) -> nn.Module:
+    """Build loss ``name`` from :data:`LOSSES` for ``model``; bad names or values raise :class:`InputError`.
+
+    ``gather_across_devices`` (mnrl only; the batch-local losses ignore it): in data-parallel
+    training, every process's queries see the positives and negatives of all processes.
+    """
     key = _loss_key(name)
     if key == "mnrl":
         if distance is not None or margin is not None:
             raise InputError("loss 'mnrl' uses scaled cosine similarity and takes no distance or margin")
-        return MultipleNegativesRankingLoss(model, reduction=reduction)
+        return MultipleNegativesRankingLoss(model, reduction=reduction, gather_across_devices=gather_across_devices)
     return LOSSES[key](model, distance="euclidean" if distance is None else distance, margin=margin,
                        reduction=reduction)

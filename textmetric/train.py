@@ -8,6 +8,11 @@ with ``training_log.json`` and ``training_curves.png`` beside the weights.
 
 Checkpoints live in ``.<name>.train/`` beside the output, so ``resume=True``
 continues an interrupted run; the folder is removed after a successful run.
+
+Launched by ``torchrun`` or ``accelerate launch`` (``WORLD_SIZE`` > 1), the run is data-parallel
+through the sentence-transformers/Hugging Face trainer (gloo off CUDA): each process trains on
+its own batches, mnrl gathers the in-batch negatives of all processes, and rank 0 alone clears
+the work folder and writes the model folder and its log.
 """
 
 from __future__ import annotations
@@ -53,9 +58,11 @@ class TrainConfig:
 
     The defaults are the best recipe measured on SciFact: mnrl (in-batch negatives) plus
     one hard negative per pair mined from the starting model, 3 epochs, lr 2e-5, batch 32.
-    ``hard_negatives`` is ``"auto"`` (mine them when the data is a BEIR folder and the loss
-    reads negatives), ``None`` (random negatives where the loss needs them) or a
-    ``textmetric mine`` file.
+    ``batch_size`` is per process, as in Hugging Face: launched on N processes (``torchrun``,
+    ``accelerate launch``) a step sees batch_size × N examples, and mnrl's in-batch negatives are
+    gathered from all of them. ``hard_negatives`` is ``"auto"`` (mine them when the data is a
+    BEIR folder and the loss reads negatives), ``None`` (random negatives where the loss needs
+    them) or a ``textmetric mine`` file.
     """
 
     loss: str = DEFAULT_LOSS
@@ -296,6 +303,19 @@ def _document(text: str):
     return Document(text)
 
 
+def rank_and_world_size() -> tuple[int, int]:
+    """(rank, number of processes) as ``torchrun`` / ``accelerate launch`` set them; (0, 1) for a plain run."""
+    return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def _barrier() -> None:
+    """Wait for every process of a distributed run (nothing to wait for otherwise)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+
+
 def work_folder(output: str | os.PathLike) -> Path:
     """Where a training run keeps its checkpoints: ``.<name>.train`` beside the output."""
     output = Path(output)
@@ -309,6 +329,7 @@ def fine_tune(source: str | os.PathLike, output: str | os.PathLike, *, model_nam
 
     Returns the training log that is also written to ``output/training_log.json``.
     ``callbacks`` are extra ``transformers.TrainerCallback`` objects for the trainer.
+    Under ``torchrun``/``accelerate launch`` every process returns the log; rank 0 alone writes it.
     """
     import torch
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
@@ -318,21 +339,31 @@ def fine_tune(source: str | os.PathLike, output: str | os.PathLike, *, model_nam
     config = config or TrainConfig()
     check_loss_name(config.loss)
     output = Path(output)
+    rank, world_size = rank_and_world_size()
+    # Every process checks before training starts, and rank 0 writes the output only after training,
+    # which needs every process: no process can find rank 0's own output here.
     if output.exists() and any(output.iterdir()) and not resume:
         raise InputError("already exists: choose another output folder", output)
+    if world_size > 1 and config.adapter is not None:
+        raise InputError("the linear adapter trains in seconds on one process: run it without torchrun or "
+                         "accelerate launch")
+    progress = progress and rank == 0
     hf_logging.set_verbosity_error()
     set_seed(config.seed)
     model = load_model(model_name)
     if config.max_seq_length:
         model.max_seq_length = config.max_seq_length
-    loss = make_loss(config.loss, model, distance=config.distance, margin=config.margin)
+    loss = make_loss(config.loss, model, distance=config.distance, margin=config.margin,
+                     gather_across_devices=world_size > 1)
+    # Every process prepares the same rows: mining (hard_negatives="auto") is deterministic given the
+    # starting model, data and seed, so each mines the same negatives and none waits for another's.
     training = prepare_training_set(source, config, model, progress)
     check_columns(config.loss, training.columns)
     _check_batches(config, training)
     if config.adapter is not None:
         return _fine_tune_adapter(model, model_name, loss, training, config, source, output, progress)
     work = work_folder(output)
-    if work.exists() and not resume:
+    if rank == 0 and work.exists() and not resume:
         shutil.rmtree(work)
     evaluator = DevEvaluator(training, batch_size=config.batch_size) if (training.dev_qrels or training.dev_pairs) \
         else None
@@ -348,7 +379,12 @@ def fine_tune(source: str | os.PathLike, output: str | os.PathLike, *, model_nam
         metric_for_best_model=f"eval_{evaluator.primary_metric}" if evaluator else None, greater_is_better=True,
         logging_steps=config.logging_steps, report_to=[], use_cpu=not torch.cuda.is_available(),
         disable_tqdm=not progress, dataloader_num_workers=0,
-    )
+        ddp_backend="gloo" if world_size > 1 and not torch.cuda.is_available() else None,
+        # Data-parallel, every process needs a full batch at every step (mnrl gathers equal shapes), so
+        # an epoch's last incomplete batches are dropped; sentence-transformers would impose it, warning.
+        dataloader_drop_last=world_size > 1,
+    )  # under torchrun this joins the process group
+    _barrier()  # rank 0 has cleared the work folder before anyone writes there
     # The Hub widget examples are useless offline, and computing them draws a stray progress bar.
     model.model_card_data.set_widget_examples = lambda dataset: None
     trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=training.dataset(), loss=loss,
@@ -363,9 +399,14 @@ def fine_tune(source: str | os.PathLike, output: str | os.PathLike, *, model_nam
         "train_rows": len(training.rows), "dev_queries": len(training.dev_queries),
         "dev_corpus": len(training.dev_corpus), "initial_dev": initial, "history": trainer.state.log_history,
         "best_metric": trainer.state.best_metric, "train_seconds": seconds, "resumed": bool(has_checkpoint),
+        "world_size": args.world_size,
     }
+    if args.process_index != 0:
+        _barrier()  # return once rank 0 has written the model
+        return log
     _save(model, output, log)
     shutil.rmtree(work, ignore_errors=True)
+    _barrier()
     if evaluator and trainer.state.best_metric is not None and initial:
         before = initial[evaluator.primary_metric]
         if trainer.state.best_metric < before:
@@ -420,7 +461,7 @@ def _fine_tune_adapter(model, model_name, loss, training: TrainingSet, config: T
         "dev_corpus": len(training.dev_corpus), "initial_dev": initial,
         "history": [{"step": h["epoch"], **{k: v for k, v in h.items() if k != "score"}}
                     for h in (history[1:] if dev else history)],
-        "best_metric": best, "train_seconds": time.perf_counter() - start, "resumed": False,
+        "best_metric": best, "train_seconds": time.perf_counter() - start, "resumed": False, "world_size": 1,
     }
     for record in log["history"]:  # the curve plot reads eval_dev_* keys
         for key in [k for k in record if k.startswith("dev_")]:
