@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import os
 from pathlib import Path
 
@@ -134,3 +135,24 @@ def make_toy_beir(folder: Path, seed: int = 0) -> Path:
 @pytest.fixture
 def toy_beir(tmp_path) -> Path:
     return make_toy_beir(tmp_path / "toy")
+
+
+@pytest.fixture
+def warnings_log(caplog):
+    """The warnings sent to the "textmetric" logger, whatever the CLI did to its propagation."""
+    logger = logging.getLogger("textmetric")
+    propagate, level = logger.propagate, logger.level
+    logger.addHandler(caplog.handler)
+    logger.propagate = False
+    logger.setLevel(logging.WARNING)
+    caplog.clear()
+    try:
+        yield caplog
+    finally:
+        logger.removeHandler(caplog.handler)
+        logger.propagate, logger.level = propagate, level
+
+
+def warning_messages(log) -> list[str]:
+    return [r.getMessage() for r in log.records
+            if r.name == "textmetric" and r.levelno == logging.WARNING]

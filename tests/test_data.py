@@ -7,13 +7,13 @@ Every error is an ``InputError`` whose message is one line: ``<file>:<line>: <pr
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from conftest import warning_messages
 from textmetric.data import (
     Document, RetrievalData, check_qrels, load_beir, load_corpus, load_examples, load_qrels, load_queries,
 )
@@ -73,27 +73,6 @@ def assert_error_at(message: str, path: Path, line: int, *problem: str) -> None:
     assert message.startswith(f"{path}:{line}: "), message
     for words in problem:
         assert words in message, message
-
-
-@pytest.fixture
-def warnings_log(caplog):
-    """The warnings sent to the "textmetric" logger, whatever the CLI did to its propagation."""
-    logger = logging.getLogger("textmetric")
-    propagate, level = logger.propagate, logger.level
-    logger.addHandler(caplog.handler)
-    logger.propagate = False
-    logger.setLevel(logging.WARNING)
-    caplog.clear()
-    try:
-        yield caplog
-    finally:
-        logger.removeHandler(caplog.handler)
-        logger.propagate, logger.level = propagate, level
-
-
-def warning_messages(log) -> list[str]:
-    return [r.getMessage() for r in log.records
-            if r.name == "textmetric" and r.levelno == logging.WARNING]
 
 
 # --------------------------------------------------------------------------- Document

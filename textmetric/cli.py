@@ -50,6 +50,51 @@ quiet_option = click.option("--quiet", "-q", is_flag=True,
 model_option = click.option("--model", "model_name", metavar="NAME_OR_PATH", default=None,
                             help="A sentence-transformers model folder or cached name "
                                  "[default: the offline all-MiniLM-L6-v2].")
+def _store_encoding(ctx: click.Context, param: click.Parameter, value):
+    ctx.meta.setdefault("textmetric.encoding", {})[param.name] = value
+    return value
+
+
+def encoder_options(function):
+    """--backend, --workers and --max-seq-length for every command that encodes (kept in the click context)."""
+    from .backends import BACKENDS
+
+    function = click.option("--max-seq-length", type=click.IntRange(min=1), default=None, expose_value=False,
+                            callback=_store_encoding,
+                            help="Truncate texts to this many tokens (a warning counts the truncated ones) "
+                                 "[default: the model's, or the index's].")(function)
+    function = click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+                            expose_value=False, callback=_store_encoding,
+                            help="Encode with N processes (torch: one per GPU if there are N, else sharing "
+                                 "the CPU cores) or N parallel batches (ONNX).")(function)
+    return click.option("--backend", type=click.Choice(BACKENDS), default=None, expose_value=False,
+                        callback=_store_encoding,
+                        help="Inference backend: torch, onnx or onnx-int8 (exported once, cached beside the "
+                             "model) [default: torch, or the index's].")(function)
+
+
+def _encoding() -> dict:
+    return click.get_current_context().meta.get("textmetric.encoding", {})
+
+
+def _load_model(model_name):
+    """The model, on the backend and with the workers and max length the command was given."""
+    from .models import load_model
+
+    settings = _encoding()
+    return load_model(model_name, backend=settings.get("backend") or "torch", workers=settings.get("workers") or 1,
+                      max_seq_length=settings.get("max_seq_length"))
+
+
+def _load_index_model(index, model_name):
+    """The index's model (or the given one, checked), on the command's backend or else the index's."""
+    from .indexing import load_index_model
+
+    settings = _encoding()
+    return load_index_model(index, model_name, backend=settings.get("backend"), workers=settings.get("workers") or 1,
+                            max_seq_length=settings.get("max_seq_length"))
+
+
 batch_option = click.option("--batch-size", default=32, show_default=True, type=click.IntRange(min=1),
                             help="Texts per encoding batch.")
 
@@ -123,6 +168,7 @@ def _metric_names(text: str) -> list[str]:
 @click.option("--check-recall", is_flag=True, help="With --index: also report HNSW recall@10 against exact search.")
 @hybrid_options(("dense", "lexical", "hybrid", "all"))
 @model_option
+@encoder_options
 @click.option("-k", "--top-k", "k", default=1000, show_default=True, type=click.IntRange(min=1),
               help="Documents retrieved per query.")
 @batch_option
@@ -265,10 +311,9 @@ def evaluate(run_path, data_dir, corpus_path, queries_path, qrels_path, pairs_pa
 def _evaluate_pairs(pairs_path, model_name, batch_size, as_json, progress) -> None:
     from .data import load_examples
     from .evaluate import evaluate_pairs
-    from .models import load_model
 
     examples = load_examples(pairs_path)
-    result = evaluate_pairs(load_model(model_name), examples, batch_size=batch_size, progress=progress)
+    result = evaluate_pairs(_load_model(model_name), examples, batch_size=batch_size, progress=progress)
     if as_json:
         click.echo(json.dumps(result))
         return
@@ -288,10 +333,9 @@ def _load_files(corpus_path, queries_path: str, qrels_path: str):
 
 def _exact_search(bundle, model_name, k, batch_size, progress, quiet):
     """The run of exact search over the bundle's corpus, with the model and the in-memory index it used."""
-    from .models import load_model
     from .retrieve import ExactIndex, Retriever
 
-    model = load_model(model_name)
+    model = _load_model(model_name)
     _say(f"encoding {len(bundle.corpus)} documents and {len(bundle.queries)} queries", quiet)
     index = ExactIndex.build(model, bundle.corpus, batch_size=batch_size, progress=progress)
     return Retriever(model, index, batch_size=batch_size, progress=progress).search(bundle.queries, k=k), model, index
@@ -334,7 +378,7 @@ def _index_runs(bundle, index_dir, model_name, k, ef, batch_size, check_recall, 
     """The runs of an index over the bundle's queries, one per mode, and HNSW recall@10 against exact search
     if asked."""
     from .index import Index
-    from .indexing import hnsw_recall, load_index_model
+    from .indexing import hnsw_recall
     from .retrieve import Retriever
 
     index = Index.load(index_dir)
@@ -346,7 +390,7 @@ def _index_runs(bundle, index_dir, model_name, k, ef, batch_size, check_recall, 
             warn(f"{missing} corpus document(s) are not in the index {index_dir}")
     if ef is not None:
         index.ef = ef
-    model = load_index_model(index, model_name) if check_recall or modes != ("lexical",) else None
+    model = _load_index_model(index, model_name) if check_recall or modes != ("lexical",) else None
     _say(f"searching {len(index)} documents for {len(bundle.queries)} queries ({', '.join(modes)})", quiet)
     retrievers = {mode: Retriever(model, index, mode=mode, batch_size=batch_size, progress=progress, **fusion)
                   for mode in modes}
@@ -374,6 +418,7 @@ def _read_ids(value: str) -> list[str]:
               help="A corpus file (jsonl/csv/tsv/parquet) or a BEIR folder.")
 @click.option("--output", metavar="DIR", required=True, help="The index folder to write.")
 @model_option
+@encoder_options
 @click.option("--space", type=click.Choice(["cosine", "ip", "l2"]), default=None,
               help="Similarity space [default: the model's own, cosine for most].")
 @click.option("--m", "m", default=16, show_default=True, type=click.IntRange(min=2), help="HNSW links per node.")
@@ -393,7 +438,6 @@ def index_command(corpus_path, output, model_name, space, m, ef_construction, ef
     """Encode a corpus and build an HNSW index folder (an interrupted build resumes when run again)."""
     from .indexing import build_index, index_exists
     from .lexical import LexicalSettings
-    from .models import load_model
 
     progress = _setup(quiet)
     out = Path(output)
@@ -402,7 +446,7 @@ def index_command(corpus_path, output, model_name, space, m, ef_construction, ef
         raise InputError(f"already exists: pass --overwrite to replace it, {hint}", out)
     settings = LexicalSettings.named(stopwords, stemmer) if lexical else None  # fails before any encoding
     corpus = _load_corpus_arg(corpus_path)
-    model = load_model(model_name)
+    model = _load_model(model_name)
     _say(f"indexing {len(corpus)} documents into {out}", quiet)
     try:
         index = build_index(model, corpus, out, model_name=model_name, space=space, m=m,
@@ -443,17 +487,18 @@ def _load_corpus_arg(path: str):
 @click.option("--index", "index_dir", metavar="DIR", required=True, help="The index folder.")
 @click.option("--corpus", "corpus_path", metavar="PATH", required=True, help="Documents to add or replace.")
 @model_option
+@encoder_options
 @batch_option
 @quiet_option
 def add(index_dir, corpus_path, model_name, batch_size, quiet) -> None:
     """Add documents to an index; a document whose id is already there is replaced."""
     from .index import Index
-    from .indexing import add_documents, load_index_model
+    from .indexing import add_documents
 
     progress = _setup(quiet)
     index = Index.load(index_dir)
     corpus = _load_corpus_arg(corpus_path)
-    model = load_index_model(index, model_name)
+    model = _load_index_model(index, model_name)
     added, replaced = add_documents(index, model, corpus, batch_size=batch_size, progress=progress)
     index.save(index_dir)
     _say(f"added {added}, replaced {replaced}: {index_dir} holds {len(index)} documents", quiet)
@@ -522,6 +567,7 @@ def reproject(index_dir, model_name, output, quiet) -> None:
 @click.option("--ef", type=click.IntRange(min=1), default=None, help="HNSW search depth [default: the index's].")
 @hybrid_options(("dense", "lexical", "hybrid"))
 @model_option
+@encoder_options
 @batch_option
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per query, one per line.")
 @click.option("--run-out", "run_out", metavar="FILE", help="Write the hits as a TREC run file.")
@@ -532,7 +578,6 @@ def search(query, index_dir, queries_path, k, ef, mode, fusion, alpha, rrf_k, de
     from .data import load_queries
     from .evaluate import write_run
     from .index import Index
-    from .indexing import load_index_model
     from .metrics import rank
     from .retrieve import Retriever
 
@@ -543,7 +588,7 @@ def search(query, index_dir, queries_path, k, ef, mode, fusion, alpha, rrf_k, de
     index = Index.load(index_dir)
     if ef is not None:
         index.ef = ef
-    model = None if mode == "lexical" else load_index_model(index, model_name)
+    model = None if mode == "lexical" else _load_index_model(index, model_name)
     run = Retriever(model, index, mode=mode, batch_size=batch_size, progress=progress,
                     **_fusion(fusion, alpha, rrf_k, depth)).search(queries, k=k)
     if run_out:
@@ -643,6 +688,7 @@ def train(source, output, model_name, loss, margin, distance, hard_negatives, ne
 @click.option("--split", default="train", show_default=True, help="Qrels split whose queries get negatives.")
 @click.option("--output", metavar="FILE", required=True, help="The triplets file to write (jsonl).")
 @model_option
+@encoder_options
 @click.option("--index", "index_dir", metavar="DIR", default=None,
               help="Search this index of the corpus instead of encoding it (its model by default).")
 @click.option("--negatives", default=5, show_default=True, type=click.IntRange(min=1), help="Negatives per query.")
@@ -661,15 +707,13 @@ def mine(data_dir, split, output, model_name, index_dir, negatives, skip_top, ma
     data = load_beir(data_dir, split)
     if index_dir:
         from .index import Index
-        from .indexing import load_index_model
 
         index = Index.load(index_dir)
-        model = load_index_model(index, model_name)
+        model = _load_index_model(index, model_name)
     else:
-        from .models import load_model
         from .retrieve import ExactIndex
 
-        model = load_model(model_name)
+        model = _load_model(model_name)
         _say(f"encoding {len(data.corpus)} documents", quiet)
         index = ExactIndex.build(model, data.corpus, batch_size=batch_size, progress=progress)
     mined = mine_hard_negatives(model, index, data.queries, data.qrels, negatives=negatives, skip_top=skip_top,

@@ -23,7 +23,7 @@ from .data import Corpus
 from .errors import InputError, warn
 from .index import DEFAULT_EF, DEFAULT_EF_CONSTRUCTION, DEFAULT_M, Index, read_manifest
 from .lexical import LexicalSettings
-from .models import encode, load_model, model_identity
+from .models import backend_of, encode, load_model, model_identity, set_max_seq_length, warn_truncated
 from .retrieve import space_of
 
 if TYPE_CHECKING:
@@ -54,7 +54,8 @@ def encode_chunks(model: "SentenceTransformer", ids: Sequence[str], texts: Seque
     from tqdm.auto import tqdm
 
     state = {"model_sha256": model_sha, "corpus_sha256": _corpus_key(texts, ids), "chunk_size": chunk_size,
-             "count": len(texts)}
+             "count": len(texts), "backend": backend_of(model), "max_seq_length": model.max_seq_length}
+    warn_truncated(model, texts)  # once for the corpus, not once per chunk
     state_path = workdir / "state.json"
     if workdir.exists():
         try:
@@ -75,7 +76,7 @@ def encode_chunks(model: "SentenceTransformer", ids: Sequence[str], texts: Seque
             size = min(chunk_size, len(texts) - start)
             chunk = _read_chunk(path, size)
             if chunk is None:
-                chunk = encode(model, texts[start:start + size], batch_size=batch_size)
+                chunk = encode(model, texts[start:start + size], batch_size=batch_size, check_truncation=False)
                 tmp = path.with_suffix(".tmp.npy")
                 np.save(tmp, chunk, allow_pickle=False)
                 os.replace(tmp, path)
@@ -147,14 +148,26 @@ def check_model(index: Index, model: "SentenceTransformer") -> None:
             raise InputError(f"the model's weights (sha256 {actual[:12]}) differ from those the index was built "
                              f"with ({(index.model or {}).get('name')}, sha256 {expected[:12]}): "
                              f"search it with that model, or rebuild the index")
+    built_with, using = (index.model or {}).get("backend", "torch"), backend_of(model)
+    if built_with != using:
+        warn(f"the index was built with the {built_with} backend and is searched with {using}: the same model "
+             f"weights, so this is allowed, but the two give slightly different vectors")
 
 
-def load_index_model(index: Index, name_or_path: str | os.PathLike | None = None) -> "SentenceTransformer":
-    """The model to search ``index`` with: the one named in its manifest unless another is given, checked."""
-    recorded = (index.model or {}).get("name")
-    if name_or_path is None and recorded is None:
+def load_index_model(index: Index, name_or_path: str | os.PathLike | None = None, *, backend: str | None = None,
+                     workers: int = 1, max_seq_length: int | None = None) -> "SentenceTransformer":
+    """The model to search ``index`` with: the one named in its manifest unless another is given, checked.
+
+    ``backend`` and ``max_seq_length`` default to those the index was built with.
+    """
+    recorded = index.model or {}
+    if name_or_path is None and recorded.get("name") is None:
         raise InputError("the index does not record its model: pass --model")
-    model = load_model(name_or_path if name_or_path is not None else recorded)
+    model = load_model(name_or_path if name_or_path is not None else recorded["name"],
+                       backend=backend or recorded.get("backend", "torch"), workers=workers)
+    length = max_seq_length or recorded.get("max_seq_length")
+    if length:
+        set_max_seq_length(model, int(length))
     check_model(index, model)
     return model
 

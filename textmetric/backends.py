@@ -1,0 +1,204 @@
+"""Inference backends: sentence-transformers on torch, or the same model exported to ONNX.
+
+``onnx`` runs the whole sentence-transformers pipeline (transformer, pooling,
+normalisation, any dense or adapter layer) as one ONNX graph in onnxruntime;
+``onnx-int8`` is that graph with its matrix multiplications dynamically quantised
+to int8 (per-channel weights, reduced range: this CPU class has AVX2 but no VNNI,
+where full-range int8 products saturate). The export is made locally with
+``torch.onnx`` — sentence-transformers' own ONNX path needs optimum-onnx, whose
+releases pin a transformers older than 5 — and cached beside the model folder in
+``onnx/`` (or, when that is not writable, under ``~/.cache/textmetric/onnx/``),
+keyed by the weights' SHA-256 so a retrained folder never reuses a stale export.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
+
+import numpy as np
+
+from .errors import InputError
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+__all__ = ["BACKENDS", "OnnxEncoder", "export_onnx", "onnx_files", "cpu_count"]
+
+BACKENDS = ("torch", "onnx", "onnx-int8")
+OPSET = 17
+_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+def cpu_count() -> int:
+    """Cores this process may run on (the affinity mask, not the machine's total)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _cache_folder(source: str | os.PathLike | None, fingerprint: str) -> Path:
+    """``<model folder>/onnx`` when writable, else a per-user cache keyed by the weights."""
+    if source is not None and Path(source).is_dir():
+        folder = Path(source) / "onnx"
+        try:
+            folder.mkdir(exist_ok=True)
+            probe = folder / f".probe-{os.getpid()}"
+            probe.touch()
+            probe.unlink()
+            return folder
+        except OSError:
+            pass
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    folder = base / "textmetric" / "onnx" / fingerprint[:16]
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def onnx_files(source: str | os.PathLike | None, fingerprint: str) -> tuple[Path, Path]:
+    """Where the fp32 and int8 exports of the model with these weights live (they may not exist yet)."""
+    folder = _cache_folder(source, fingerprint)
+    stem = f"textmetric-{fingerprint[:16]}"
+    return folder / f"{stem}.onnx", folder / f"{stem}-int8.onnx"
+
+
+def _input_names(model: "SentenceTransformer") -> list[str]:
+    features = model.preprocess(["a"])
+    return [name for name in _INPUTS if name in features]
+
+
+def export_onnx(model: "SentenceTransformer", path: str | os.PathLike) -> Path:
+    """Trace ``model`` (every module, on CPU) into an ONNX graph: token tensors in, sentence embedding out."""
+    import copy
+
+    import torch
+
+    class Pipeline(torch.nn.Module):
+        """The sentence-transformers model as a function of token tensors, for tracing."""
+
+        def __init__(self, inner: "SentenceTransformer") -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, *tensors):
+            return self.inner(dict(zip(names, tensors)))["sentence_embedding"]
+
+    path = Path(path)
+    names = _input_names(model)
+    cpu = copy.deepcopy(model).to("cpu").eval()
+    sample = cpu.preprocess(["an example sentence to trace", "and a second, longer one to pad the first"])
+    args = tuple(sample[n] for n in names)
+    axes = {n: {0: "batch", 1: "tokens"} for n in names} | {"sentence_embedding": {0: "batch"}}
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")  # tracer and deprecation chatter about shape-dependent branches
+            torch.onnx.export(Pipeline(cpu), args, str(tmp), input_names=names,
+                              output_names=["sentence_embedding"], dynamic_axes=axes, opset_version=OPSET,
+                              dynamo=False)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def quantize_int8(source: str | os.PathLike, path: str | os.PathLike) -> Path:
+    """Dynamic int8 quantisation of ``source``'s MatMul weights (per channel, reduced range for AVX2)."""
+    import logging
+
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # "consider pre-processing" advice, printed through the root logger
+    try:
+        quantize_dynamic(str(source), str(tmp), weight_type=QuantType.QInt8, per_channel=True, reduce_range=True,
+                         op_types_to_quantize=["MatMul"],
+                         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+        os.replace(tmp, path)
+    finally:
+        root.setLevel(level)
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+class OnnxEncoder:
+    """Encodes like ``SentenceTransformer.encode`` (same tokenisation, length-sorted batches) in onnxruntime."""
+
+    def __init__(self, model: "SentenceTransformer", backend: str, source: str | os.PathLike | None = None,
+                 fingerprint: str | None = None) -> None:
+        from .models import weights_fingerprint
+
+        if backend not in ("onnx", "onnx-int8"):
+            raise InputError(f"unknown ONNX backend '{backend}'")
+        self.backend = backend
+        self.model = model
+        fingerprint = fingerprint or weights_fingerprint(model)
+        fp32, int8 = onnx_files(source, fingerprint)
+        started = time.perf_counter()
+        if not fp32.exists():
+            export_onnx(model, fp32)
+        if backend == "onnx-int8" and not int8.exists():
+            quantize_int8(fp32, int8)
+        self.path = int8 if backend == "onnx-int8" else fp32
+        self.export_seconds = time.perf_counter() - started
+        self.names = _input_names(model)
+        self._sessions: dict[int, object] = {}
+        meta = self.path.with_suffix(".json")
+        if not meta.exists():
+            meta.write_text(json.dumps({"weights_sha256": fingerprint, "backend": backend, "opset": OPSET}) + "\n")
+
+    def session(self, threads: int):
+        """An onnxruntime session using ``threads`` intra-op threads (cached per thread count)."""
+        if threads not in self._sessions:
+            import onnxruntime as ort
+
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
+            options.log_severity_level = 3
+            self._sessions[threads] = ort.InferenceSession(str(self.path), options,
+                                                           providers=["CPUExecutionProvider"])
+        return self._sessions[threads]
+
+    def encode(self, texts: Sequence[str], *, batch_size: int = 32, normalize: bool = False,
+               progress: bool = False, workers: int = 1) -> np.ndarray:
+        """Float32 embeddings of ``texts``; ``workers`` batches run at once, sharing the cores."""
+        from tqdm.auto import tqdm
+
+        texts = list(texts)
+        dim = self.model.get_embedding_dimension()
+        out = np.empty((len(texts), dim), dtype=np.float32)
+        order = np.argsort([-len(t) for t in texts], kind="stable")  # sentence-transformers' order
+        batches = [order[i:i + batch_size] for i in range(0, len(texts), batch_size)]
+        workers = max(1, min(workers, len(batches)))
+        session = self.session(max(1, cpu_count() // workers))
+
+        def run(rows: np.ndarray) -> None:
+            features = self.model.preprocess([texts[i] for i in rows])
+            feeds = {n: features[n].numpy().astype(np.int64, copy=False) for n in self.names}
+            out[rows] = session.run(["sentence_embedding"], feeds)[0]
+
+        bar = tqdm(total=len(batches), desc="Batches", disable=not progress)
+        if workers == 1:
+            for rows in batches:
+                run(rows)
+                bar.update()
+        else:
+            with ThreadPoolExecutor(workers) as pool:  # onnxruntime releases the GIL while it runs
+                for _ in pool.map(run, batches):
+                    bar.update()
+        bar.close()
+        if normalize:
+            norms = np.linalg.norm(out, axis=1, keepdims=True)
+            np.divide(out, norms, out=out, where=norms > 0)
+        return out
