@@ -24,6 +24,7 @@ from .indexing import add_documents, build_index, load_index_model  # noqa: E402
 from .lexical import LexicalIndex, LexicalSettings  # noqa: E402
 from .models import DEFAULT_MODEL, encode, load_model  # noqa: E402
 from .retrieve import ExactIndex, Retriever  # noqa: E402
+from .shards import ShardedIndex, load_indexes  # noqa: E402
 
 __version__ = "0.1.0"
 
@@ -44,7 +45,8 @@ __all__ = [
     "Corpus", "Document", "Qrels", "Queries", "RetrievalData", "Run", "Evaluation", "InputError",
     "load_beir", "load_corpus", "load_queries", "load_qrels", "check_qrels",
     "load_model", "encode", "DEFAULT_MODEL",
-    "ExactIndex", "Index", "Retriever", "build_index", "add_documents", "load_index_model",
+    "ExactIndex", "Index", "ShardedIndex", "load_indexes", "Retriever", "build_index", "add_documents",
+    "load_index_model",
     "LexicalIndex", "LexicalSettings", "reciprocal_rank_fusion", "score_fusion",
     "evaluate", "evaluate_retriever", "pair_accuracy", "rank", "DEFAULT_METRICS",
     "read_run", "write_run", "write_per_query",

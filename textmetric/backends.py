@@ -2,9 +2,9 @@
 
 ``onnx`` runs the whole sentence-transformers pipeline (transformer, pooling,
 normalisation, any dense or adapter layer) as one ONNX graph in onnxruntime;
-``onnx-int8`` is that graph with its matrix multiplications dynamically quantised
-to int8 (per-channel weights, reduced range: this CPU class has AVX2 but no VNNI,
-where full-range int8 products saturate). The export is made locally with
+``onnx-int8`` is that graph with its weight matrices dynamically quantised to int8
+(per channel; 7-bit on CPUs without VNNI, where full-range int8 products can
+saturate). Batches are sorted by token count, so they carry almost no padding. The export is made locally with
 ``torch.onnx`` — sentence-transformers' own ONNX path needs optimum-onnx, whose
 releases pin a transformers older than 5 — and cached beside the model folder in
 ``onnx/`` (or, when that is not writable, under ``~/.cache/textmetric/onnx/``),
@@ -61,11 +61,20 @@ def _cache_folder(source: str | os.PathLike | None, fingerprint: str) -> Path:
     return folder
 
 
+def has_vnni() -> bool:
+    """Whether the CPU multiplies int8 with VNNI; without it, full-range int8 products can saturate."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_vnni" in flags or "avx_vnni" in flags
+
+
 def onnx_files(source: str | os.PathLike | None, fingerprint: str) -> tuple[Path, Path]:
     """Where the fp32 and int8 exports of the model with these weights live (they may not exist yet)."""
     folder = _cache_folder(source, fingerprint)
     stem = f"textmetric-{fingerprint[:16]}"
-    return folder / f"{stem}.onnx", folder / f"{stem}-int8.onnx"
+    return folder / f"{stem}.onnx", folder / f"{stem}-int8{'' if has_vnni() else '-r7'}.onnx"
 
 
 def _input_names(model: "SentenceTransformer") -> list[str]:
@@ -74,7 +83,11 @@ def _input_names(model: "SentenceTransformer") -> list[str]:
 
 
 def export_onnx(model: "SentenceTransformer", path: str | os.PathLike) -> Path:
-    """Trace ``model`` (every module, on CPU) into an ONNX graph: token tensors in, sentence embedding out."""
+    """Trace ``model`` (every module, on CPU) into an ONNX graph: token tensors in, sentence embedding out.
+
+    Traced with eager attention, whose pattern onnxruntime's transformer optimizer fuses
+    (Attention, SkipLayerNormalization, BiasGelu: the same arithmetic, fewer passes over memory).
+    """
     import copy
 
     import torch
@@ -92,6 +105,9 @@ def export_onnx(model: "SentenceTransformer", path: str | os.PathLike) -> Path:
     path = Path(path)
     names = _input_names(model)
     cpu = copy.deepcopy(model).to("cpu").eval()
+    encoder = getattr(cpu[0], "auto_model", None)
+    if hasattr(encoder, "set_attn_implementation"):
+        encoder.set_attn_implementation("eager")
     sample = cpu.preprocess(["an example sentence to trace", "and a second, longer one to pad the first"])
     args = tuple(sample[n] for n in names)
     axes = {n: {0: "batch", 1: "tokens"} for n in names} | {"sentence_embedding": {0: "batch"}}
@@ -102,14 +118,38 @@ def export_onnx(model: "SentenceTransformer", path: str | os.PathLike) -> Path:
             torch.onnx.export(Pipeline(cpu), args, str(tmp), input_names=names,
                               output_names=["sentence_embedding"], dynamic_axes=axes, opset_version=OPSET,
                               dynamo=False)
+        _optimize(tmp, getattr(encoder, "config", None))
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
     return path
 
 
+def _optimize(path: Path, config) -> None:
+    """Fuse a BERT-like graph in place with onnxruntime's transformer optimizer; other graphs stay as traced."""
+    import logging
+
+    model_type = getattr(config, "model_type", "")
+    if model_type not in ("bert", "roberta", "xlm-roberta", "distilbert", "mpnet", "electra"):
+        return
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    quiet = logging.getLogger("onnxruntime.transformers")  # it logs every fusion it makes
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
+    try:
+        optimized = optimize_model(str(path), model_type="bert" if model_type != "distilbert" else model_type,
+                                   num_heads=getattr(config, "num_attention_heads", 0),
+                                   hidden_size=getattr(config, "hidden_size", 0))
+        optimized.save_model_to_file(str(path))
+    except Exception:  # noqa: BLE001 - an unfusable graph is still a correct graph
+        pass
+    finally:
+        quiet.setLevel(level)
+
+
 def quantize_int8(source: str | os.PathLike, path: str | os.PathLike) -> Path:
-    """Dynamic int8 quantisation of ``source``'s MatMul weights (per channel, reduced range for AVX2)."""
+    """Dynamic int8 quantisation of ``source``'s weight matrices (per channel; 7-bit without VNNI)."""
     import logging
 
     import onnx
@@ -121,8 +161,8 @@ def quantize_int8(source: str | os.PathLike, path: str | os.PathLike) -> Path:
     level = root.level
     root.setLevel(logging.ERROR)  # "consider pre-processing" advice, printed through the root logger
     try:
-        quantize_dynamic(str(source), str(tmp), weight_type=QuantType.QInt8, per_channel=True, reduce_range=True,
-                         op_types_to_quantize=["MatMul"],
+        quantize_dynamic(str(source), str(tmp), weight_type=QuantType.QInt8, per_channel=True,
+                         reduce_range=not has_vnni(), op_types_to_quantize=["MatMul", "Attention"],
                          extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
         os.replace(tmp, path)
     finally:
@@ -171,14 +211,22 @@ class OnnxEncoder:
         return self._sessions[threads]
 
     def encode(self, texts: Sequence[str], *, batch_size: int = 32, normalize: bool = False,
-               progress: bool = False, workers: int = 1) -> np.ndarray:
-        """Float32 embeddings of ``texts``; ``workers`` batches run at once, sharing the cores."""
+               progress: bool = False, workers: int = 1, lengths: Sequence[int] | None = None) -> np.ndarray:
+        """Float32 embeddings of ``texts``; ``workers`` batches run at once, sharing the cores.
+
+        ``lengths`` (token counts, as :func:`textmetric.models.warn_truncated` measures them)
+        order the batches so that each holds texts of nearly one length: little padding.
+        """
         from tqdm.auto import tqdm
 
         texts = list(texts)
         dim = self.model.get_embedding_dimension()
         out = np.empty((len(texts), dim), dtype=np.float32)
-        order = np.argsort([-len(t) for t in texts], kind="stable")  # sentence-transformers' order
+        if lengths is None:
+            lengths = [len(t) for t in texts]  # characters, as sentence-transformers sorts
+        else:
+            lengths = np.minimum(lengths, self.model.max_seq_length)
+        order = np.argsort(-np.asarray(lengths), kind="stable")
         batches = [order[i:i + batch_size] for i in range(0, len(texts), batch_size)]
         workers = max(1, min(workers, len(batches)))
         session = self.session(max(1, cpu_count() // workers))

@@ -162,8 +162,9 @@ def _metric_names(text: str) -> list[str]:
 @click.option("--pairs", "pairs_path", metavar="FILE",
               help="Labelled pairs (text_a, text_b, label): pair-classification accuracy and F1 of --model.")
 @click.option("--split", default="test", show_default=True, help="Qrels split of the BEIR folder.")
-@click.option("--index", "index_dir", metavar="DIR",
-              help="Search this HNSW index instead of exact search over the corpus (its model by default).")
+@click.option("--index", "index_dir", metavar="DIR", multiple=True,
+              help="Search this HNSW index instead of exact search over the corpus (its model by default); "
+                   "repeat it to search the shards of one corpus together.")
 @click.option("--ef", type=click.IntRange(min=1), default=None, help="HNSW search depth [default: the index's].")
 @click.option("--check-recall", is_flag=True, help="With --index: also report HNSW recall@10 against exact search.")
 @hybrid_options(("dense", "lexical", "hybrid", "all"))
@@ -375,19 +376,19 @@ def _write_report(folder, systems, results, bundle, relevance_level, batch_size,
 
 
 def _index_runs(bundle, index_dir, model_name, k, ef, batch_size, check_recall, modes, fusion, progress, quiet):
-    """The runs of an index over the bundle's queries, one per mode, and HNSW recall@10 against exact search
-    if asked."""
-    from .index import Index
+    """The runs of an index (or of shards searched together) over the bundle's queries, one per mode, and
+    HNSW recall@10 against exact search if asked."""
     from .indexing import hnsw_recall
+    from .shards import load_indexes
     from .retrieve import Retriever
 
-    index = Index.load(index_dir)
+    index = load_indexes(index_dir)
     if bundle.corpus:
         missing = sum(1 for doc_id in bundle.corpus if doc_id not in index)
         if missing:
             from .errors import warn
 
-            warn(f"{missing} corpus document(s) are not in the index {index_dir}")
+            warn(f"{missing} corpus document(s) are not in the index {', '.join(map(str, index_dir))}")
     if ef is not None:
         index.ef = ef
     model = _load_index_model(index, model_name) if check_recall or modes != ("lexical",) else None
@@ -431,13 +432,17 @@ def _read_ids(value: str) -> list[str]:
               help="Documents per resumable encoding chunk.")
 @click.option("--lexical", is_flag=True, help="Also build the BM25 side, for --mode lexical and hybrid.")
 @lexical_options
+@click.option("--shard", metavar="i/N", default=None,
+              help="Index only shard i of N (0 <= i < N; documents split by a hash of their id). Search the "
+                   "N shard indexes together with `search --index A --index B ...`.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing index at --output.")
 @quiet_option
 def index_command(corpus_path, output, model_name, space, m, ef_construction, ef, batch_size, chunk_size,
-                  lexical, stemmer, stopwords, overwrite, quiet) -> None:
+                  lexical, stemmer, stopwords, shard, overwrite, quiet) -> None:
     """Encode a corpus and build an HNSW index folder (an interrupted build resumes when run again)."""
     from .indexing import build_index, index_exists
     from .lexical import LexicalSettings
+    from .shards import parse_shard
 
     progress = _setup(quiet)
     out = Path(output)
@@ -445,13 +450,17 @@ def index_command(corpus_path, output, model_name, space, m, ef_construction, ef
         hint = "or `textmetric add` to add to it" if index_exists(out) else "or choose another folder"
         raise InputError(f"already exists: pass --overwrite to replace it, {hint}", out)
     settings = LexicalSettings.named(stopwords, stemmer) if lexical else None  # fails before any encoding
+    part = parse_shard(shard) if shard else None
     corpus = _load_corpus_arg(corpus_path)
     model = _load_model(model_name)
-    _say(f"indexing {len(corpus)} documents into {out}", quiet)
+    if part:
+        _say(f"indexing shard {part[0]}/{part[1]} of {len(corpus)} documents into {out}", quiet)
+    else:
+        _say(f"indexing {len(corpus)} documents into {out}", quiet)
     try:
         index = build_index(model, corpus, out, model_name=model_name, space=space, m=m,
                             ef_construction=ef_construction, ef=ef, batch_size=batch_size, chunk_size=chunk_size,
-                            lexical=settings, progress=progress)
+                            lexical=settings, shard=part, progress=progress)
     except KeyboardInterrupt:
         _say("the documents encoded so far are kept: run the same command again to resume", quiet)
         raise
@@ -560,7 +569,8 @@ def reproject(index_dir, model_name, output, quiet) -> None:
 
 @cli.command()
 @click.argument("query", nargs=-1)
-@click.option("--index", "index_dir", metavar="DIR", required=True, help="The index folder.")
+@click.option("--index", "index_dir", metavar="DIR", required=True, multiple=True,
+              help="The index folder; repeat it to search the shards of one corpus together (merged top k).")
 @click.option("--queries", "queries_path", metavar="FILE", help="Queries file (jsonl/csv/tsv/parquet) instead of QUERY.")
 @click.option("-k", "--top-k", "k", default=10, show_default=True, type=click.IntRange(min=1),
               help="Hits per query (clamped to the number of documents).")
@@ -577,15 +587,15 @@ def search(query, index_dir, queries_path, k, ef, mode, fusion, alpha, rrf_k, de
     """Search an index for QUERY (one or more) or for every query of --queries."""
     from .data import load_queries
     from .evaluate import write_run
-    from .index import Index
     from .metrics import rank
     from .retrieve import Retriever
+    from .shards import load_indexes
 
     progress = _setup(quiet)
     if bool(query) == bool(queries_path):
         raise click.UsageError("give QUERY text or --queries FILE (one of them)")
     queries = load_queries(queries_path) if queries_path else {str(i + 1): text for i, text in enumerate(query)}
-    index = Index.load(index_dir)
+    index = load_indexes(index_dir)
     if ef is not None:
         index.ef = ef
     model = None if mode == "lexical" else _load_index_model(index, model_name)

@@ -104,6 +104,7 @@ class Index:
             if value < 1:
                 raise InputError(f"{name} must be at least 1, got {value}")
         self.dim, self.space, self.model = int(dim), space, model
+        self.shard: tuple[int, int] | None = None  # (i, N): this index holds shard i of N (see shards.py)
         self.m, self.ef_construction, self.ef = int(m), int(ef_construction), int(ef)
         self._graph = hnswlib.Index(space=space, dim=self.dim)
         self._graph.init_index(max_elements=max(capacity, 1), M=self.m, ef_construction=self.ef_construction,
@@ -309,6 +310,7 @@ class Index:
             "hnsw": {"M": self.m, "ef_construction": self.ef_construction, "ef": self.ef,
                      "elements": int(self._graph.element_count), "next_label": self._next_label,
                      "seed": _SEED},
+            **({} if self.shard is None else {"shard": {"index": self.shard[0], "count": self.shard[1]}}),
             **({} if self._lexical_settings is None else {"lexical": {
                 "library": "bm25s", "settings": self._lexical_settings.to_dict()}}),
         }
@@ -372,6 +374,8 @@ class Index:
                              f"{hnsw['elements']}", path)
         index._graph = graph
         index._next_label = hnsw["next_label"]
+        if "shard" in manifest:
+            index.shard = (int(manifest["shard"]["index"]), int(manifest["shard"]["count"]))
         disk = sqlite3.connect(f"file:{path / DOCS}?mode=ro", uri=True)
         try:
             disk.backup(index._db)

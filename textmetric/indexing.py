@@ -103,11 +103,20 @@ def build_index(model: "SentenceTransformer", corpus: Corpus, output: str | os.P
                 model_name: str | os.PathLike | None = None, space: str | None = None, m: int = DEFAULT_M,
                 ef_construction: int = DEFAULT_EF_CONSTRUCTION, ef: int = DEFAULT_EF, batch_size: int = 32,
                 chunk_size: int = DEFAULT_CHUNK, lexical: LexicalSettings | None = None,
-                progress: bool = False) -> Index:
+                shard: tuple[int, int] | None = None, progress: bool = False) -> Index:
     """Encode ``corpus`` (resumably), build the HNSW graph (and the BM25 side if ``lexical`` settings
-    are given) and save it atomically at ``output``."""
+    are given) and save it atomically at ``output``.
+
+    ``shard`` = (i, N) indexes only the documents of shard i of N (see :mod:`textmetric.shards`).
+    """
     if not corpus:
         raise InputError("the corpus is empty: nothing to index")
+    if shard is not None:
+        from .shards import select_shard
+
+        corpus = select_shard(corpus, shard)
+        if not corpus:
+            raise InputError(f"shard {shard[0]}/{shard[1]} of the corpus is empty: nothing to index")
     identity = model_identity(model, model_name)
     ids = list(corpus)
     texts = [corpus[i].full_text for i in ids]
@@ -116,6 +125,7 @@ def build_index(model: "SentenceTransformer", corpus: Corpus, output: str | os.P
                                batch_size=batch_size, chunk_size=chunk_size, progress=progress)
     index = Index(identity["dim"], space or space_of(model), model=identity, m=m,
                   ef_construction=ef_construction, ef=ef, capacity=len(ids))
+    index.shard = shard
     index.add(ids, embeddings, [corpus[i] for i in ids])
     if lexical is not None:
         index.enable_lexical(lexical)
@@ -129,6 +139,14 @@ def add_documents(index: Index, model: "SentenceTransformer", corpus: Corpus, *,
     """Encode and add ``corpus`` to ``index``: new ids are added, existing ones replaced. Returns (added, replaced)."""
     check_model(index, model)
     ids = list(corpus)
+    if index.shard is not None:
+        from .shards import shard_of
+
+        i, n = index.shard
+        stray = [d for d in ids if shard_of(d, n) != i]
+        if stray:
+            raise InputError(f"{len(stray)} document(s) belong to other shards than this index's {i}/{n} "
+                             f"(first: '{stray[0]}', shard {shard_of(stray[0], n)}/{n}): add them there")
     replaced = sum(1 for i in ids if i in index)
     embeddings = encode(model, [corpus[i].full_text for i in ids], batch_size=batch_size, progress=progress)
     index.add(ids, embeddings, [corpus[i] for i in ids])

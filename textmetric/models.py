@@ -148,13 +148,14 @@ def encode(model: "SentenceTransformer", texts: Sequence[str], *, batch_size: in
     if len(texts) == 0:
         return np.zeros((0, model.get_embedding_dimension()), dtype=np.float32)
     texts = list(texts)
-    if check_truncation:
-        warn_truncated(model, texts)
     encoder = model.__dict__.get("_textmetric_encoder")
     workers = model.__dict__.get("_textmetric_workers", 1)
+    lengths = token_lengths(model, texts) if check_truncation or encoder is not None else None
+    if check_truncation:
+        warn_truncated(model, texts, lengths)
     if encoder is not None:
         return encoder.encode(texts, batch_size=batch_size, normalize=normalize, progress=progress,
-                              workers=workers)
+                              workers=workers, lengths=lengths)
     pool = _pool(model, workers) if workers > 1 and len(texts) > batch_size else None
     embeddings = model.encode(texts, batch_size=batch_size, show_progress_bar=progress, convert_to_numpy=True,
                               normalize_embeddings=normalize, pool=pool)
@@ -197,17 +198,25 @@ def close_pool(model: "SentenceTransformer") -> None:
         model.stop_multi_process_pool(pool)
 
 
-def warn_truncated(model: "SentenceTransformer", texts: Sequence[str]) -> int:
+def token_lengths(model: "SentenceTransformer", texts: Sequence[str]) -> list[int] | None:
+    """Each text's token count before truncation (special tokens included); None without a tokenizer."""
+    tokenizer = getattr(model, "tokenizer", None)
+    if tokenizer is None:
+        return None
+    return [len(ids) for ids in tokenizer(list(texts), add_special_tokens=True, truncation=False,
+                                          return_attention_mask=False, return_token_type_ids=False,
+                                          verbose=False)["input_ids"]]
+
+
+def warn_truncated(model: "SentenceTransformer", texts: Sequence[str], lengths: Sequence[int] | None = None) -> int:
     """Count the texts longer than ``max_seq_length`` tokens and warn once per model and count; returns it."""
     from .errors import warn
 
     limit = model.max_seq_length
-    tokenizer = getattr(model, "tokenizer", None)
-    if tokenizer is None or not limit:
+    if lengths is None:
+        lengths = token_lengths(model, texts)
+    if lengths is None or not limit:
         return 0
-    lengths = [len(ids) for ids in tokenizer(list(texts), add_special_tokens=True, truncation=False,
-                                             return_attention_mask=False, return_token_type_ids=False,
-                                             verbose=False)["input_ids"]]
     over = [n for n in lengths if n > limit]
     seen = model.__dict__.setdefault("_textmetric_truncation_warned", set())
     if over and (len(texts), len(over), limit) not in seen:

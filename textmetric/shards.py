@@ -1,0 +1,126 @@
+"""Past one machine: a corpus split into shards by a hash of each document id, searched together.
+
+Each shard is an ordinary index (``textmetric index --shard i/N``), built wherever there is
+room — one per machine for a corpus too large for one. A :class:`ShardedIndex` searches
+every shard for the top ``k`` and merges the lists by score: the exact top ``k`` of the
+union, since every document of the global top ``k`` is in its own shard's top ``k``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import os
+from typing import Sequence
+
+import numpy as np
+
+from .data import Corpus, Document
+from .errors import InputError
+from .index import Index
+
+__all__ = ["shard_of", "parse_shard", "select_shard", "ShardedIndex", "load_indexes"]
+
+
+def shard_of(doc_id: str, count: int) -> int:
+    """The shard (0 … count − 1) a document id belongs to: stable across runs, machines and corpus order."""
+    return int.from_bytes(hashlib.sha256(doc_id.encode("utf-8")).digest()[:8], "big") % count
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"i/N"`` → (i, N) with 0 ≤ i < N."""
+    try:
+        i, n = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise InputError(f"--shard takes i/N (e.g. 0/4, shards numbered from 0), got '{text}'") from None
+    if n < 1 or not 0 <= i < n:
+        raise InputError(f"--shard {text}: need N >= 1 and 0 <= i < N")
+    return i, n
+
+
+def select_shard(corpus: Corpus, shard: tuple[int, int]) -> Corpus:
+    """The documents of ``corpus`` that belong to ``shard`` = (i, N)."""
+    i, n = shard
+    return {doc_id: doc for doc_id, doc in corpus.items() if shard_of(doc_id, n) == i}
+
+
+class ShardedIndex:
+    """Several indexes of one model, searched as one: each shard's top k, merged by score."""
+
+    def __init__(self, shards: Sequence[Index], names: Sequence[str] | None = None) -> None:
+        if not shards:
+            raise InputError("no index to search")
+        names = list(names) if names is not None else [f"index {i}" for i in range(len(shards))]
+        first = shards[0]
+        for shard, name in zip(shards[1:], names[1:]):
+            if (shard.dim, shard.space) != (first.dim, first.space):
+                raise InputError(f"{name} holds {shard.dim}-d {shard.space} vectors but {names[0]} holds "
+                                 f"{first.dim}-d {first.space} ones: shards must come from one model")
+            mine, theirs = (shard.model or {}).get("weights_sha256"), (first.model or {}).get("weights_sha256")
+            if mine != theirs:
+                raise InputError(f"{name} was built with other model weights than {names[0]}: shards must "
+                                 f"share one model")
+        recorded = [s.shard for s in shards]
+        if all(r is not None for r in recorded):
+            if len({r[1] for r in recorded}) > 1 or len({r[0] for r in recorded}) < len(recorded):
+                raise InputError(f"the shards do not fit together: {', '.join(f'{i}/{n}' for i, n in recorded)}")
+        self.shards = list(shards)
+        self.dim, self.space, self.model = first.dim, first.space, first.model
+        self.lexical_settings = None  # BM25 statistics (document frequencies) are per shard: dense only
+
+    @property
+    def ef(self) -> int:
+        return self.shards[0].ef
+
+    @ef.setter
+    def ef(self, value: int) -> None:
+        for shard in self.shards:
+            shard.ef = value
+
+    def __len__(self) -> int:
+        return sum(len(s) for s in self.shards)
+
+    def __contains__(self, doc_id: object) -> bool:
+        return any(doc_id in s for s in self.shards)
+
+    @property
+    def ids(self) -> list[str]:
+        return [doc_id for s in self.shards for doc_id in s.ids]
+
+    def document(self, doc_id: str) -> Document | None:
+        for shard in self.shards:
+            doc = shard.document(doc_id)
+            if doc is not None:
+                return doc
+        return None
+
+    def embeddings(self, doc_ids: Sequence[str]) -> np.ndarray:
+        out = np.empty((len(doc_ids), self.dim), dtype=np.float32)
+        for row, doc_id in enumerate(doc_ids):
+            shard = next((s for s in self.shards if doc_id in s), None)
+            if shard is None:
+                raise KeyError(doc_id)
+            out[row] = shard.embeddings([doc_id])[0]
+        return out
+
+    def search(self, query_embeddings: np.ndarray, k: int, ef: int | None = None):
+        """Top ``k`` per query over all shards, in trec_eval order (score descending, ties by id descending)."""
+        per_shard = [s.search(query_embeddings, k, ef) for s in self.shards]
+        merged = []
+        for lists in zip(*per_shard):
+            best: dict[str, float] = {}
+            for doc_id, score in (hit for hits in lists for hit in hits):
+                if doc_id not in best or score > best[doc_id]:  # a document added to two shards counts once
+                    best[doc_id] = score
+            merged.append(heapq.nlargest(k, best.items(), key=lambda hit: (hit[1], hit[0])))
+        return merged
+
+    def search_lexical(self, query_texts, k):
+        raise InputError("lexical and hybrid search need one index: BM25 statistics are per shard")
+
+
+def load_indexes(paths: Sequence[str | os.PathLike]) -> "Index | ShardedIndex":
+    """One index folder as an :class:`Index`, several as a :class:`ShardedIndex`."""
+    if len(paths) == 1:
+        return Index.load(paths[0])
+    return ShardedIndex([Index.load(p) for p in paths], [str(p) for p in paths])
