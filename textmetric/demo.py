@@ -115,7 +115,8 @@ def run_demo(config: DemoConfig | None = None, *, echo: Callable[[str], None] = 
     from .models import load_model
     from .report import System, model_distances, training_log_of, write_report
     from .retrieve import Retriever
-    from .train import TrainConfig, fine_tune
+    from .mining import mine_hard_negatives, write_triplets
+    from .train import AUTO_MAX_RANK, AUTO_SKIP_TOP, TrainConfig, fine_tune
 
     config = (config or DemoConfig()).resolved()
     workdir = Path(config.workdir)
@@ -148,12 +149,18 @@ def run_demo(config: DemoConfig | None = None, *, echo: Callable[[str], None] = 
     run_before = Retriever(base, index_before, batch_size=config.batch_size).search(test.queries, k=config.k)
     clock = lap("zero-shot", clock)
 
-    # 3. fine-tuning with the default recipe on the train split
+    # 3. fine-tuning with the default recipe on the train split; its hard negatives are mined from
+    # the zero-shot index just built, exactly as hard_negatives="auto" would mine them afresh
+    train = collection.split("train")
+    negatives_file = workdir / "data" / "hard-negatives.jsonl"
+    mined = mine_hard_negatives(base, index_before, train.queries, train.qrels, negatives=1,
+                                skip_top=AUTO_SKIP_TOP, max_rank=AUTO_MAX_RANK, batch_size=config.batch_size)
+    write_triplets(negatives_file, train.queries, train.corpus, train.qrels, mined)
     train_config = TrainConfig(epochs=config.epochs, batch_size=config.batch_size,
                                max_seq_length=config.max_seq_length, dev_corpus_size=config.dev_corpus_size,
-                               seed=config.seed)
-    say(f"fine-tuning ({train_config.loss}, {config.epochs:g} epoch(s), batch {config.batch_size}) on "
-        f"{len(collection.qrels['train'])} train queries")
+                               seed=config.seed, hard_negatives=str(negatives_file))
+    say(f"fine-tuning ({train_config.loss} + a mined hard negative per pair, {config.epochs:g} epoch(s), "
+        f"batch {config.batch_size}) on {len(collection.qrels['train'])} train queries")
     model_dir = workdir / "model"
     log = fine_tune(data_dir, model_dir, model_name=config.model, config=train_config, progress=progress)
     clock = lap("fine-tuning", clock)
