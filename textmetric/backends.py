@@ -17,6 +17,7 @@ import json
 import os
 import time
 import warnings
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
@@ -231,19 +232,30 @@ class OnnxEncoder:
         workers = max(1, min(workers, len(batches)))
         session = self.session(max(1, cpu_count() // workers))
 
-        def run(rows: np.ndarray) -> None:
+        def feeds(rows: np.ndarray) -> dict[str, np.ndarray]:
             features = self.model.preprocess([texts[i] for i in rows])
-            feeds = {n: features[n].numpy().astype(np.int64, copy=False) for n in self.names}
-            out[rows] = session.run(["sentence_embedding"], feeds)[0]
+            return {n: features[n].numpy().astype(np.int64, copy=False) for n in self.names}
+
+        def run(rows: np.ndarray, inputs: dict[str, np.ndarray]) -> None:
+            out[rows] = session.run(["sentence_embedding"], inputs)[0]
 
         bar = tqdm(total=len(batches), desc="Batches", disable=not progress)
         if workers == 1:
             for rows in batches:
-                run(rows)
+                run(rows, feeds(rows))
                 bar.update()
         else:
-            with ThreadPoolExecutor(workers) as pool:  # onnxruntime releases the GIL while it runs
-                for _ in pool.map(run, batches):
+            # Tokenise here, one batch at a time (a fast tokenizer is not safe to share between threads
+            # while it pads and truncates); the sessions run in threads, as onnxruntime releases the GIL.
+            pending: deque = deque()
+            with ThreadPoolExecutor(workers) as pool:
+                for rows in batches:
+                    pending.append(pool.submit(run, rows, feeds(rows)))
+                    while len(pending) > 2 * workers or (pending and pending[0].done()):
+                        pending.popleft().result()
+                        bar.update()
+                while pending:
+                    pending.popleft().result()
                     bar.update()
         bar.close()
         if normalize:
