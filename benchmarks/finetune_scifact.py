@@ -121,8 +121,9 @@ def run(objective: str, epochs: float, lr: float, batch_size: int, negatives_per
         lr = 1e-3
     config = TrainConfig(loss=loss, epochs=epochs, lr=lr, batch_size=batch_size, max_seq_length=max_seq_length,
                          negatives_per_pair=negatives_per_pair, **extra)
-    if hard:
-        config.hard_negatives = str(mined_negatives(load_model()))
+    # "auto" (TrainConfig's default) mines exactly these negatives afresh; the cached file saves
+    # re-encoding the corpus for every objective. Objectives without them train on none.
+    config.hard_negatives = str(mined_negatives(load_model())) if hard else None
     out = RESULTS / "models" / f"{objective}-e{epochs:g}-lr{lr:g}-b{batch_size}-n{negatives_per_pair}"
     start = time.perf_counter()
     log = fine_tune(SCIFACT, out, config=config, progress=sys.stderr.isatty())
