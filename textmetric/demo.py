@@ -272,7 +272,8 @@ def format_examples(queries: list[str], runs: dict[str, dict], collection: Colle
 _ABOUT = {
     MARKER: "what this run did and scored (JSON)",
     "cache": "the built stdlib dataset, reused by the next run",
-    "data": "the stdlib dataset as a BEIR folder: corpus.jsonl, queries.jsonl, qrels/{train,test}.tsv, and the mined hard-negatives.jsonl",
+    "data": "the stdlib dataset as a BEIR folder: corpus.jsonl, queries.jsonl, qrels/{train,test}.tsv, "
+            "and the mined hard-negatives.jsonl",
     "index-zero-shot": "HNSW index of the corpus by the zero-shot model",
     "model": "the fine-tuned model (sentence-transformers folder, training_log.json, training_curves.png)",
     "index-fine-tuned": "HNSW index of the corpus by the fine-tuned model",
