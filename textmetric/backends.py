@@ -4,8 +4,9 @@
 normalisation, any dense or adapter layer) as one ONNX graph in onnxruntime;
 ``onnx-int8`` is that graph with its weight matrices dynamically quantised to int8
 (per channel; 7-bit on CPUs without VNNI, where full-range int8 products can
-saturate). Batches are sorted by token count, so they carry almost no padding. The export is made locally with
-``torch.onnx`` — sentence-transformers' own ONNX path needs optimum-onnx, whose
+saturate). Batches are sorted by token count, so they carry almost no padding. The
+export is made locally with ``torch.onnx`` — sentence-transformers' own ONNX path
+needs optimum-onnx, whose
 releases pin a transformers older than 5 — and cached beside the model folder in
 ``onnx/`` (or, when that is not writable, under ``~/.cache/textmetric/onnx/``),
 keyed by the weights' SHA-256 so a retrained folder never reuses a stale export.
