@@ -156,7 +156,8 @@ def _metric_names(text: str) -> list[str]:
 @cli.command()
 @click.option("--run", "run_path", metavar="FILE", help="Score an existing TREC run file (with --qrels).")
 @click.option("--data", "data_dir", metavar="DIR", help="A BEIR folder: encode, search and score.")
-@click.option("--corpus", "corpus_path", metavar="FILE", help="Corpus file (jsonl/csv/tsv/parquet), with --queries and --qrels.")
+@click.option("--corpus", "corpus_path", metavar="FILE",
+              help="Corpus file (jsonl/csv/tsv/parquet), with --queries and --qrels.")
 @click.option("--queries", "queries_path", metavar="FILE", help="Queries file (jsonl/csv/tsv/parquet).")
 @click.option("--qrels", "qrels_path", metavar="FILE", help="Judgments: BEIR tsv or TREC 4-column.")
 @click.option("--pairs", "pairs_path", metavar="FILE",
@@ -178,7 +179,8 @@ def _metric_names(text: str) -> list[str]:
                    "[default: map,map@100,ndcg@10,mrr@10,recall@100,p@10].")
 @click.option("--relevance-level", default=1, show_default=True, type=int,
               help="Lowest grade that counts as relevant (not used by nDCG).")
-@click.option("--complete", is_flag=True, help="Average over every qrels query; a query missing from the run scores 0 (trec_eval -c).")
+@click.option("--complete", is_flag=True,
+              help="Average over every qrels query; a query missing from the run scores 0 (trec_eval -c).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
 @click.option("--per-query", "per_query_path", metavar="FILE", help="Write every metric of every query as CSV.")
 @click.option("--run-out", "run_out", metavar="FILE", help="Write the retrieved run as a TREC run file.")
@@ -571,7 +573,8 @@ def reproject(index_dir, model_name, output, quiet) -> None:
 @click.argument("query", nargs=-1)
 @click.option("--index", "index_dir", metavar="DIR", required=True, multiple=True,
               help="The index folder; repeat it to search the shards of one corpus together (merged top k).")
-@click.option("--queries", "queries_path", metavar="FILE", help="Queries file (jsonl/csv/tsv/parquet) instead of QUERY.")
+@click.option("--queries", "queries_path", metavar="FILE",
+              help="Queries file (jsonl/csv/tsv/parquet) instead of QUERY.")
 @click.option("-k", "--top-k", "k", default=10, show_default=True, type=click.IntRange(min=1),
               help="Hits per query (clamped to the number of documents).")
 @click.option("--ef", type=click.IntRange(min=1), default=None, help="HNSW search depth [default: the index's].")

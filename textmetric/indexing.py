@@ -29,7 +29,8 @@ from .retrieve import space_of
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
-__all__ = ["build_index", "add_documents", "load_index_model", "check_model", "work_folder", "encode_chunks", "hnsw_recall"]
+__all__ = ["build_index", "add_documents", "load_index_model", "check_model", "work_folder", "encode_chunks",
+           "hnsw_recall"]
 
 DEFAULT_CHUNK = 512
 
