@@ -23,7 +23,8 @@ from .data import Corpus
 from .errors import InputError, warn
 from .index import DEFAULT_EF, DEFAULT_EF_CONSTRUCTION, DEFAULT_M, Index, read_manifest
 from .lexical import LexicalSettings
-from .models import backend_of, encode, load_model, model_identity, set_max_seq_length, warn_truncated
+from .models import (backend_of, encode, load_model, model_identity, set_max_seq_length, token_lengths,
+                     warn_truncated)
 from .retrieve import space_of
 
 if TYPE_CHECKING:
@@ -56,7 +57,8 @@ def encode_chunks(model: "SentenceTransformer", ids: Sequence[str], texts: Seque
 
     state = {"model_sha256": model_sha, "corpus_sha256": _corpus_key(texts, ids), "chunk_size": chunk_size,
              "count": len(texts), "backend": backend_of(model), "max_seq_length": model.max_seq_length}
-    warn_truncated(model, texts)  # once for the corpus, not once per chunk
+    lengths = token_lengths(model, texts)
+    warn_truncated(model, texts, lengths)  # once for the corpus, not once per chunk
     state_path = workdir / "state.json"
     if workdir.exists():
         try:
@@ -77,7 +79,8 @@ def encode_chunks(model: "SentenceTransformer", ids: Sequence[str], texts: Seque
             size = min(chunk_size, len(texts) - start)
             chunk = _read_chunk(path, size)
             if chunk is None:
-                chunk = encode(model, texts[start:start + size], batch_size=batch_size, check_truncation=False)
+                chunk = encode(model, texts[start:start + size], batch_size=batch_size,
+                               lengths=None if lengths is None else lengths[start:start + size])
                 tmp = path.with_suffix(".tmp.npy")
                 np.save(tmp, chunk, allow_pickle=False)
                 os.replace(tmp, path)

@@ -52,12 +52,18 @@ def load_model(name_or_path: str | os.PathLike | None = None, *, device: str | N
     ``trust_remote_code`` stays off unless asked for: a model folder's own Python
     code is never run by default.
     """
-    model = _load(name_or_path, device=device, trust_remote_code=trust_remote_code)
+    source = _source(name_or_path)
+    model = _load(source, device=device, trust_remote_code=trust_remote_code)
     if max_seq_length is not None:
         set_max_seq_length(model, max_seq_length)
-    source = default_model_path() if name_or_path is None or str(name_or_path) in _DEFAULT_ALIASES \
-        else name_or_path
     return set_backend(model, backend, workers=workers, source=source)
+
+
+def _source(name_or_path: str | os.PathLike | None) -> str:
+    """The folder or cached name to load: the offline default's folder for None and its names."""
+    if name_or_path is None or str(name_or_path) in _DEFAULT_ALIASES:
+        return default_model_path()
+    return os.fspath(name_or_path)
 
 
 def set_max_seq_length(model: "SentenceTransformer", tokens: int) -> None:
@@ -100,17 +106,12 @@ def backend_of(model: "SentenceTransformer") -> str:
     return "torch" if encoder is None else encoder.backend
 
 
-def _load(name_or_path: str | os.PathLike | None, *, device: str | None,
-          trust_remote_code: bool) -> "SentenceTransformer":
+def _load(source: str, *, device: str | None, trust_remote_code: bool) -> "SentenceTransformer":
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # the per-tensor "Loading weights" bar is noise
     from sentence_transformers import SentenceTransformer
 
-    if name_or_path is None or str(name_or_path) in _DEFAULT_ALIASES:
-        source = default_model_path()
-    else:
-        source = os.fspath(name_or_path)
     kwargs = dict(device=device, trust_remote_code=trust_remote_code, local_files_only=True)
     if Path(source).is_dir():
         if not (Path(source) / "config.json").exists() and not (Path(source) / "modules.json").exists():
@@ -136,22 +137,23 @@ def _first_line(error: BaseException) -> str:
 
 
 def encode(model: "SentenceTransformer", texts: Sequence[str], *, batch_size: int = 32,
-           normalize: bool = False, progress: bool = False, check_truncation: bool = True) -> np.ndarray:
+           normalize: bool = False, progress: bool = False, lengths: Sequence[int] | None = None) -> np.ndarray:
     """Embeddings of ``texts`` as a float32 array of shape (len(texts), dim).
 
     On the torch backend a thin call of ``SentenceTransformer.encode`` (which batches
     by length), so it costs no more than encoding with sentence-transformers directly;
     with workers, sentence-transformers' multi-process pool. Texts longer than the
-    model's ``max_seq_length`` are truncated, with a warning that counts them (unless
-    ``check_truncation`` is off: a caller encoding in pieces counts once for the whole).
+    model's ``max_seq_length`` are truncated, with a warning that counts them. A caller
+    encoding in pieces measures :func:`token_lengths` once, warns once, and passes each
+    piece's ``lengths`` (then nothing is measured or warned here).
     """
     if len(texts) == 0:
         return np.zeros((0, model.get_embedding_dimension()), dtype=np.float32)
     texts = list(texts)
     encoder = model.__dict__.get("_textmetric_encoder")
     workers = model.__dict__.get("_textmetric_workers", 1)
-    lengths = token_lengths(model, texts) if check_truncation or encoder is not None else None
-    if check_truncation:
+    if lengths is None:
+        lengths = token_lengths(model, texts)
         warn_truncated(model, texts, lengths)
     if encoder is not None:
         return encoder.encode(texts, batch_size=batch_size, normalize=normalize, progress=progress,
