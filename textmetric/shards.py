@@ -95,12 +95,16 @@ class ShardedIndex:
         return None
 
     def embeddings(self, doc_ids: Sequence[str]) -> np.ndarray:
+        """The stored vectors of ``doc_ids``, each fetched from its shard in one call per shard."""
         out = np.empty((len(doc_ids), self.dim), dtype=np.float32)
+        rows_of: dict[int, list[int]] = {}
         for row, doc_id in enumerate(doc_ids):
-            shard = next((s for s in self.shards if doc_id in s), None)
-            if shard is None:
+            number = next((n for n, s in enumerate(self.shards) if doc_id in s), None)
+            if number is None:
                 raise KeyError(doc_id)
-            out[row] = shard.embeddings([doc_id])[0]
+            rows_of.setdefault(number, []).append(row)
+        for number, rows in rows_of.items():
+            out[rows] = self.shards[number].embeddings([doc_ids[r] for r in rows])
         return out
 
     def search(self, query_embeddings: np.ndarray, k: int, ef: int | None = None):
