@@ -52,6 +52,24 @@ def mined_negatives(model, negatives: int = 5, skip_top: int = 3, max_rank: int 
     return path
 
 
+def corpus_index(model, model_dir: Path | None, ids: list[str], texts: list[str]):
+    """Exact search over the corpus for ``model`` (loaded from ``model_dir``; None = zero-shot).
+
+    An adapter model's corpus vectors are W times the frozen encoder's cached ones: what
+    `textmetric reproject` does to an index, without re-encoding.
+    """
+    from textmetric import ExactIndex, load_model
+    from textmetric.adapter import adapter_matrix
+    from textmetric.retrieve import space_of
+
+    log = None if model_dir is None else model_dir / "training_log.json"
+    if log is not None and log.exists() and json.loads(log.read_text())["config"].get("adapter"):
+        embeddings = cached_embeddings(load_model(), texts, "scifact-corpus") @ adapter_matrix(model).T
+    else:
+        embeddings = cached_embeddings(model, texts, "scifact-corpus")
+    return ExactIndex(ids, embeddings, space_of(model))
+
+
 def seen_split(rows: list[dict]) -> None:
     """Test nDCG@10 apart for queries whose relevant documents some train query also has (seen) and the rest.
 
@@ -59,7 +77,7 @@ def seen_split(rows: list[dict]) -> None:
     relevant to train queries too. A model can gain on those by learning the documents, not
     the task; the unseen queries show what carries over to documents never trained on.
     """
-    from textmetric import ExactIndex, Retriever, evaluate, load_beir, load_model
+    from textmetric import Retriever, evaluate, load_beir, load_model
 
     train, data = load_beir(SCIFACT, "train"), load_beir(SCIFACT, "test")
     trained_on = {d for judged in train.qrels.values() for d, g in judged.items() if g > 0}
@@ -75,14 +93,7 @@ def seen_split(rows: list[dict]) -> None:
         if folder is not None and not folder.exists():
             continue
         model = load_model(folder)
-        if folder is not None and json.loads((folder / "training_log.json").read_text())["config"].get("adapter"):
-            from textmetric.adapter import adapter_matrix
-            from textmetric.retrieve import space_of
-
-            embeddings = cached_embeddings(load_model(), texts, "scifact-corpus") @ adapter_matrix(model).T
-            index = ExactIndex(ids, embeddings, space_of(model))
-        else:
-            index = ExactIndex(ids, cached_embeddings(model, texts, "scifact-corpus"))
+        index = corpus_index(model, folder, ids, texts)
         run = Retriever(model, index).search(data.queries, k=1000)
         scores = evaluate(run, data.qrels, ["ndcg@10"]).per_query
         mean = lambda qs: sum(scores[q]["ndcg@10"] for q in qs) / len(qs)  # noqa: E731
@@ -92,22 +103,12 @@ def seen_split(rows: list[dict]) -> None:
 
 def test_scores(model_dir: Path) -> dict:
     """Test nDCG@10 and MAP by exact search over the whole corpus, with the fine-tuned model."""
-    from textmetric import ExactIndex, Retriever, evaluate_retriever, load_beir, load_model
-
-    from textmetric.adapter import adapter_matrix
-    from textmetric.retrieve import space_of
+    from textmetric import Retriever, evaluate_retriever, load_beir, load_model
 
     data = load_beir(SCIFACT, "test")
     model = load_model(model_dir)
     ids = list(data.corpus)
-    texts = [data.corpus[i].full_text for i in ids]
-    if (model_dir / "training_log.json").exists() and json.loads(
-            (model_dir / "training_log.json").read_text())["config"].get("adapter"):
-        # W applied to the frozen encoder's cached corpus vectors: what `textmetric reproject` does to an index
-        embeddings = cached_embeddings(load_model(), texts, "scifact-corpus") @ adapter_matrix(model).T
-    else:
-        embeddings = cached_embeddings(model, texts, "scifact-corpus")
-    retriever = Retriever(model, ExactIndex(ids, embeddings, space_of(model)))
+    retriever = Retriever(model, corpus_index(model, model_dir, ids, [data.corpus[i].full_text for i in ids]))
     evaluation, _ = evaluate_retriever(retriever, data.queries, data.qrels, k=1000, metrics=["ndcg@10", "map"])
     return evaluation.means
 
