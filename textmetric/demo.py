@@ -141,9 +141,7 @@ def run_demo(config: DemoConfig | None = None, *, echo: Callable[[str], None] = 
 
     # 2. zero-shot
     say("zero-shot: indexing the corpus and searching the test queries")
-    base = load_model(config.model)
-    if config.max_seq_length:
-        base.max_seq_length = config.max_seq_length
+    base = load_model(config.model, max_seq_length=config.max_seq_length)
     index_before = build_index(base, collection.corpus, workdir / "index-zero-shot", model_name=config.model,
                                batch_size=config.batch_size, progress=progress)
     run_before = Retriever(base, index_before, batch_size=config.batch_size).search(test.queries, k=config.k)

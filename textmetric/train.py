@@ -350,9 +350,7 @@ def fine_tune(source: str | os.PathLike, output: str | os.PathLike, *, model_nam
     progress = progress and rank == 0
     hf_logging.set_verbosity_error()
     set_seed(config.seed)
-    model = load_model(model_name)
-    if config.max_seq_length:
-        model.max_seq_length = config.max_seq_length
+    model = load_model(model_name, max_seq_length=config.max_seq_length)  # a length beyond the model is refused
     loss = make_loss(config.loss, model, distance=config.distance, margin=config.margin,
                      gather_across_devices=world_size > 1)
     # Every process prepares the same rows: mining (hard_negatives="auto") is deterministic given the
