@@ -172,6 +172,11 @@ def test_a_negatives_file_with_an_example_file_is_a_clear_error(tmp_path, tiny_m
                   config=TrainConfig(hard_negatives=str(tmp_path / "negatives.jsonl")))
 
 
+def test_missing_training_data_is_named_as_missing(tmp_path, tiny_model_path):
+    with pytest.raises(InputError, match="no such file or folder"):
+        fine_tune(tmp_path / "nope", tmp_path / "m", model_name=tiny_model_path)
+
+
 def test_batch_hard_needs_an_even_batch_of_at_least_four(toy_beir, tmp_path, tiny_model_path):
     with pytest.raises(InputError, match="even and at least 4"):
         fine_tune(toy_beir, tmp_path / "m", model_name=tiny_model_path,

@@ -215,6 +215,8 @@ def prepare_training_set(source: str | os.PathLike, config: TrainConfig, model: 
     loss = config.loss
     check_loss_name(loss)
     source = Path(source)
+    if not source.exists():
+        raise InputError("no such file or folder (give a BEIR folder or an example file)", source)
     if source.is_dir():
         return _prepare_beir(source, config, model, progress)
     if config.hard_negatives not in (None, "auto"):
