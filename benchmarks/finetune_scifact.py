@@ -37,7 +37,7 @@ ZERO_SHOT = {"ndcg@10": 0.6451, "map": 0.6034}  # benchmarks/zero_shot.py, measu
 def mined_negatives(model, negatives: int = 5, skip_top: int = 3, max_rank: int = 50) -> Path:
     """Hard negatives of the train queries from the zero-shot model (cached corpus embeddings), as triplets."""
     from textmetric import load_beir
-    from textmetric.mining import mine_hard_negatives, write_triplets
+    from textmetric.training.mining import mine_hard_negatives, write_triplets
     from textmetric.retrieve import ExactIndex
 
     path = RESULTS / f"scifact-train-negatives-{negatives}-{skip_top}-{max_rank}.jsonl"
@@ -59,7 +59,7 @@ def corpus_index(model, model_dir: Path | None, ids: list[str], texts: list[str]
     `textmetric reproject` does to an index, without re-encoding.
     """
     from textmetric import ExactIndex, load_model
-    from textmetric.adapter import adapter_matrix
+    from textmetric.training.adapter import adapter_matrix
     from textmetric.retrieve import space_of
 
     log = None if model_dir is None else model_dir / "training_log.json"

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from textmetric.errors import InputError
-from textmetric.losses import (BATCH_SAMPLERS, DISTANCES, LOSS_COLUMNS, LOSSES, NO_DUPLICATES,
+from textmetric.training.losses import (BATCH_SAMPLERS, DISTANCES, LOSS_COLUMNS, LOSSES, NO_DUPLICATES,
                                BatchHardTripletLoss, BatchSemiHardTripletLoss, ContrastiveLoss,
                                MultipleNegativesRankingLoss, TripletLoss, batch_sampler_for, check_columns,
                                get_distance, make_loss, mine_batch_hard, mine_batch_semi_hard)

@@ -8,7 +8,7 @@ from transformers import TrainerCallback
 from conftest import write_jsonl
 from textmetric.errors import InputError
 from textmetric.models import load_model, weights_fingerprint
-from textmetric.train import TrainConfig, fine_tune, work_folder
+from textmetric.training.trainer import TrainConfig, fine_tune, work_folder
 
 FAST = dict(batch_size=8, dev_fraction=0.25, logging_steps=2)
 
@@ -49,7 +49,7 @@ def test_the_output_is_a_sentence_transformers_folder_with_its_log_and_plot(trai
 
 
 def test_the_saved_model_is_the_best_checkpoint_on_the_dev_split(trained):
-    from textmetric.train import DevEvaluator, prepare_training_set
+    from textmetric.training.trainer import DevEvaluator, prepare_training_set
 
     folder, log, toy, config = trained
     scores = [h["eval_dev_ndcg@10"] for h in log["history"] if "eval_dev_ndcg@10" in h]
@@ -74,7 +74,7 @@ def test_mnrl_with_hard_negatives_mined_from_the_starting_model(toy_beir, tiny_m
 
 def test_by_default_each_pair_gets_the_first_non_relevant_hit_below_the_top_three(toy_beir, tiny_model_path):
     from textmetric import ExactIndex, load_beir
-    from textmetric.train import prepare_training_set
+    from textmetric.training.trainer import prepare_training_set
 
     model = load_model(tiny_model_path)
     training = prepare_training_set(toy_beir, TrainConfig(), model)
@@ -91,7 +91,7 @@ def test_by_default_each_pair_gets_the_first_non_relevant_hit_below_the_top_thre
 
 
 def test_hard_negatives_none_trains_mnrl_on_in_batch_negatives_only(toy_beir, tiny_model_path):
-    from textmetric.train import prepare_training_set
+    from textmetric.training.trainer import prepare_training_set
 
     training = prepare_training_set(toy_beir, TrainConfig(hard_negatives=None), load_model(tiny_model_path))
     assert training.columns == ("query", "positive") and len(training.rows) == 23  # 26 less 3 dev
@@ -228,7 +228,7 @@ def test_train_cli_rejects_a_missing_negatives_file(cli, toy_beir, tmp_path):
 # -- the seed's linear model ---------------------------------------------------------------------
 
 def test_the_linear_adapter_trains_only_w_and_loads_as_one_model(toy_beir, tiny_model_path, tmp_path):
-    from textmetric.adapter import adapter_matrix
+    from textmetric.training.adapter import adapter_matrix
 
     log = fine_tune(toy_beir, tmp_path / "m", model_name=tiny_model_path,
                     config=TrainConfig(adapter="linear", loss="triplet", epochs=10, lr=1e-3, **FAST))

@@ -558,7 +558,7 @@ def compact(index_dir, quiet) -> None:
 @quiet_option
 def reproject(index_dir, model_name, output, quiet) -> None:
     """Apply a linear adapter's W to an index's stored vectors: a new index without re-encoding the corpus."""
-    from .adapter import reproject_index
+    from .training.adapter import reproject_index
     from .index import Index
     from .models import load_model
 
@@ -672,7 +672,7 @@ def train(source, output, model_name, loss, margin, distance, hard_negatives, ne
 
     Data-parallel under `torchrun --nproc_per_node N -m textmetric train ...` or `accelerate launch`.
     """
-    from .train import TrainConfig, fine_tune, rank_and_world_size
+    from .training.trainer import TrainConfig, fine_tune, rank_and_world_size
 
     quiet = quiet or rank_and_world_size()[0] != 0  # in a distributed run, rank 0 speaks for all (errors aside)
     progress = _setup(quiet)
@@ -714,7 +714,7 @@ def train(source, output, model_name, loss, margin, distance, hard_negatives, ne
 def mine(data_dir, split, output, model_name, index_dir, negatives, skip_top, max_rank, batch_size, quiet) -> None:
     """Write (anchor, positive, negative) triplets whose negatives are the model's top-ranked non-relevant docs."""
     from .data import load_beir
-    from .mining import mine_hard_negatives, write_triplets
+    from .training.mining import mine_hard_negatives, write_triplets
 
     progress = _setup(quiet)
     data = load_beir(data_dir, split)

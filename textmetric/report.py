@@ -298,7 +298,7 @@ def _save(fig: "Figure", path: Path) -> Path:
 
 
 def _save_training_curves(log: dict, path: Path) -> Path:
-    from .train import plot_training_log
+    from .training.trainer import plot_training_log
 
     with atomic_write(path, binary=True) as f:
         plot_training_log(log, f)

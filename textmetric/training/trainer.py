@@ -29,14 +29,14 @@ from typing import TYPE_CHECKING, Any
 
 from sentence_transformers.sentence_transformer.evaluation import SentenceEvaluator
 
-from .atomic import replace_folder, temp_folder_beside
-from .data import Corpus, Examples, Qrels, Queries, load_beir, load_examples
-from .errors import InputError, warn
+from ..atomic import replace_folder, temp_folder_beside
+from ..data import Corpus, Examples, Qrels, Queries, load_beir, load_examples
+from ..errors import InputError, warn
 from .losses import LOSS_COLUMNS, batch_sampler_for, check_columns, make_loss
-from .evaluate import evaluate_pairs
-from .metrics import evaluate
-from .models import encode, load_model
-from .retrieve import ExactIndex, Retriever
+from ..evaluate import evaluate_pairs
+from ..metrics import evaluate
+from ..models import encode, load_model
+from ..retrieve import ExactIndex, Retriever
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -146,7 +146,7 @@ def _read_negatives(path: str, corpus: Corpus) -> dict[str, list[str]]:
     """Mined negatives by query id, from a ``textmetric mine`` triplet file."""
     examples = Path(path)
     negatives: dict[str, list[str]] = {}
-    from .data import iter_records
+    from ..data import iter_records
 
     for number, record in iter_records(examples, "jsonl"):
         qid, neg = record.get("query_id"), record.get("negative_id")
@@ -300,7 +300,7 @@ def _prepare_examples(examples: Examples, config: TrainConfig) -> TrainingSet:
 
 
 def _document(text: str):
-    from .data import Document
+    from ..data import Document
 
     return Document(text)
 

@@ -29,7 +29,7 @@ from sentence_transformers.sentence_transformer import losses as _st_losses
 from sentence_transformers.util import cos_sim
 from torch import Tensor, nn
 
-from .errors import InputError
+from ...errors import InputError
 
 __all__ = [
     "Distance", "Euclidean", "CosineDistance", "Angular", "DISTANCES", "get_distance",

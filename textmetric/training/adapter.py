@@ -13,14 +13,14 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from .errors import InputError
-from .models import model_identity
+from ..errors import InputError
+from ..models import model_identity
 
 if TYPE_CHECKING:
     import torch
     from sentence_transformers import SentenceTransformer
 
-    from .index import Index
+    from ..index import Index
 
 __all__ = ["LinearAdapter", "train_linear_adapter", "attach_adapter", "adapter_matrix", "reproject_index"]
 
@@ -121,7 +121,7 @@ def reproject_index(index: "Index", adapted: "SentenceTransformer", output: str 
     """
     from sentence_transformers import SentenceTransformer
 
-    from .index import Index
+    from ..index import Index
 
     weight = adapter_matrix(adapted)
     base = SentenceTransformer(modules=[m for m in adapted][:-1], device=str(adapted.device))
