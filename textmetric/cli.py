@@ -15,6 +15,8 @@ from pathlib import Path
 import click
 
 from .errors import InputError
+from .training.distances import DEFAULT_DISTANCE, DISTANCES
+from .training.losses.registry import DEFAULT_LOSS, LOSS_SPECS
 
 _WARNING_FORMAT = "textmetric: %(levelname)s: %(message)s"
 
@@ -636,11 +638,11 @@ def _hits_table(query: str, ranked: list[str], scores: dict, index) -> str:
                    "(anchor, positive, negative) or (text_a, text_b, label) rows.")
 @click.option("--output", metavar="DIR", required=True, help="The model folder to write.")
 @model_option
-@click.option("--loss", type=click.Choice(["mnrl", "triplet", "contrastive", "batch-hard", "batch-semi-hard"]),
-              default="mnrl", show_default=True, help="Training objective.")
+@click.option("--loss", type=click.Choice(list(LOSS_SPECS)), default=DEFAULT_LOSS, show_default=True,
+              help="Training objective.")
 @click.option("--margin", type=float, default=None, help="Margin m of the contrastive/triplet losses.")
-@click.option("--distance", type=click.Choice(["euclidean", "cosine", "angular"]), default=None,
-              help="Distance d of the contrastive/triplet losses [default: euclidean].")
+@click.option("--distance", type=click.Choice(list(DISTANCES)), default=None,
+              help=f"Distance d of the contrastive/triplet losses [default: {DEFAULT_DISTANCE}].")
 @click.option("--hard-negatives", metavar="FILE|auto|none", default="auto", show_default=True,
               help="For a BEIR folder: negatives mined now with the starting model (auto), from a "
                    "`textmetric mine` file, or random ones (none). Example files bring their own.")
