@@ -36,6 +36,7 @@ from .losses.registry import DEFAULT_LOSS, LOSS_SPECS, LossSpec, batch_sampler_f
 from ..evaluate import evaluate_pairs
 from ..metrics import evaluate
 from ..models import encode, load_model
+from ..report import plot_training_log
 from ..retrieve import ExactIndex, Retriever
 from .rows import TrainingPair
 
@@ -463,30 +464,3 @@ def _save(model: "SentenceTransformer", output: Path, log: dict) -> None:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-
-
-def plot_training_log(log: dict, path: "str | os.PathLike | Any") -> None:
-    """Training loss per step and the dev metrics per evaluation, as a PNG (a path or a binary file)."""
-    from matplotlib.figure import Figure  # no pyplot: no global backend or figure state
-
-    history = log.get("history", [])
-    losses = [(h["step"], h["loss"]) for h in history if "loss" in h]
-    dev: dict[str, list] = {}
-    for h in history:
-        for key, value in h.items():
-            if key.startswith("eval_dev_"):
-                dev.setdefault(key[len("eval_"):], []).append((h["step"], value))
-    for key, value in (log.get("initial_dev") or {}).items():
-        dev.setdefault(key, []).insert(0, (0, value))
-    fig = Figure(figsize=(10, 4))
-    left, right = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
-    if losses:
-        left.plot(*zip(*losses), marker=".")
-    left.set(title="training loss", xlabel="step", ylabel="loss")
-    for key, points in sorted(dev.items()):
-        right.plot(*zip(*points), marker="o", label=key)
-    right.set(title="dev split", xlabel="step", ylabel="score")
-    if dev:
-        right.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100, format="png")
