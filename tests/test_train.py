@@ -59,6 +59,16 @@ def test_the_saved_model_is_the_best_checkpoint_on_the_dev_split(trained):
     assert saved["dev_ndcg@10"] == pytest.approx(max(scores), abs=1e-6)
 
 
+def test_the_model_card_skips_widget_examples_only_while_the_trainer_is_built(tiny_model):
+    from textmetric.training.trainer import _without_widget_examples
+
+    card = tiny_model.model_card_data
+    with _without_widget_examples(tiny_model):
+        card.set_widget_examples(["a dataset it would sample"])
+        assert not card.widget
+    assert card.set_widget_examples.__func__ is type(card).set_widget_examples  # the model is left as it was
+
+
 @pytest.mark.parametrize("loss", ["triplet", "contrastive", "batch-hard", "batch-semi-hard"])
 def test_every_loss_trains_on_a_beir_folder(loss, toy_beir, tiny_model_path, tmp_path):
     log = fine_tune(toy_beir, tmp_path / "m", model_name=tiny_model_path,

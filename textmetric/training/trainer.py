@@ -23,9 +23,10 @@ import os
 import random
 import shutil
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from sentence_transformers.sentence_transformer.evaluation import SentenceEvaluator
 
@@ -359,10 +360,9 @@ def fine_tune(source: str | os.PathLike, output: str | os.PathLike, *, model_nam
         dataloader_drop_last=world_size > 1,
     )  # under torchrun this joins the process group
     _barrier()  # rank 0 has cleared the work folder before anyone writes there
-    # The Hub widget examples are useless offline, and computing them draws a stray progress bar.
-    model.model_card_data.set_widget_examples = lambda dataset: None
-    trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=training.dataset(), loss=loss,
-                                         evaluator=evaluator, callbacks=callbacks)
+    with _without_widget_examples(model):
+        trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=training.dataset(), loss=loss,
+                                             evaluator=evaluator, callbacks=callbacks)
     trainer.remove_callback(PrinterCallback)  # it prints every log dict to stdout
     has_checkpoint = resume and any((work / "checkpoints").glob("checkpoint-*"))
     start = time.perf_counter()
@@ -442,6 +442,21 @@ def _fine_tune_adapter(model, model_name, loss, training: TrainingSet, config: T
             record[f"eval_{key}"] = record.pop(key)
     _save(combined, output, log)
     return log
+
+
+@contextmanager
+def _without_widget_examples(model: "SentenceTransformer") -> Iterator[None]:
+    """While the trainer is built, the model card computes no Hub widget examples; the model is left as it was.
+
+    The trainer computes them once, in its constructor (its model-card callback's ``on_init_end``):
+    useless offline, and they draw a stray progress bar. Only this model's card, only meanwhile.
+    """
+    card = model.model_card_data
+    card.set_widget_examples = lambda dataset: None
+    try:
+        yield
+    finally:
+        del card.set_widget_examples
 
 
 def _check_batches(config: TrainConfig, training: TrainingSet) -> None:
