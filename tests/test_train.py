@@ -53,9 +53,32 @@ def test_the_saved_model_is_the_best_checkpoint_on_the_dev_split(trained):
 
     folder, log, toy, config = trained
     scores = [h["eval_dev_ndcg@10"] for h in log["history"] if "eval_dev_ndcg@10" in h]
-    assert scores[-1] < max(scores)  # the last epoch overfits: keeping the best matters here
+    assert log["best_metric"] == pytest.approx(max(scores))
     start = load_model(trained[1]["model"])
     saved = DevEvaluator(prepare_training_set(toy, config, start))(load_model(folder))
+    assert saved["dev_ndcg@10"] == pytest.approx(max(scores), abs=1e-6)
+
+
+class RestartAtTheEnd(TrainerCallback):
+    """Puts the starting weights back before the last evaluation: the last checkpoint scores as the start did."""
+
+    def on_train_begin(self, args, state, control, model=None, **kwargs):
+        self.start = {key: value.detach().clone() for key, value in model.state_dict().items()}
+
+    def on_epoch_end(self, args, state, control, model=None, **kwargs):
+        if state.epoch >= args.num_train_epochs - 1e-6:
+            model.load_state_dict(self.start)
+
+
+def test_a_worse_last_checkpoint_is_not_the_one_saved(toy_beir, tiny_model_path, tmp_path):
+    from textmetric.training.trainer import DevEvaluator, prepare_training_set
+
+    config = TrainConfig(lr=1e-3, epochs=3, hard_negatives=None, **FAST)
+    log = fine_tune(toy_beir, tmp_path / "m", model_name=tiny_model_path, config=config,
+                    callbacks=[RestartAtTheEnd()])
+    scores = [h["eval_dev_ndcg@10"] for h in log["history"] if "eval_dev_ndcg@10" in h]
+    assert scores[-1] == pytest.approx(log["initial_dev"]["dev_ndcg@10"]) and max(scores) > scores[-1]
+    saved = DevEvaluator(prepare_training_set(toy_beir, config))(load_model(tmp_path / "m"))
     assert saved["dev_ndcg@10"] == pytest.approx(max(scores), abs=1e-6)
 
 
