@@ -27,7 +27,7 @@ OBJECTIVES = {
     "batch-hard": ("batch-hard", False, {}),
     "mnrl": ("mnrl", False, {}),
     "mnrl-hard": ("mnrl", True, {}),
-    # the seed's linear model: W on the frozen encoder, triplet loss over mined negatives
+    # the linear adapter: d(x, y) = ‖W(x − y)‖ with W on the frozen encoder, triplet loss over mined negatives
     "linear": ("triplet", True, {"adapter": "linear"}),
 }
 TABLE = RESULTS / "finetune_scifact.json"

@@ -258,7 +258,7 @@ def test_train_cli_rejects_a_missing_negatives_file(cli, toy_beir, tmp_path):
     assert code == 2 and "no such file" in err and err.count("\n") == 1
 
 
-# -- the seed's linear model ---------------------------------------------------------------------
+# -- the linear adapter: d(x, y) = ‖W(x − y)‖ on a frozen encoder ---------------------------------
 
 def test_the_linear_adapter_trains_only_w_and_loads_as_one_model(toy_beir, tiny_model_path, tmp_path):
     from textmetric.training.adapter import adapter_matrix

@@ -1,9 +1,10 @@
-"""The seed's linear model: a learned map W on top of a frozen encoder.
+"""A linear metric on a frozen encoder: a learned map W, so that ``d(x, y) = ‖W(x − y)‖``.
 
-Distances become ``d(x, y) = ‖W(x − y)‖``, a Mahalanobis metric (M = WᵀW) in the
-encoder's space. Only W is trained, on embeddings encoded once, so training takes
-seconds; the saved model is the encoder followed by a bias-free linear layer, and
-an index built with the encoder can be re-projected by W without re-encoding.
+This is a Mahalanobis metric (M = WᵀW) in the encoder's space, the classic form of metric
+learning (Xing et al., 2002; Weinberger and Saul, 2009). Only W is trained, on embeddings
+encoded once, so training takes seconds; the saved model is the encoder followed by a
+bias-free linear layer, and an index built with the encoder can be re-projected by W
+without re-encoding.
 """
 
 from __future__ import annotations
