@@ -54,10 +54,10 @@ ALL_METRICS = ["map", "ndcg", "mrr", "r-precision", "bpref"] + [
 _CUT_LIST = ",".join(map(str, CUTS))
 TREC_MEASURES = {"map", "ndcg", "recip_rank", "Rprec", "bpref", f"map_cut.{_CUT_LIST}", f"ndcg_cut.{_CUT_LIST}",
                  f"recall.{_CUT_LIST}", f"P.{_CUT_LIST}", f"success.{_CUT_LIST}"}
-# trec_eval's own names (pytrec_eval's keys) and ranx/BEIR spellings, each with the name in ALL_METRICS it means.
-TREC_SPELLINGS = {"map": "map", "ndcg": "ndcg", "recip_rank": "mrr", "Rprec": "r-precision", "bpref": "bpref",
-                  "P_10": "p@10", "ndcg_cut_10": "ndcg@10", "map_cut_100": "map@100", "recall_100": "recall@100",
-                  "success_10": "success@10"}
+# trec_eval's own names (pytrec_eval's keys; recip_rank has no cut-off: the whole ranking), and ranx/BEIR
+# spellings, each with the name in ALL_METRICS it means.
+TREC_SPELLINGS = ["map", "ndcg", "recip_rank", "Rprec", "bpref", "P_10", "ndcg_cut_10", "map_cut_100", "recall_100",
+                  "success_10"]
 RANX_SPELLINGS = {"NDCG@10": "ndcg@10", "precision@10": "p@10", "P@10": "p@10", "hit_rate@10": "success@10",
                   "Success@10": "success@10", "MRR@10": "mrr@10", "MRR": "mrr", "MAP@100": "map@100", "MAP": "map",
                   "Recall@100": "recall@100", "NDCG": "ndcg", "r-precision": "r-precision",
@@ -111,36 +111,34 @@ LEVELS = st.sampled_from([1, 2])
 
 # --------------------------------------------------------------------------- parity with pytrec_eval
 
+def assert_matches(result, reference, keys):
+    """``result`` (from evaluate) equals ``reference`` per query and in the mean, for each name given to evaluate
+    (a key of ``keys``) against the reference's value under ``keys[name]``; results are keyed by the name as given."""
+    assert set(result.per_query) == set(reference)  # the same queries are evaluated
+    assert result.num_queries == len(reference)
+    for q, values in reference.items():
+        assert list(result.per_query[q]) == list(keys)
+        for name, key in keys.items():
+            assert result.per_query[q][name] == pytest.approx(values[key], abs=TOL), (q, name)
+    for name, key in keys.items():
+        expected = sum(values[key] for values in reference.values()) / len(reference) if reference else 0.0
+        assert result.means[name] == pytest.approx(expected, abs=TOL), name
+
+
 @settings(max_examples=200, deadline=None)
 @given(run=RUNS, qrels=QRELS, relevance_level=LEVELS)
 def test_every_metric_matches_pytrec_eval_per_query_and_in_the_mean(run, qrels, relevance_level):
     reference = trec_per_query(run, qrels, relevance_level)
     result = evaluate(run, qrels, ALL_METRICS, relevance_level=relevance_level)
-
-    assert set(result.per_query) == set(reference)  # the same queries are evaluated
-    assert result.num_queries == len(reference)
-    for q, values in reference.items():
-        for name in ALL_METRICS:
-            assert result.per_query[q][name] == pytest.approx(values[name], abs=TOL), (q, name)
-    for name in ALL_METRICS:
-        expected = sum(values[name] for values in reference.values()) / len(reference) if reference else 0.0
-        assert result.means[name] == pytest.approx(expected, abs=TOL), name
+    assert_matches(result, reference, {name: name for name in ALL_METRICS})
 
 
 @settings(max_examples=100, deadline=None)
 @given(run=RUNS, qrels=QRELS, relevance_level=LEVELS)
 def test_trec_eval_names_match_pytrec_eval_under_its_own_keys_and_are_keyed_as_given(run, qrels, relevance_level):
-    results = pytrec_eval.RelevanceEvaluator(qrels, TREC_MEASURES, relevance_level=relevance_level).evaluate(run)
-    result = evaluate(run, qrels, list(TREC_SPELLINGS), relevance_level=relevance_level)
-
-    assert set(result.per_query) == set(results)
-    for q, values in results.items():
-        assert list(result.per_query[q]) == list(TREC_SPELLINGS)
-        for name in TREC_SPELLINGS:  # recip_rank has no cut-off in trec_eval: the whole ranking
-            assert result.per_query[q][name] == pytest.approx(values[name], abs=TOL), (q, name)
-    for name in TREC_SPELLINGS:
-        expected = sum(values[name] for values in results.values()) / len(results) if results else 0.0
-        assert result.means[name] == pytest.approx(expected, abs=TOL), name
+    reference = trec_per_query(run, qrels, relevance_level)  # holds pytrec_eval's own keys: P_10, recip_rank...
+    result = evaluate(run, qrels, TREC_SPELLINGS, relevance_level=relevance_level)
+    assert_matches(result, reference, {name: name for name in TREC_SPELLINGS})
 
 
 @settings(max_examples=100, deadline=None)
@@ -148,15 +146,7 @@ def test_trec_eval_names_match_pytrec_eval_under_its_own_keys_and_are_keyed_as_g
 def test_ranx_and_beir_spellings_in_any_case_match_pytrec_eval_and_are_keyed_as_given(run, qrels, relevance_level):
     reference = trec_per_query(run, qrels, relevance_level)
     result = evaluate(run, qrels, list(RANX_SPELLINGS), relevance_level=relevance_level)
-
-    assert set(result.per_query) == set(reference)
-    for q, values in reference.items():
-        assert list(result.per_query[q]) == list(RANX_SPELLINGS)
-        for name, ours in RANX_SPELLINGS.items():
-            assert result.per_query[q][name] == pytest.approx(values[ours], abs=TOL), (q, name)
-    for name, ours in RANX_SPELLINGS.items():
-        expected = sum(values[ours] for values in reference.values()) / len(reference) if reference else 0.0
-        assert result.means[name] == pytest.approx(expected, abs=TOL), name
+    assert_matches(result, reference, RANX_SPELLINGS)
 
 
 @settings(max_examples=100, deadline=None)
