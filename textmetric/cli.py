@@ -175,8 +175,10 @@ def _metric_names(text: str) -> list[str]:
               help="Documents retrieved per query.")
 @batch_option
 @click.option("--metrics", "metrics_text", default=None, metavar="LIST",
-              help="Comma-separated: map, map@K, ndcg@K, mrr@K, recall@K, p@K, r-precision "
-                   "[default: map,map@100,ndcg@10,mrr@10,recall@100,p@10].")
+              help="Comma-separated, any case: map, map@K, ndcg, ndcg@K, mrr, mrr@K, recall@K, p@K, r-precision, "
+                   "bpref, success@K; trec_eval's names (P_10, ndcg_cut_10, map_cut_100, recip_rank, Rprec, "
+                   "recall_100, success_10) and ranx/BEIR's (NDCG@10, precision@10, hit_rate@10) too, printed as "
+                   "given [default: map,map@100,ndcg@10,mrr@10,recall@100,p@10].")
 @click.option("--relevance-level", default=1, show_default=True, type=int,
               help="Lowest grade that counts as relevant (not used by nDCG).")
 @click.option("--complete", is_flag=True,
@@ -775,7 +777,8 @@ def export_demo_data(folder, quick, overwrite, quiet) -> None:
 @click.argument("run_b", metavar="RUN_B")
 @click.option("--qrels", "qrels_path", metavar="FILE", required=True, help="Judgments: BEIR tsv or TREC 4-column.")
 @click.option("--metrics", "metrics_text", default=None, metavar="LIST",
-              help="Comma-separated metric names [default: map,map@100,ndcg@10,mrr@10,recall@100,p@10].")
+              help="Comma-separated metric names, as for evaluate (ours, trec_eval's or ranx/BEIR's, any case) "
+                   "[default: map,map@100,ndcg@10,mrr@10,recall@100,p@10].")
 @click.option("--relevance-level", default=1, show_default=True, type=int,
               help="Lowest grade that counts as relevant (not used by nDCG).")
 @click.option("--complete", is_flag=True,
