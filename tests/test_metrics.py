@@ -3,14 +3,14 @@
 Behaviour of pytrec_eval (trec_eval 9) checked by hand before writing these tests:
 * a qrels query whose judgments are all 0 (or negative) is evaluated and scores 0 everywhere;
 * a run query with an empty dict is evaluated (an empty ranking: 0 everywhere);
-* SURPRISE: an empty ranking for a judged query segfaults trec_eval when no ranking with a document has
-  been evaluated yet in the process (bpref with map or Rprec). form_res_rels.c's static buffers are then
-  still NULL; te_chk_and_malloc hands back that NULL for 0 entries, so te_form_res_rels fails, but only
-  after caching the query id; the next measure on the query (bpref, after map or Rprec) gets the
-  "cached" result, whose rel_levels is NULL, and m_bpref.c reads rel_levels[0]. After any non-empty
-  ranking the buffers are freed but never reset to NULL, and the case scores 0 again, so whether a run
-  crashes depends on the order hypothesis draws examples in. The generated runs have no empty
-  ranking; textmetric scores one 0 everywhere (a golden test below);
+* SURPRISE: an empty ranking for a judged query segfaults trec_eval if no ranking with a document has been
+  evaluated yet in the process. form_res_rels.c's static buffers are then still NULL; te_chk_and_malloc
+  returns that NULL for 0 entries, so te_form_res_rels fails, but only after caching the query id. The
+  next measure on that query gets the "cached" result, whose rel_levels is NULL, and bpref (asked after
+  map or Rprec) reads rel_levels[0]. Once a non-empty ranking has been evaluated the buffers are freed but
+  never reset to NULL and the same input scores 0, so a pytest run crashes or not depending on the order
+  in which hypothesis draws examples. The generated runs have no empty ranking; textmetric scores one 0
+  everywhere (a golden test below);
 * SURPRISE: a qrels query with an *empty* judgments dict is not evaluated at all (no result row),
   like a query with no line in a qrels file; textmetric skips it too, even with complete=True;
 * negative grades never count: not relevant at any level, and no (negative) gain in nDCG
