@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from textmetric import Index, Retriever
-from textmetric.indexing import check_model
+from textmetric.index.building import check_model
 from textmetric.models import weights_fingerprint
 
 FIXTURES = Path(__file__).parent / "fixtures"

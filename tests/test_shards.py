@@ -8,7 +8,7 @@ import pytest
 from textmetric.data import Document
 from textmetric.errors import InputError
 from textmetric.index import Index
-from textmetric.shards import ShardedIndex, parse_shard, select_shard, shard_of
+from textmetric.index.shards import ShardedIndex, parse_shard, select_shard, shard_of
 
 IDS = [f"doc{i}" for i in range(60)]
 CORPUS = {d: Document(f"text of {d}") for d in IDS}

@@ -36,7 +36,8 @@ from .losses import LOSS_COLUMNS, batch_sampler_for, check_columns, make_loss
 from .evaluate import evaluate_pairs
 from .metrics import evaluate
 from .models import encode, load_model
-from .retrieve import ExactIndex, Retriever
+from .index import ExactIndex
+from .search.retriever import Retriever
 
 if TYPE_CHECKING:
     from datasets import Dataset
