@@ -217,6 +217,7 @@ class Index(_Composite):
         if ids:
             fresh.add(ids, self.embeddings(ids), [self.document(d) for d in ids])
         fresh._join_lexical(self.lexical_settings)  # built from the fresh documents when next needed
+        fresh.shard = self.shard
         return fresh
 
     # -- on disk ---------------------------------------------------------------------------------
