@@ -164,7 +164,7 @@ class Index(_Composite):
         of ``docs`` as it stands, built when first needed if not given)."""
         index = cls.__new__(cls)
         _Composite.__init__(index, vectors, docs, model=model, shard=shard, lexical=lexical,
-                         lexical_index=lexical_index)
+                            lexical_index=lexical_index)
         return index
 
     @property
