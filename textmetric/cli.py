@@ -153,13 +153,20 @@ def _metric_names(text: str) -> list[str]:
     return names
 
 
+CORPUS_HELP = ("A corpus: a jsonl/csv/tsv/parquet/arrow file, a BEIR folder (its corpus.jsonl) or a `datasets` "
+               "save_to_disk folder.")
+QUERIES_HELP = ("Queries: a jsonl/csv/tsv/parquet/arrow file, a BEIR folder (its queries.jsonl) or a `datasets` "
+                "save_to_disk folder.")
+QRELS_HELP = ("Judgments: BEIR tsv or TREC text, or a jsonl/csv/parquet/arrow file or `datasets` save_to_disk folder "
+              "with columns query-id, corpus-id, score (or qid, docid, rel).")
+
+
 @cli.command()
 @click.option("--run", "run_path", metavar="FILE", help="Score an existing TREC run file (with --qrels).")
 @click.option("--data", "data_dir", metavar="DIR", help="A BEIR folder: encode, search and score.")
-@click.option("--corpus", "corpus_path", metavar="FILE",
-              help="Corpus file (jsonl/csv/tsv/parquet), with --queries and --qrels.")
-@click.option("--queries", "queries_path", metavar="FILE", help="Queries file (jsonl/csv/tsv/parquet).")
-@click.option("--qrels", "qrels_path", metavar="FILE", help="Judgments: BEIR tsv or TREC 4-column.")
+@click.option("--corpus", "corpus_path", metavar="PATH", help=CORPUS_HELP + " With --queries and --qrels.")
+@click.option("--queries", "queries_path", metavar="PATH", help=QUERIES_HELP)
+@click.option("--qrels", "qrels_path", metavar="PATH", help=QRELS_HELP)
 @click.option("--pairs", "pairs_path", metavar="FILE",
               help="Labelled pairs (text_a, text_b, label): pair-classification accuracy and F1 of --model.")
 @click.option("--split", default="test", show_default=True, help="Qrels split of the BEIR folder.")
@@ -175,8 +182,10 @@ def _metric_names(text: str) -> list[str]:
               help="Documents retrieved per query.")
 @batch_option
 @click.option("--metrics", "metrics_text", default=None, metavar="LIST",
-              help="Comma-separated: map, map@K, ndcg@K, mrr@K, recall@K, p@K, r-precision "
-                   "[default: map,map@100,ndcg@10,mrr@10,recall@100,p@10].")
+              help="Comma-separated, any case: map, map@K, ndcg, ndcg@K, mrr, mrr@K, recall@K, p@K, r-precision, "
+                   "bpref, success@K; trec_eval's names (P_10, ndcg_cut_10, map_cut_100, recip_rank, Rprec, "
+                   "recall_100, success_10) and ranx/BEIR's (NDCG@10, precision@10, hit_rate@10) too, printed as "
+                   "given [default: map,map@100,ndcg@10,mrr@10,recall@100,p@10].")
 @click.option("--relevance-level", default=1, show_default=True, type=int,
               help="Lowest grade that counts as relevant (not used by nDCG).")
 @click.option("--complete", is_flag=True,
@@ -418,8 +427,7 @@ def _read_ids(value: str) -> list[str]:
 
 
 @cli.command("index")
-@click.option("--corpus", "corpus_path", metavar="PATH", required=True,
-              help="A corpus file (jsonl/csv/tsv/parquet) or a BEIR folder.")
+@click.option("--corpus", "corpus_path", metavar="PATH", required=True, help=CORPUS_HELP)
 @click.option("--output", metavar="DIR", required=True, help="The index folder to write.")
 @model_option
 @encoder_options
@@ -443,6 +451,7 @@ def _read_ids(value: str) -> list[str]:
 def index_command(corpus_path, output, model_name, space, m, ef_construction, ef, batch_size, chunk_size,
                   lexical, stemmer, stopwords, shard, overwrite, quiet) -> None:
     """Encode a corpus and build an HNSW index folder (an interrupted build resumes when run again)."""
+    from .data import load_corpus
     from .index import index_exists
     from .index.building import build_index
     from .index.lexical import LexicalSettings
@@ -455,7 +464,7 @@ def index_command(corpus_path, output, model_name, space, m, ef_construction, ef
         raise InputError(f"already exists: pass --overwrite to replace it, {hint}", out)
     settings = LexicalSettings.named(stopwords, stemmer) if lexical else None  # fails before any encoding
     part = parse_shard(shard) if shard else None
-    corpus = _load_corpus_arg(corpus_path)
+    corpus = load_corpus(corpus_path)
     model = _load_model(model_name)
     if part:
         _say(f"indexing shard {part[0]}/{part[1]} of {len(corpus)} documents into {out}", quiet)
@@ -488,29 +497,23 @@ def index_lexical(index_dir, stemmer, stopwords, quiet) -> None:
     _say(f"lexical side built for the {len(index)} documents of {index_dir}", quiet)
 
 
-def _load_corpus_arg(path: str):
-    from .data import load_corpus
-
-    if Path(path).is_dir():
-        return load_corpus(Path(path) / "corpus.jsonl")
-    return load_corpus(path)
-
-
 @cli.command()
 @click.option("--index", "index_dir", metavar="DIR", required=True, help="The index folder.")
-@click.option("--corpus", "corpus_path", metavar="PATH", required=True, help="Documents to add or replace.")
+@click.option("--corpus", "corpus_path", metavar="PATH", required=True,
+              help="Documents to add or replace. " + CORPUS_HELP)
 @model_option
 @encoder_options
 @batch_option
 @quiet_option
 def add(index_dir, corpus_path, model_name, batch_size, quiet) -> None:
     """Add documents to an index; a document whose id is already there is replaced."""
+    from .data import load_corpus
     from .index import Index
     from .index.building import add_documents
 
     progress = _setup(quiet)
     index = Index.load(index_dir)
-    corpus = _load_corpus_arg(corpus_path)
+    corpus = load_corpus(corpus_path)
     model = _load_index_model(index, model_name)
     added, replaced = add_documents(index, model, corpus, batch_size=batch_size, progress=progress)
     index.save(index_dir)
@@ -575,8 +578,8 @@ def reproject(index_dir, model_name, output, quiet) -> None:
 @click.argument("query", nargs=-1)
 @click.option("--index", "index_dir", metavar="DIR", required=True, multiple=True,
               help="The index folder; repeat it to search the shards of one corpus together (merged top k).")
-@click.option("--queries", "queries_path", metavar="FILE",
-              help="Queries file (jsonl/csv/tsv/parquet) instead of QUERY.")
+@click.option("--queries", "queries_path", metavar="PATH",
+              help=QUERIES_HELP + " Instead of QUERY, whose ids are their positions from 0.")
 @click.option("-k", "--top-k", "k", default=10, show_default=True, type=click.IntRange(min=1),
               help="Hits per query (clamped to the number of documents).")
 @click.option("--ef", type=click.IntRange(min=1), default=None, help="HNSW search depth [default: the index's].")
@@ -590,7 +593,7 @@ def reproject(index_dir, model_name, output, quiet) -> None:
 def search(query, index_dir, queries_path, k, ef, mode, fusion, alpha, rrf_k, depth, model_name, batch_size,
            as_json, run_out, quiet) -> None:
     """Search an index for QUERY (one or more) or for every query of --queries."""
-    from .data import load_queries
+    from .data import load_queries, number_queries
     from .evaluate import write_run
     from .metrics import rank
     from .index.shards import load_indexes
@@ -599,7 +602,7 @@ def search(query, index_dir, queries_path, k, ef, mode, fusion, alpha, rrf_k, de
     progress = _setup(quiet)
     if bool(query) == bool(queries_path):
         raise click.UsageError("give QUERY text or --queries FILE (one of them)")
-    queries = load_queries(queries_path) if queries_path else {str(i + 1): text for i, text in enumerate(query)}
+    queries = load_queries(queries_path) if queries_path else number_queries(query)
     index = load_indexes(index_dir)
     if ef is not None:
         index.ef = ef
@@ -634,8 +637,8 @@ def _hits_table(query: str, ranked: list[str], scores: dict, index) -> str:
 
 @cli.command()
 @click.option("--data", "source", metavar="PATH", required=True,
-              help="A BEIR folder (its train qrels) or a jsonl/csv/parquet file of (query, positive), "
-                   "(anchor, positive, negative) or (text_a, text_b, label) rows.")
+              help="A BEIR folder (its train qrels), or a jsonl/csv/parquet/arrow file or `datasets` save_to_disk "
+                   "folder of (query, positive), (anchor, positive, negative) or (text_a, text_b, label) rows.")
 @click.option("--output", metavar="DIR", required=True, help="The model folder to write.")
 @model_option
 @click.option("--loss", type=click.Choice(["mnrl", "triplet", "contrastive", "batch-hard", "batch-semi-hard"]),
@@ -775,9 +778,10 @@ def export_demo_data(folder, quick, overwrite, quiet) -> None:
 @cli.command()
 @click.argument("run_a", metavar="RUN_A")
 @click.argument("run_b", metavar="RUN_B")
-@click.option("--qrels", "qrels_path", metavar="FILE", required=True, help="Judgments: BEIR tsv or TREC 4-column.")
+@click.option("--qrels", "qrels_path", metavar="PATH", required=True, help=QRELS_HELP)
 @click.option("--metrics", "metrics_text", default=None, metavar="LIST",
-              help="Comma-separated metric names [default: map,map@100,ndcg@10,mrr@10,recall@100,p@10].")
+              help="Comma-separated metric names, as for evaluate (ours, trec_eval's or ranx/BEIR's, any case) "
+                   "[default: map,map@100,ndcg@10,mrr@10,recall@100,p@10].")
 @click.option("--relevance-level", default=1, show_default=True, type=int,
               help="Lowest grade that counts as relevant (not used by nDCG).")
 @click.option("--complete", is_flag=True,

@@ -30,7 +30,8 @@ from typing import TYPE_CHECKING, Any
 from sentence_transformers.sentence_transformer.evaluation import SentenceEvaluator
 
 from .atomic import replace_folder, temp_folder_beside
-from .data import Corpus, Examples, Qrels, Queries, load_beir, load_examples
+from .data import (Corpus, Examples, ExamplesSource, Qrels, Queries, is_saved_dataset, load_beir, load_examples,
+                   source_name)
 from .errors import InputError, warn
 from .losses import LOSS_COLUMNS, batch_sampler_for, check_columns, make_loss
 from .evaluate import evaluate_pairs
@@ -210,19 +211,21 @@ def _dev_corpus(corpus: Corpus, dev_qrels: Qrels, size: int, seed: int) -> Corpu
     return {d: corpus[d] for d in corpus if d in keep}
 
 
-def prepare_training_set(source: str | os.PathLike, config: TrainConfig, model: "SentenceTransformer | None" = None,
+def prepare_training_set(source: ExamplesSource, config: TrainConfig, model: "SentenceTransformer | None" = None,
                          progress: bool = False) -> TrainingSet:
-    """Rows for ``config.loss`` and a dev split, from a BEIR folder or an example file (jsonl/csv/parquet)."""
+    """Rows for ``config.loss`` and a dev split, from a BEIR folder or examples: a file (jsonl/csv/parquet/
+    arrow), a ``datasets`` save_to_disk folder, a ``datasets.Dataset`` or a dict of columns."""
     loss = config.loss
     check_loss_name(loss)
-    source = Path(source)
-    if not source.exists():
-        raise InputError("no such file or folder (give a BEIR folder or an example file)", source)
-    if source.is_dir():
-        return _prepare_beir(source, config, model, progress)
+    if isinstance(source, (str, os.PathLike)):
+        source = Path(source)
+        if not source.exists():
+            raise InputError("no such file or folder (give a BEIR folder or an example file)", source)
+        if source.is_dir() and not is_saved_dataset(source):
+            return _prepare_beir(source, config, model, progress)
     if config.hard_negatives not in (None, "auto"):
-        raise InputError("mined negatives (--hard-negatives FILE) go with a BEIR folder; an example file "
-                         "brings its own negatives as (anchor, positive, negative) rows", source)
+        raise InputError("mined negatives (--hard-negatives FILE) go with a BEIR folder; example data "
+                         "brings its own negatives as (anchor, positive, negative) rows", source_name(source))
     return _prepare_examples(load_examples(source), config)
 
 
@@ -325,10 +328,13 @@ def work_folder(output: str | os.PathLike) -> Path:
     return output.parent / f".{output.name}.train"
 
 
-def fine_tune(source: str | os.PathLike, output: str | os.PathLike, *, model_name: str | os.PathLike | None = None,
+def fine_tune(source: ExamplesSource, output: str | os.PathLike, *, model_name: str | os.PathLike | None = None,
               config: TrainConfig | None = None, resume: bool = False, progress: bool = False,
               callbacks: list | None = None) -> dict[str, Any]:
     """Fine-tune ``model_name`` (default all-MiniLM-L6-v2) on ``source`` and save it at ``output``.
+
+    ``source`` is a BEIR folder or examples in any form ``load_examples`` reads (a file, a ``datasets``
+    save_to_disk folder, a ``datasets.Dataset``, a dict of columns).
 
     Returns the training log that is also written to ``output/training_log.json``.
     ``callbacks`` are extra ``transformers.TrainerCallback`` objects for the trainer.
@@ -396,7 +402,7 @@ def fine_tune(source: str | os.PathLike, output: str | os.PathLike, *, model_nam
     trainer.train(resume_from_checkpoint=True if has_checkpoint else None)
     seconds = time.perf_counter() - start
     log = {
-        "config": asdict(config), "model": str(model_name) if model_name else None, "source": str(source),
+        "config": asdict(config), "model": str(model_name) if model_name else None, "source": source_name(source),
         "train_rows": len(training.rows), "dev_queries": len(training.dev_queries),
         "dev_corpus": len(training.dev_corpus), "initial_dev": initial, "history": trainer.state.log_history,
         "best_metric": trainer.state.best_metric, "train_seconds": seconds, "resumed": bool(has_checkpoint),
@@ -457,7 +463,7 @@ def _fine_tune_adapter(model, model_name, loss, training: TrainingSet, config: T
     initial = {k: v for k, v in history[0].items() if k.startswith("dev_")} if dev else {}
     best = max((h["score"] for h in history if "score" in h), default=None)
     log = {
-        "config": asdict(config), "model": str(model_name) if model_name else None, "source": str(source),
+        "config": asdict(config), "model": str(model_name) if model_name else None, "source": source_name(source),
         "train_rows": len(training.rows), "dev_queries": len(training.dev_queries),
         "dev_corpus": len(training.dev_corpus), "initial_dev": initial,
         "history": [{"step": h["epoch"], **{k: v for k, v in h.items() if k != "score"}}

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Iterable, Sequence
 import numpy as np
 
 from ..atomic import atomic_folder
-from ..data import Corpus, Document
+from ..data import CorpusSource, Document, load_corpus
 from ..errors import InputError
 from ..search.ranking import Hits, sorted_rows
 from .docstore import DocStore
@@ -285,11 +285,13 @@ class ExactIndex(_Composite):
         self.add(list(ids), embeddings, documents)
 
     @classmethod
-    def build(cls, model: "SentenceTransformer", corpus: Corpus, *, batch_size: int = 32,
+    def build(cls, model: "SentenceTransformer", corpus: CorpusSource, *, batch_size: int = 32,
               progress: bool = False) -> "ExactIndex":
-        """Encode the corpus (``Document.full_text``) and hold the embeddings and the documents."""
+        """Encode the corpus (any form ``load_corpus`` reads; ``Document.full_text``) and hold the embeddings
+        and the documents."""
         from ..models import encode
 
+        corpus = load_corpus(corpus)
         ids = list(corpus)
         embeddings = encode(model, [corpus[i].full_text for i in ids], batch_size=batch_size, progress=progress)
         return cls(ids, embeddings, space_of(model), [corpus[i] for i in ids])

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Mapping, Sequence
 
 import numpy as np
 
+from ..data import number_queries
 from ..errors import InputError
 from ..models import encode
 from .fusion import DEFAULT_ALPHA, DEFAULT_RRF_K, FUSIONS, reciprocal_rank_fusion, score_fusion
@@ -66,7 +67,7 @@ class Retriever:
 
     def search(self, queries: Mapping[str, str] | Sequence[str], k: int = 10,
                embeddings: np.ndarray | None = None) -> "Run":
-        """``{query_id: {doc_id: score}}`` for the top ``k`` of each query (ids are positions for a list).
+        """``{query_id: {doc_id: score}}`` for the top ``k`` of each query (a list's ids are its positions, from "0").
 
         ``embeddings``: the queries already encoded by this model, so that several searches
         of the same queries (other modes, a recall check) encode them once.
@@ -76,7 +77,7 @@ class Retriever:
         if isinstance(queries, Mapping):
             qids, texts = list(queries), list(queries.values())
         else:
-            qids, texts = [str(i) for i in range(len(queries))], list(queries)
+            qids, texts = list(number_queries(queries)), list(queries)
         hits = self.hits(texts, k, embeddings) if texts else []
         return {qid: dict(h) for qid, h in zip(qids, hits)}
 
