@@ -1,8 +1,4 @@
-"""The index's reader/writer lock: many searches at once, or one writer alone.
-
-hnswlib must not search while it inserts, and its search depth ef is a setting of
-the shared graph, so readers share the lock only when they agree on it.
-"""
+"""The index's reader/writer lock (:class:`ReadWriteLock`), one for all its parts."""
 
 from __future__ import annotations
 
