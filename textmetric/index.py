@@ -32,6 +32,7 @@ import numpy as np
 
 from .atomic import fsync, recover_interrupted_replace, replace_folder, temp_folder_beside
 from .data import Document
+from .encoding import ROLES
 from .errors import InputError
 from .lexical import LexicalIndex, LexicalSettings
 from .retrieve import SPACES, Hits
@@ -433,6 +434,10 @@ def read_manifest(path: str | os.PathLike) -> dict:
             raise InputError("missing or malformed 'lexical.files'", manifest_path)
     if manifest["space"] not in SPACES:
         raise InputError(f"unknown space '{manifest['space']}'", manifest_path)
+    model = manifest.get("model")  # its "prompts" are absent from an index older than them: none were applied
+    prompts = model.get("prompts") if isinstance(model, dict) else None
+    if prompts is not None and not (isinstance(prompts, dict) and all(isinstance(prompts.get(r), str) for r in ROLES)):
+        raise InputError("malformed 'model.prompts' (expected the query and document prompts)", manifest_path)
     return manifest
 
 

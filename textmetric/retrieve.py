@@ -14,7 +14,7 @@ import numpy as np
 from .data import CorpusSource, load_corpus, number_queries
 from .errors import InputError
 from .fusion import DEFAULT_ALPHA, DEFAULT_RRF_K, FUSIONS, reciprocal_rank_fusion, score_fusion
-from .models import encode
+from .encoding import Encoder
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -65,13 +65,16 @@ class ExactIndex:
         self._sq_norms = (self.embeddings ** 2).sum(axis=1) if space == "l2" else None
 
     @classmethod
-    def build(cls, model: "SentenceTransformer", corpus: CorpusSource, *, batch_size: int = 32,
+    def build(cls, model: "Encoder | SentenceTransformer", corpus: CorpusSource, *, batch_size: int = 32,
               progress: bool = False) -> "ExactIndex":
-        """Encode the corpus (any form ``load_corpus`` reads; ``Document.full_text``) and hold the embeddings."""
+        """Encode the corpus (any form ``load_corpus`` reads; ``Document.full_text``, with the document prompt)
+        and hold the embeddings."""
         corpus = load_corpus(corpus)
+        model = Encoder.of(model)
         ids = list(corpus)
-        embeddings = encode(model, [corpus[i].full_text for i in ids], batch_size=batch_size, progress=progress)
-        return cls(ids, embeddings, space_of(model))
+        embeddings = model.encode_documents([corpus[i].full_text for i in ids], batch_size=batch_size,
+                                            progress=progress)
+        return cls(ids, embeddings, space_of(model.model))
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -142,7 +145,7 @@ class Retriever:
     the run keeps the top ``k`` of the fused list, so at most ``2 * depth`` documents.
     """
 
-    def __init__(self, model: "SentenceTransformer | None", index: SearchIndex, *, mode: str = "dense",
+    def __init__(self, model: "Encoder | SentenceTransformer | None", index: SearchIndex, *, mode: str = "dense",
                  fusion: str = "rrf", alpha: float = DEFAULT_ALPHA, rrf_k: float = DEFAULT_RRF_K,
                  depth: int = DEFAULT_DEPTH, batch_size: int = 32, progress: bool = False) -> None:
         if mode not in MODES:
@@ -161,7 +164,7 @@ class Retriever:
                              f"`textmetric index --lexical`, or add one with `textmetric index-lexical`")
         if mode != "lexical" and model is None:
             raise InputError(f"mode '{mode}' needs a model to encode the queries")
-        self.model = model
+        self.encoder = None if model is None else Encoder.of(model)
         self.index = index
         self.mode, self.fusion, self.alpha, self.rrf_k, self.depth = mode, fusion, alpha, rrf_k, depth
         self.batch_size = batch_size
@@ -184,8 +187,8 @@ class Retriever:
         return {qid: dict(h) for qid, h in zip(qids, hits)}
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        """The queries' embeddings by this retriever's model."""
-        return encode(self.model, list(texts), batch_size=self.batch_size, progress=self.progress)
+        """The queries' embeddings by this retriever's encoder (with its query prompt)."""
+        return self.encoder.encode_queries(list(texts), batch_size=self.batch_size, progress=self.progress)
 
     def hits(self, texts: Sequence[str], k: int, embeddings: np.ndarray | None = None) -> list[Hits]:
         """Each query's top ``k`` hits, in trec_eval order, by this retriever's mode."""
