@@ -129,7 +129,8 @@ def scifact_quality(index, model) -> dict:
 
     data = load_beir(SCIFACT, "test")
     qids = list(data.queries)
-    queries = cached_embeddings(model, [data.queries[q] for q in qids], "scifact-test-queries", progress=False)
+    queries = cached_embeddings(model, [data.queries[q] for q in qids], "scifact-test-queries", progress=False,
+                                role="query")
     ids = [f"v{i}" for i in range(len(data.corpus))]
     doc_ids = list(data.corpus)
     to_doc = dict(zip(ids, doc_ids))
@@ -163,7 +164,7 @@ def main() -> int:
         corpus = load_beir(SCIFACT, "test").corpus
         vectors = cached_embeddings(model, [d.full_text for d in corpus.values()], "scifact-corpus")
         queries = cached_embeddings(model, list(load_beir(SCIFACT, "test").queries.values()),
-                                    "scifact-test-queries", progress=False)
+                                    "scifact-test-queries", progress=False, role="query")
         # 300 test queries take milliseconds: repeat them so each timing is long enough to measure.
         sci = compare("SciFact corpus (all-MiniLM-L6-v2)", vectors, np.tile(queries, (10, 1)), args.rounds,
                       build_rounds=4)

@@ -23,15 +23,20 @@ def have_scifact(path: Path = SCIFACT) -> bool:
     return False
 
 
-def cached_embeddings(model, texts: list[str], name: str, progress: bool = True) -> np.ndarray:
-    """Embeddings of ``texts``, kept under benchmarks/results/ (keyed by the model's weights and the texts)."""
-    from textmetric.models import encode, weights_fingerprint
+def cached_embeddings(model, texts: list[str], name: str, progress: bool = True,
+                      role: str = "document") -> np.ndarray:
+    """Embeddings of ``texts`` in ``role`` (query or document), kept under benchmarks/results/ (keyed by the
+    model's weights, the role's prompt and the texts)."""
+    from textmetric.encoding import Encoder
 
-    key = hashlib.sha256(weights_fingerprint(model).encode() + "\0".join(texts).encode()).hexdigest()[:16]
+    encoder = Encoder.of(model)
+    prompt = encoder.prompts[role]
+    key = hashlib.sha256(encoder.fingerprint().encode() + (f"\0{prompt}" if prompt else "").encode()
+                         + "\0".join(texts).encode()).hexdigest()[:16]
     path = RESULTS / f"{name}-{key}.npy"
     if path.exists():
         return np.load(path, allow_pickle=False)
-    embeddings = encode(model, texts, progress=progress)
+    embeddings = encoder.encode(texts, role=role, progress=progress)
     RESULTS.mkdir(parents=True, exist_ok=True)
     np.save(path, embeddings, allow_pickle=False)
     return embeddings

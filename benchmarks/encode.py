@@ -35,7 +35,7 @@ def main() -> int:
     args = parser.parse_args()
     if not have_scifact():
         return 0
-    from textmetric import ExactIndex, Retriever, encode, evaluate_retriever, load_beir, load_model
+    from textmetric import Encoder, ExactIndex, Retriever, encode, evaluate_retriever, load_beir, load_model
 
     data = load_beir(SCIFACT, "test")
     ids = list(data.corpus)
@@ -46,7 +46,7 @@ def main() -> int:
     rows = {}
     for backend in BACKENDS:
         start = time.perf_counter()
-        model = load_model(backend=backend)
+        model = Encoder.load(backend=backend)
         load_seconds = time.perf_counter() - start
         encode(model, sample[:8], batch_size=args.batch_size)  # warm-up (first-call allocations)
         reference, candidate = interleaved_seconds(

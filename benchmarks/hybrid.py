@@ -73,7 +73,7 @@ def dense_hits(model, corpus_ids, corpus_texts, queries: dict, name: str) -> lis
     from textmetric.index import ExactIndex, space_of
 
     vectors = cached_embeddings(model, corpus_texts, "scifact-corpus")
-    query_vectors = cached_embeddings(model, list(queries.values()), name, progress=False)
+    query_vectors = cached_embeddings(model, list(queries.values()), name, progress=False, role="query")
     return ExactIndex(corpus_ids, vectors, space_of(model)).search(query_vectors, RUN_K)
 
 

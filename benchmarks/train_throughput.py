@@ -63,7 +63,7 @@ def direct_seconds(path: Path, out: Path, max_seq_length: int) -> float:
     from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
     from transformers import set_seed
 
-    from textmetric.models import default_model_path
+    from textmetric.encoding import default_model_path
 
     set_seed(42)
     model = SentenceTransformer(default_model_path(), device="cpu")

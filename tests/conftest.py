@@ -27,7 +27,7 @@ def build_tiny_model(folder: Path, seed: int = 0, dropout: float = 0.1):
     from sentence_transformers.sentence_transformer.modules import Normalize, Pooling
     from transformers import AutoTokenizer, BertConfig, BertModel
 
-    from textmetric.models import default_model_path
+    from textmetric.encoding import default_model_path
 
     torch.manual_seed(seed)
     tokenizer = AutoTokenizer.from_pretrained(default_model_path())
@@ -52,7 +52,7 @@ def tiny_model_path(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def _tiny_model(tiny_model_path):
-    from textmetric.models import load_model
+    from textmetric.encoding import load_model
 
     return load_model(tiny_model_path)
 

@@ -1,6 +1,7 @@
-"""Inference backends (torch, ONNX, ONNX int8), multi-process encoding, and truncation warnings."""
+"""The Encoder: inference backends (torch, ONNX, ONNX int8), its worker pool, and truncation warnings."""
 
 import json
+import multiprocessing
 
 import numpy as np
 import pytest
@@ -8,7 +9,7 @@ import pytest
 from conftest import build_tiny_model, warning_messages
 from textmetric.errors import InputError
 from textmetric.index import Index
-from textmetric.models import backend_of, close_pool, encode, load_model
+from textmetric.encoding import Encoder
 
 TEXTS = ["hello world", "a much longer sentence about retrieval, with many words to pad the others " * 3,
          "x", "short one", "the quick brown fox jumps over the lazy dog"] * 4
@@ -22,7 +23,7 @@ def model_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def torch_vectors(model_dir):
-    return encode(load_model(model_dir), TEXTS, batch_size=3)
+    return Encoder.load(model_dir).encode(TEXTS, batch_size=3)
 
 
 def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -30,74 +31,89 @@ def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def test_onnx_encodes_like_torch(model_dir, torch_vectors):
-    vectors = encode(load_model(model_dir, backend="onnx"), TEXTS, batch_size=3)
+    vectors = Encoder.load(model_dir, backend="onnx").encode(TEXTS, batch_size=3)
     assert vectors.dtype == np.float32 and cosines(vectors, torch_vectors).min() >= 0.999
 
 
 def test_onnx_int8_encodes_close_to_torch(model_dir, torch_vectors):
-    vectors = encode(load_model(model_dir, backend="onnx-int8"), TEXTS, batch_size=3)
+    vectors = Encoder.load(model_dir, backend="onnx-int8").encode(TEXTS, batch_size=3)
     assert cosines(vectors, torch_vectors).min() >= 0.98
 
 
 def test_the_onnx_export_is_cached_in_the_model_folder_and_reused(model_dir):
-    first = load_model(model_dir, backend="onnx-int8").__dict__["_textmetric_encoder"]
+    first = Encoder.load(model_dir, backend="onnx-int8").onnx_path
     stamps = {p.name: p.stat().st_mtime_ns for p in (model_dir / "onnx").glob("*.onnx")}
-    again = load_model(model_dir, backend="onnx-int8").__dict__["_textmetric_encoder"]
-    assert first.path == again.path and first.path.parent == model_dir / "onnx"
+    again = Encoder.load(model_dir, backend="onnx-int8").onnx_path
+    assert first == again and first.parent == model_dir / "onnx"
     assert {p.name: p.stat().st_mtime_ns for p in (model_dir / "onnx").glob("*.onnx")} == stamps
-    assert json.loads(first.path.with_suffix(".json").read_text())["backend"] == "onnx-int8"
+    assert json.loads(first.with_suffix(".json").read_text())["backend"] == "onnx-int8"
 
 
 def test_other_weights_get_their_own_export(tmp_path):
     a = build_tiny_model(tmp_path / "a", seed=1)
     b = build_tiny_model(tmp_path / "b", seed=2)
-    path_a = load_model(a, backend="onnx").__dict__["_textmetric_encoder"].path
-    path_b = load_model(b, backend="onnx").__dict__["_textmetric_encoder"].path
+    path_a = Encoder.load(a, backend="onnx").onnx_path
+    path_b = Encoder.load(b, backend="onnx").onnx_path
     assert path_a.name != path_b.name
 
 
 def test_an_unknown_backend_is_a_clear_error(model_dir):
     with pytest.raises(InputError, match="unknown backend 'tensorrt'"):
-        load_model(model_dir, backend="tensorrt")
+        Encoder.load(model_dir, backend="tensorrt")
 
 
 def test_parallel_onnx_batches_give_the_same_vectors(model_dir):
-    one = encode(load_model(model_dir, backend="onnx"), TEXTS, batch_size=2)
-    four = encode(load_model(model_dir, backend="onnx", workers=4), TEXTS, batch_size=2)
+    one = Encoder.load(model_dir, backend="onnx").encode(TEXTS, batch_size=2)
+    four = Encoder.load(model_dir, backend="onnx", workers=4).encode(TEXTS, batch_size=2)
     np.testing.assert_allclose(four, one, atol=1e-6)
 
 
-def test_multi_process_encoding_equals_one_process(model_dir, torch_vectors):
-    model = load_model(model_dir, workers=2)
-    try:
-        vectors = encode(model, TEXTS, batch_size=3)
-    finally:
-        close_pool(model)
+def _new_processes(before: set) -> set:
+    return set(multiprocessing.active_children()) - before
+
+
+def test_multi_process_encoding_equals_one_process_and_leaving_the_encoder_stops_its_pool(model_dir, torch_vectors):
+    before = set(multiprocessing.active_children())
+    with Encoder.load(model_dir, workers=2) as encoder:
+        vectors = encoder.encode(TEXTS, batch_size=3)
+        pool = _new_processes(before)
+        assert len(pool) == 2
     np.testing.assert_allclose(vectors, torch_vectors, atol=1e-6)
+    assert _new_processes(before) == set()  # stopped and reaped
+
+
+def test_a_new_worker_count_stops_the_old_pool(model_dir, torch_vectors):
+    before = set(multiprocessing.active_children())
+    encoder = Encoder.load(model_dir, workers=2)
+    encoder.encode(TEXTS, batch_size=3)
+    pool = _new_processes(before)
+    encoder.workers = 1
+    assert len(pool) == 2 and _new_processes(before) == set()
+    np.testing.assert_allclose(encoder.encode(TEXTS, batch_size=3), torch_vectors, atol=1e-6)
 
 
 def test_texts_longer_than_max_seq_length_are_counted_in_one_warning(model_dir, warnings_log):
-    model = load_model(model_dir, max_seq_length=8)
-    encode(model, TEXTS, batch_size=3)
-    encode(model, TEXTS, batch_size=3)  # the same texts again: no second warning
+    encoder = Encoder.load(model_dir, max_seq_length=8)
+    encoder.encode(TEXTS, batch_size=3)
+    encoder.encode(TEXTS, batch_size=3)  # the same texts again: no second warning
     messages = warning_messages(warnings_log)
     assert len(messages) == 1 and messages[0].startswith("8 of 20 texts are longer than max_seq_length 8 tokens")
 
 
 def test_no_warning_when_every_text_fits(model_dir, warnings_log):
-    encode(load_model(model_dir), TEXTS, batch_size=3)
+    Encoder.load(model_dir).encode(TEXTS, batch_size=3)
     assert warning_messages(warnings_log) == []
 
 
 def test_max_seq_length_truncates(model_dir):
-    short = encode(load_model(model_dir, max_seq_length=6), ["one two three four five six seven eight"])
-    cut = encode(load_model(model_dir), ["one two three four"])  # [CLS] + 4 words + [SEP] = 6 tokens
+    short = Encoder.load(model_dir, max_seq_length=6).encode(["one two three four five six seven eight"])
+    cut = Encoder.load(model_dir).encode(["one two three four"])  # [CLS] + 4 words + [SEP] = 6 tokens
     np.testing.assert_allclose(short, cut, atol=1e-6)
 
 
 def test_a_max_seq_length_beyond_the_model_positions_is_refused(model_dir):
     with pytest.raises(InputError, match="outside what the model can read"):
-        load_model(model_dir, max_seq_length=4096)
+        Encoder.load(model_dir, max_seq_length=4096)
 
 
 # -- the index records its backend ------------------------------------------------------------
@@ -119,8 +135,8 @@ def test_the_manifest_records_the_backend_and_max_length(int8_index):
 def test_searching_uses_the_index_backend_and_length_by_default(int8_index):
     from textmetric.index.building import load_index_model
 
-    model = load_index_model(Index.load(int8_index))
-    assert backend_of(model) == "onnx-int8" and model.max_seq_length == 64
+    encoder = load_index_model(Index.load(int8_index))
+    assert encoder.backend == "onnx-int8" and encoder.max_seq_length == 64
 
 
 def test_searching_with_another_backend_of_the_same_model_warns_and_works(cli, int8_index):

@@ -14,7 +14,7 @@ import pytest
 import torch.distributed as dist
 
 from conftest import build_tiny_model, make_toy_beir
-from textmetric.models import load_model
+from textmetric.encoding import load_model
 
 pytestmark = pytest.mark.skipif(not (dist.is_available() and dist.is_gloo_available()),
                                 reason="needs torch.distributed with the gloo backend")

@@ -13,7 +13,7 @@ import pytest
 
 from textmetric import Index, Retriever
 from textmetric.index.building import check_model
-from textmetric.models import weights_fingerprint
+from textmetric.encoding import weights_fingerprint
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

@@ -115,8 +115,8 @@ def test_a_model_of_another_dimension_is_refused(tiny_model, tmp_path):
 
 def test_the_index_model_is_loaded_from_the_manifest(tiny_model, tiny_model_path, tmp_path):
     build_index(tiny_model, make_corpus(5), tmp_path / "idx", model_name=tiny_model_path)
-    model = load_index_model(Index.load(tmp_path / "idx"))
-    assert model.get_embedding_dimension() == 32
+    encoder = load_index_model(Index.load(tmp_path / "idx"))
+    assert encoder.dim == 32 and encoder.fingerprint() == Index.load(tmp_path / "idx").model["weights_sha256"]
 
 
 # -- crashes -------------------------------------------------------------------------------------

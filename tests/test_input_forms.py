@@ -468,7 +468,7 @@ def test_search_numbers_query_arguments_from_zero_as_python_numbers_a_list(cli, 
         "--model", tiny_model_path, "-q")
     code, out, _ = cli("search", "--index", tmp_path / "idx", "bread", "cats", "--json", "-q")
     cli_ids = [json.loads(line)["query_id"] for line in out.splitlines()]
-    from textmetric.models import load_model
+    from textmetric.encoding import load_model
 
     model = load_model(tiny_model_path)
     python_ids = list(Retriever(model, ExactIndex.build(model, CORPUS)).search(["bread", "cats"], k=1))

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from textmetric.errors import InputError
-from textmetric.models import encode, load_model
+from textmetric.encoding import encode, load_model
 
 
 def test_a_model_folder_loads(tiny_model_path):

@@ -135,7 +135,7 @@ def test_a_report_of_a_run_file_has_no_distance_plot(cli, tmp_path):
 def test_a_report_into_a_file_is_a_clear_error_before_any_work(cli, beir_dir, tmp_path, monkeypatch):
     target = tmp_path / "taken"
     target.write_text("mine")
-    monkeypatch.setattr("textmetric.models.load_model", lambda *a, **k: pytest.fail("encoded first"))
+    monkeypatch.setattr("textmetric.encoding.Encoder.load", lambda *a, **k: pytest.fail("encoded first"))
     code, out, err = cli("evaluate", "--data", beir_dir, "--report", target)
     assert code == 2 and out == "" and err.count("\n") == 1
     assert f"{target}: is a file" in err and target.read_text() == "mine"

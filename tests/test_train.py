@@ -7,7 +7,7 @@ from transformers import TrainerCallback
 
 from conftest import write_jsonl
 from textmetric.errors import InputError
-from textmetric.models import load_model, weights_fingerprint
+from textmetric.encoding import load_model, weights_fingerprint
 from textmetric.training.trainer import TrainConfig, fine_tune, work_folder
 
 FAST = dict(batch_size=8, dev_fraction=0.25, logging_steps=2)

@@ -22,7 +22,7 @@ from .search.fusion import reciprocal_rank_fusion, score_fusion  # noqa: E402
 from .index import ExactIndex, Index  # noqa: E402
 from .index.building import add_documents, build_index, load_index_model  # noqa: E402
 from .index.lexical import LexicalIndex, LexicalSettings  # noqa: E402
-from .models import DEFAULT_MODEL, encode, load_model  # noqa: E402
+from .encoding import DEFAULT_MODEL, Encoder, encode, load_model  # noqa: E402
 from .search.retriever import Retriever  # noqa: E402
 from .index.shards import ShardedIndex, load_indexes  # noqa: E402
 
@@ -45,7 +45,7 @@ def __getattr__(name: str):
 __all__ = [
     "Corpus", "Document", "Qrels", "Queries", "RetrievalData", "Run", "Evaluation", "InputError",
     "load_beir", "load_corpus", "load_queries", "load_qrels", "check_qrels",
-    "load_model", "encode", "DEFAULT_MODEL",
+    "load_model", "Encoder", "encode", "DEFAULT_MODEL",
     "ExactIndex", "Index", "ShardedIndex", "load_indexes", "Retriever", "build_index", "add_documents",
     "load_index_model",
     "LexicalIndex", "LexicalSettings", "reciprocal_rank_fusion", "score_fusion",

@@ -29,7 +29,7 @@ class _LowerLevel(logging.Formatter):
 
 def _setup(quiet: bool) -> bool:
     """Route textmetric's warnings to stderr (silenced by ``--quiet``); return whether to show progress bars."""
-    from .models import show_progress
+    from .encoding import show_progress
 
     logger = logging.getLogger("textmetric")
     logger.handlers.clear()
@@ -57,10 +57,38 @@ def _store_encoding(ctx: click.Context, param: click.Parameter, value):
     return value
 
 
-def encoder_options(function):
-    """--backend, --workers and --max-seq-length for every command that encodes (kept in the click context)."""
-    from .backends import BACKENDS
+def prompt_options(function):
+    """The query and document prompts, by text or by the name of one of the model's (kept in the click context)."""
+    from .encoding import ROLES
 
+    examples = {"query": "query: ", "document": "passage: "}
+    for role in reversed(ROLES):
+        function = click.option(f"--{role}-prompt-name", metavar="NAME", default=None, expose_value=False,
+                                callback=_store_encoding,
+                                help=f"Use the model's own prompt of this name before every {role}.")(function)
+        function = click.option(f"--{role}-prompt", metavar="TEXT", default=None, expose_value=False,
+                                callback=_store_encoding,
+                                help=f"Text put before every {role} (e.g. '{examples[role]}'; '' for none) "
+                                     f"[default: the model's {role} prompt, or the index's].")(function)
+    return function
+
+
+def _prompts() -> dict:
+    """The ``prompts`` and ``prompt_names`` the command was given, by role (None when none was)."""
+    from .encoding import ROLES
+
+    settings = _encoding()
+    return {key: {role: settings[f"{role}_{suffix}"] for role in ROLES
+                  if settings.get(f"{role}_{suffix}") is not None} or None
+            for key, suffix in (("prompts", "prompt"), ("prompt_names", "prompt_name"))}
+
+
+def encoder_options(function):
+    """--backend, --workers, --max-seq-length and the prompts for every command that encodes (kept in the click
+    context)."""
+    from .encoding import BACKENDS
+
+    function = prompt_options(function)
     function = click.option("--max-seq-length", type=click.IntRange(min=1), default=None, expose_value=False,
                             callback=_store_encoding,
                             help="Truncate texts to this many tokens (a warning counts the truncated ones) "
@@ -80,21 +108,21 @@ def _encoding() -> dict:
 
 
 def _load_model(model_name):
-    """The model, on the backend and with the workers and max length the command was given."""
-    from .models import load_model
+    """The model's encoder, on the backend and with the workers, max length and prompts the command was given."""
+    from .encoding import Encoder
 
     settings = _encoding()
-    return load_model(model_name, backend=settings.get("backend") or "torch", workers=settings.get("workers") or 1,
-                      max_seq_length=settings.get("max_seq_length"))
+    return Encoder.load(model_name, backend=settings.get("backend") or "torch", workers=settings.get("workers") or 1,
+                        max_seq_length=settings.get("max_seq_length"), **_prompts())
 
 
 def _load_index_model(index, model_name):
-    """The index's model (or the given one, checked), on the command's backend or else the index's."""
+    """The index's model (or the given one, checked), on the command's backend and prompts or else the index's."""
     from .index.building import load_index_model
 
     settings = _encoding()
     return load_index_model(index, model_name, backend=settings.get("backend"), workers=settings.get("workers") or 1,
-                            max_seq_length=settings.get("max_seq_length"))
+                            max_seq_length=settings.get("max_seq_length"), **_prompts())
 
 
 batch_option = click.option("--batch-size", default=32, show_default=True, type=click.IntRange(min=1),
@@ -357,7 +385,7 @@ def _exact_search(bundle, model_name, k, batch_size, progress, quiet):
 
 
 def _model_label(name) -> str:
-    from .models import DEFAULT_MODEL
+    from .encoding import DEFAULT_MODEL
 
     if name is None:
         return DEFAULT_MODEL
@@ -566,8 +594,8 @@ def compact(index_dir, quiet) -> None:
 def reproject(index_dir, model_name, output, quiet) -> None:
     """Apply a linear adapter's W to an index's stored vectors: a new index without re-encoding the corpus."""
     from .training.adapter import reproject_index
+    from .encoding import load_model
     from .index import Index
-    from .models import load_model
 
     _setup(quiet)
     if Path(output).exists():
@@ -671,6 +699,7 @@ def _hits_table(query: str, ranked: list[str], scores: dict, index) -> str:
 @click.option("--adapter", type=click.Choice(["linear"]), default=None,
               help="Train only a linear map W on the frozen encoder (d = ||W(x - y)||): seconds, not minutes.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run from its last checkpoint.")
+@prompt_options
 @quiet_option
 def train(source, output, model_name, loss, margin, distance, hard_negatives, negatives_per_pair, epochs,
           batch_size, lr, max_seq_length, dev_fraction, dev_corpus_size, eval_steps, logging_steps, seed, adapter,
@@ -690,7 +719,7 @@ def train(source, output, model_name, loss, margin, distance, hard_negatives, ne
     config = TrainConfig(loss=loss, distance=distance, margin=margin, epochs=epochs, batch_size=batch_size, lr=lr,
                          max_seq_length=max_seq_length, dev_fraction=dev_fraction, dev_corpus_size=dev_corpus_size,
                          seed=seed, hard_negatives=hard_negatives, negatives_per_pair=negatives_per_pair,
-                         eval_steps=eval_steps, logging_steps=logging_steps, adapter=adapter)
+                         eval_steps=eval_steps, logging_steps=logging_steps, adapter=adapter, **_prompts())
     try:
         log = fine_tune(source, output, model_name=model_name, config=config, resume=resume, progress=progress)
     except KeyboardInterrupt:

@@ -112,7 +112,7 @@ def run_demo(config: DemoConfig | None = None, *, echo: Callable[[str], None] = 
     """Run the demo; ``echo`` receives the results (table, examples, files), ``say`` the progress chatter."""
     from .evaluate import write_run
     from .index.building import build_index
-    from .models import load_model
+    from .encoding import Encoder
     from .report import System, model_distances, training_log_of, write_report
     from .search.retriever import Retriever
     from .training.mining import mine_hard_negatives, write_triplets
@@ -141,7 +141,7 @@ def run_demo(config: DemoConfig | None = None, *, echo: Callable[[str], None] = 
 
     # 2. zero-shot
     say("zero-shot: indexing the corpus and searching the test queries")
-    base = load_model(config.model, max_seq_length=config.max_seq_length)
+    base = Encoder.load(config.model, max_seq_length=config.max_seq_length)
     index_before = build_index(base, collection.corpus, workdir / "index-zero-shot", model_name=config.model,
                                batch_size=config.batch_size, progress=progress)
     run_before = Retriever(base, index_before, batch_size=config.batch_size).search(test.queries, k=config.k)
@@ -165,7 +165,7 @@ def run_demo(config: DemoConfig | None = None, *, echo: Callable[[str], None] = 
 
     # 4. the fine-tuned model
     say("fine-tuned: indexing the corpus and searching the test queries")
-    tuned = load_model(model_dir)
+    tuned = Encoder.load(model_dir)
     index_after = build_index(tuned, collection.corpus, workdir / "index-fine-tuned", model_name=model_dir,
                               batch_size=config.batch_size, progress=progress)
     run_after = Retriever(tuned, index_after, batch_size=config.batch_size).search(test.queries, k=config.k)

@@ -18,12 +18,14 @@ from .atomic import atomic_write
 from .data import Examples, Qrels, Queries, read_text
 from .errors import InputError
 from .metrics import DEFAULT_METRICS, Evaluation, Run, evaluate, pair_accuracy, rank
-from .models import encode
+from .encoding import encode
 from .search.ranking import ordered
 from .search.retriever import Retriever
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
+
+    from .encoding import Encoder
 
 __all__ = ["read_run", "write_run", "write_per_query", "evaluate_retriever", "evaluate_pairs"]
 
@@ -103,9 +105,13 @@ def format_modes_table(columns: Mapping[str, Mapping[str, float]], num_queries: 
     return "\n".join(lines)
 
 
-def evaluate_pairs(model: "SentenceTransformer", examples: Examples, *, batch_size: int = 32,
+def evaluate_pairs(model: "Encoder | SentenceTransformer", examples: Examples, *, batch_size: int = 32,
                    progress: bool = False) -> dict[str, float]:
-    """Best-threshold accuracy and F1 of the model's cosine similarity on labelled pairs (the seed's accuracy)."""
+    """Best-threshold accuracy and F1 of the model's cosine similarity on labelled pairs (the seed's accuracy).
+
+    Both sides of a pair are encoded alike, as plain ``SentenceTransformer.encode`` does: no query or document
+    prompt, for the pairs are symmetric.
+    """
     if examples.kind != "labelled":
         raise InputError(f"pair accuracy needs labelled pairs (text_a, text_b, label), got {examples.kind}")
     a = encode(model, examples.column("text_a"), batch_size=batch_size, normalize=True, progress=progress)

@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
     from .compare import Comparison
+    from .encoding import Encoder
     from .index.protocols import SearchIndex
 
 __all__ = ["System", "Distances", "pair_distances", "model_distances", "recall_curve", "interpolated_precision",
@@ -121,15 +122,15 @@ def _unit(vectors: np.ndarray) -> np.ndarray:
     return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
 
 
-def model_distances(model: "SentenceTransformer", queries: Queries, qrels: Qrels, run: Run,
+def model_distances(model: "Encoder | SentenceTransformer", queries: Queries, qrels: Qrels, run: Run,
                     index: "SearchIndex", *, negatives: int = DEFAULT_NEGATIVES, relevance_level: int = 1,
                     batch_size: int = 32) -> Distances:
     """:func:`pair_distances` with the model's query embeddings and the document vectors an index holds
     (HNSW, exact or shards): only the queries are encoded."""
-    from .models import encode
+    from .encoding import encode
 
     qids = [q for q in _evaluated(run, qrels) if q in queries]
-    vectors = encode(model, [queries[q] for q in qids], batch_size=batch_size)
+    vectors = encode(model, [queries[q] for q in qids], role="query", batch_size=batch_size)
     return pair_distances(dict(zip(qids, vectors)), index, index.embeddings, qrels, run, negatives=negatives,
                           relevance_level=relevance_level)
 

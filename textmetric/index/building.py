@@ -15,14 +15,13 @@ import json
 import os
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 import numpy as np
 
 from ..data import CorpusSource, load_corpus
+from ..encoding import Encoder, describe_prompts, encode, recorded_prompts
 from ..errors import InputError, warn
-from ..models import (backend_of, encode, load_model, model_identity, set_max_seq_length, token_lengths,
-                      warn_truncated)
 from .index import ExactIndex, Index
 from .lexical import LexicalSettings
 from .vectors import DEFAULT_EF, DEFAULT_EF_CONSTRUCTION, DEFAULT_M, space_of
@@ -49,16 +48,18 @@ def _corpus_key(texts: Sequence[str], ids: Sequence[str]) -> str:
     return digest.hexdigest()
 
 
-def encode_chunks(model: "SentenceTransformer", ids: Sequence[str], texts: Sequence[str], workdir: Path, *,
+def encode_chunks(model: "Encoder | SentenceTransformer", ids: Sequence[str], texts: Sequence[str], workdir: Path, *,
                   model_sha: str, batch_size: int = 32, chunk_size: int = DEFAULT_CHUNK,
                   progress: bool = False) -> np.ndarray:
     """Encode ``texts`` chunk by chunk, keeping each finished chunk in ``workdir`` and reusing those already there."""
     from tqdm.auto import tqdm
 
+    model = Encoder.of(model)
     state = {"model_sha256": model_sha, "corpus_sha256": _corpus_key(texts, ids), "chunk_size": chunk_size,
-             "count": len(texts), "backend": backend_of(model), "max_seq_length": model.max_seq_length}
-    lengths = token_lengths(model, texts)
-    warn_truncated(model, texts, lengths)  # once for the corpus, not once per chunk
+             "count": len(texts), "backend": model.backend, "max_seq_length": model.max_seq_length,
+             "prompt": model.prompts["document"]}
+    lengths = model.token_lengths(texts, role="document")
+    model.warn_truncated(texts, lengths)  # once for the corpus, not once per chunk
     state_path = workdir / "state.json"
     if workdir.exists():
         try:
@@ -79,7 +80,7 @@ def encode_chunks(model: "SentenceTransformer", ids: Sequence[str], texts: Seque
             size = min(chunk_size, len(texts) - start)
             chunk = _read_chunk(path, size)
             if chunk is None:
-                chunk = encode(model, texts[start:start + size], batch_size=batch_size,
+                chunk = encode(model, texts[start:start + size], role="document", batch_size=batch_size,
                                lengths=None if lengths is None else lengths[start:start + size])
                 tmp = path.with_suffix(".tmp.npy")
                 np.save(tmp, chunk, allow_pickle=False)
@@ -90,7 +91,7 @@ def encode_chunks(model: "SentenceTransformer", ids: Sequence[str], texts: Seque
             bar.update(size)
     if done:
         warn(f"resumed an interrupted build: {done} of {len(texts)} documents were already encoded")
-    return np.concatenate(chunks) if chunks else np.zeros((0, model.get_embedding_dimension()), np.float32)
+    return np.concatenate(chunks) if chunks else np.zeros((0, model.dim), np.float32)
 
 
 def _read_chunk(path: Path, size: int) -> np.ndarray | None:
@@ -103,7 +104,7 @@ def _read_chunk(path: Path, size: int) -> np.ndarray | None:
     return chunk if chunk.ndim == 2 and len(chunk) == size and chunk.dtype == np.float32 else None
 
 
-def build_index(model: "SentenceTransformer", corpus: CorpusSource, output: str | os.PathLike, *,
+def build_index(model: "Encoder | SentenceTransformer", corpus: CorpusSource, output: str | os.PathLike, *,
                 model_name: str | os.PathLike | None = None, space: str | None = None, m: int = DEFAULT_M,
                 ef_construction: int = DEFAULT_EF_CONSTRUCTION, ef: int = DEFAULT_EF, batch_size: int = 32,
                 chunk_size: int = DEFAULT_CHUNK, lexical: LexicalSettings | None = None,
@@ -123,13 +124,14 @@ def build_index(model: "SentenceTransformer", corpus: CorpusSource, output: str 
         corpus = select_shard(corpus, shard)
         if not corpus:
             raise InputError(f"shard {shard[0]}/{shard[1]} of the corpus is empty: nothing to index")
-    identity = model_identity(model, model_name)
+    model = Encoder.of(model)
+    identity = model.identity(model_name)
     ids = list(corpus)
     texts = [corpus[i].full_text for i in ids]
     workdir = work_folder(output)
     embeddings = encode_chunks(model, ids, texts, workdir, model_sha=identity["weights_sha256"],
                                batch_size=batch_size, chunk_size=chunk_size, progress=progress)
-    index = Index(identity["dim"], space or space_of(model), model=identity, m=m,
+    index = Index(identity["dim"], space or space_of(model.model), model=identity, m=m,
                   ef_construction=ef_construction, ef=ef, capacity=len(ids))
     index.shard = shard
     index.add(ids, embeddings, [corpus[i] for i in ids])
@@ -140,10 +142,11 @@ def build_index(model: "SentenceTransformer", corpus: CorpusSource, output: str 
     return index
 
 
-def add_documents(index: Index, model: "SentenceTransformer", corpus: CorpusSource, *, batch_size: int = 32,
-                  progress: bool = False) -> tuple[int, int]:
+def add_documents(index: Index, model: "Encoder | SentenceTransformer", corpus: CorpusSource, *,
+                  batch_size: int = 32, progress: bool = False) -> tuple[int, int]:
     """Encode and add ``corpus`` (any form ``load_corpus`` reads) to ``index``: new ids are added, existing ones
     replaced. Returns (added, replaced)."""
+    model = Encoder.of(model)
     check_model(index, model)
     corpus = load_corpus(corpus)
     ids = list(corpus)
@@ -156,44 +159,59 @@ def add_documents(index: Index, model: "SentenceTransformer", corpus: CorpusSour
             raise InputError(f"{len(stray)} document(s) belong to other shards than this index's {i}/{n} "
                              f"(first: '{stray[0]}', shard {shard_of(stray[0], n)}/{n}): add them there")
     replaced = sum(1 for i in ids if i in index)
-    embeddings = encode(model, [corpus[i].full_text for i in ids], batch_size=batch_size, progress=progress)
+    embeddings = model.encode_documents([corpus[i].full_text for i in ids], batch_size=batch_size, progress=progress)
     index.add(ids, embeddings, [corpus[i] for i in ids])
     return len(ids) - replaced, replaced
 
 
-def check_model(index: Index, model: "SentenceTransformer") -> None:
-    """Refuse a model whose dimension or weights differ from the index's: its vectors would be garbage there."""
-    dim = model.get_embedding_dimension()
+def check_model(index: Index, model: "Encoder | SentenceTransformer") -> None:
+    """Refuse a model whose dimension, weights or prompts differ from the index's: its vectors would be garbage
+    there."""
+    model = Encoder.of(model)
+    dim = model.dim
     if dim != index.dim:
         raise InputError(f"the model embeds in {dim} dimensions but the index holds {index.dim}-dimensional "
                          f"vectors: search it with the model it was built with")
     expected = (index.model or {}).get("weights_sha256")
     if expected is not None:
-        actual = model_identity(model)["weights_sha256"]
+        actual = model.fingerprint()
         if actual != expected:
             raise InputError(f"the model's weights (sha256 {actual[:12]}) differ from those the index was built "
                              f"with ({(index.model or {}).get('name')}, sha256 {expected[:12]}): "
                              f"search it with that model, or rebuild the index")
-    built_with, using = (index.model or {}).get("backend", "torch"), backend_of(model)
+    if index.model and recorded_prompts(index.model) != model.prompts:
+        raise InputError(f"the index was built with {describe_prompts(recorded_prompts(index.model))} but the model "
+                         f"is set to {describe_prompts(model.prompts)}: search it with the index's prompts "
+                         f"(the default), or rebuild the index")
+    built_with, using = (index.model or {}).get("backend", "torch"), model.backend
     if built_with != using:
         warn(f"the index was built with the {built_with} backend and is searched with {using}: the same model "
              f"weights, so this is allowed, but the two give slightly different vectors")
 
 
 def load_index_model(index: Index, name_or_path: str | os.PathLike | None = None, *, backend: str | None = None,
-                     workers: int = 1, max_seq_length: int | None = None) -> "SentenceTransformer":
-    """The model to search ``index`` with: the one named in its manifest unless another is given, checked.
+                     workers: int = 1, max_seq_length: int | None = None,
+                     prompts: Mapping[str, str | None] | None = None,
+                     prompt_names: Mapping[str, str | None] | None = None) -> Encoder:
+    """The encoder to search ``index`` with: the model named in its manifest unless another is given, checked.
 
-    ``backend`` and ``max_seq_length`` default to those the index was built with.
+    ``backend``, ``max_seq_length`` and the query and document prompts default to those the
+    index was built with (an index that records no prompts was built without any);
+    ``prompts`` / ``prompt_names`` set a role's prompt otherwise (see :class:`Encoder`).
     """
     recorded = index.model or {}
     if name_or_path is None and recorded.get("name") is None:
         raise InputError("the index does not record its model: pass --model")
-    model = load_model(name_or_path if name_or_path is not None else recorded["name"],
-                       backend=backend or recorded.get("backend", "torch"), workers=workers)
+    given = {role: text for role, text in (prompts or {}).items() if text is not None}
+    named = {role: name for role, name in (prompt_names or {}).items() if name is not None}
+    built = {role: text for role, text in recorded_prompts(recorded).items()
+             if role not in given and role not in named} if recorded else {}
+    model = Encoder.load(name_or_path if name_or_path is not None else recorded["name"],
+                         backend=backend or recorded.get("backend", "torch"), workers=workers,
+                         prompts={**built, **given}, prompt_names=named)
     length = max_seq_length or recorded.get("max_seq_length")
     if length:
-        set_max_seq_length(model, int(length))
+        model.max_seq_length = int(length)
     check_model(index, model)
     return model
 

@@ -28,6 +28,7 @@ from typing import Sequence
 from ..atomic import recover_interrupted_replace
 from ..errors import InputError
 from .lexical import LexicalSettings
+from ..encoding import ROLES
 from .vectors import HNSW_SEED, SPACES
 
 __all__ = ["Manifest", "read_manifest", "open_folder", "check_replaceable", "write_manifest", "index_exists",
@@ -99,6 +100,11 @@ class Manifest:
                 raise InputError("missing or malformed 'lexical.files'", source)
         if record["space"] not in SPACES:
             raise InputError(f"unknown space '{record['space']}'", source)
+        model = record.get("model")  # its "prompts" are absent from an index older than them: none were applied
+        prompts = model.get("prompts") if isinstance(model, dict) else None
+        if prompts is not None and not (isinstance(prompts, dict) and all(isinstance(prompts.get(r), str)
+                                                                           for r in ROLES)):
+            raise InputError("malformed 'model.prompts' (expected the query and document prompts)", source)
         shard = record.get("shard")
         return cls(
             dim=record["dim"], space=record["space"], count=record["count"], m=hnsw["M"],

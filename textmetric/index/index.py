@@ -30,6 +30,8 @@ from .vectors import (DEFAULT_EF, DEFAULT_EF_CONSTRUCTION, DEFAULT_M, ExactVecto
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
+    from ..encoding import Encoder
+
 __all__ = ["Index", "ExactIndex"]
 
 
@@ -285,16 +287,18 @@ class ExactIndex(_Composite):
         self.add(list(ids), embeddings, documents)
 
     @classmethod
-    def build(cls, model: "SentenceTransformer", corpus: CorpusSource, *, batch_size: int = 32,
+    def build(cls, model: "Encoder | SentenceTransformer", corpus: CorpusSource, *, batch_size: int = 32,
               progress: bool = False) -> "ExactIndex":
-        """Encode the corpus (any form ``load_corpus`` reads; ``Document.full_text``) and hold the embeddings
-        and the documents."""
-        from ..models import encode
+        """Encode the corpus (any form ``load_corpus`` reads; ``Document.full_text``, with the document prompt)
+        and hold the embeddings and the documents."""
+        from ..encoding import Encoder
 
         corpus = load_corpus(corpus)
+        encoder = Encoder.of(model)
         ids = list(corpus)
-        embeddings = encode(model, [corpus[i].full_text for i in ids], batch_size=batch_size, progress=progress)
-        return cls(ids, embeddings, space_of(model), [corpus[i] for i in ids])
+        embeddings = encoder.encode_documents([corpus[i].full_text for i in ids], batch_size=batch_size,
+                                              progress=progress)
+        return cls(ids, embeddings, space_of(encoder.model), [corpus[i] for i in ids])
 
     def search(self, query_embeddings: np.ndarray, k: int, chunk: int = 256) -> list[Hits]:
         """The top ``k`` documents per query, in trec_eval order; ``k`` is clamped to the corpus size."""

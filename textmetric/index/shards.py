@@ -15,6 +15,7 @@ from typing import Sequence
 import numpy as np
 
 from ..data import Corpus, Document
+from ..encoding import recorded_prompts
 from ..errors import InputError
 from ..search.ranking import Hits, merge_top_k
 from .index import Index
@@ -63,6 +64,8 @@ class ShardedIndex:
             if mine != theirs:
                 raise InputError(f"{name} was built with other model weights than {names[0]}: shards must "
                                  f"share one model")
+            if recorded_prompts(shard.model) != recorded_prompts(first.model):
+                raise InputError(f"{name} was built with other prompts than {names[0]}: shards must share them")
         recorded = [s.shard for s in shards]
         if all(r is not None for r in recorded):
             if len({r[1] for r in recorded}) > 1 or len({r[0] for r in recorded}) < len(recorded):

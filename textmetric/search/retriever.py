@@ -15,7 +15,7 @@ import numpy as np
 
 from ..data import number_queries
 from ..errors import InputError
-from ..models import encode
+from ..encoding import Encoder
 from .fusion import DEFAULT_ALPHA, DEFAULT_RRF_K, FUSIONS, reciprocal_rank_fusion, score_fusion
 from .ranking import Hits
 
@@ -42,7 +42,7 @@ class Retriever:
     the run keeps the top ``k`` of the fused list, so at most ``2 * depth`` documents.
     """
 
-    def __init__(self, model: "SentenceTransformer | None", index: "SearchIndex", *, mode: str = "dense",
+    def __init__(self, model: "Encoder | SentenceTransformer | None", index: "SearchIndex", *, mode: str = "dense",
                  fusion: str = "rrf", alpha: float = DEFAULT_ALPHA, rrf_k: float = DEFAULT_RRF_K,
                  depth: int = DEFAULT_DEPTH, batch_size: int = 32, progress: bool = False) -> None:
         if mode not in MODES:
@@ -59,7 +59,7 @@ class Retriever:
             index.check_lexical(mode)
         if mode != "lexical" and model is None:
             raise InputError(f"mode '{mode}' needs a model to encode the queries")
-        self.model = model
+        self.encoder = None if model is None else Encoder.of(model)
         self.index = index
         self.mode, self.fusion, self.alpha, self.rrf_k, self.depth = mode, fusion, alpha, rrf_k, depth
         self.batch_size = batch_size
@@ -82,8 +82,8 @@ class Retriever:
         return {qid: dict(h) for qid, h in zip(qids, hits)}
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        """The queries' embeddings by this retriever's model."""
-        return encode(self.model, list(texts), batch_size=self.batch_size, progress=self.progress)
+        """The queries' embeddings by this retriever's encoder (with its query prompt)."""
+        return self.encoder.encode_queries(list(texts), batch_size=self.batch_size, progress=self.progress)
 
     def hits(self, texts: Sequence[str], k: int, embeddings: np.ndarray | None = None) -> list[Hits]:
         """Each query's top ``k`` hits, in trec_eval order, by this retriever's mode."""

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 
 from ..errors import InputError
-from ..models import model_identity
+from ..encoding import Encoder, recorded_prompts, weights_fingerprint
 
 if TYPE_CHECKING:
     import torch
@@ -98,7 +98,8 @@ def attach_adapter(model: "SentenceTransformer", adapter: LinearAdapter) -> "Sen
     dense = Dense(weight.shape[1], weight.shape[0], bias=False, activation_function=torch.nn.Identity(),
                   init_weight=weight)
     modules = [module for module in model] + [dense]
-    combined = SentenceTransformer(modules=modules, device=str(model.device), similarity_fn_name="euclidean")
+    combined = SentenceTransformer(modules=modules, device=str(model.device), similarity_fn_name="euclidean",
+                                   prompts=dict(model.prompts), default_prompt_name=model.default_prompt_name)
     combined.max_seq_length = model.max_seq_length
     return combined
 
@@ -127,13 +128,14 @@ def reproject_index(index: "Index", adapted: "SentenceTransformer", output: str 
     weight = adapter_matrix(adapted)
     base = SentenceTransformer(modules=[m for m in adapted][:-1], device=str(adapted.device))
     recorded = (index.model or {}).get("weights_sha256")
-    if recorded is not None and model_identity(base)["weights_sha256"] != recorded:
+    if recorded is not None and weights_fingerprint(base) != recorded:
         raise InputError("the adapter sits on another encoder than the one this index was built with")
     if weight.shape[1] != index.dim:
         raise InputError(f"the adapter maps {weight.shape[1]}-d vectors but the index holds {index.dim}-d ones")
     ids = index.ids
     projected = index.embeddings(ids) @ weight.T
-    identity = model_identity(adapted, adapted_name)
+    # the vectors were encoded with the index's prompts: searching the new index needs them too
+    identity = Encoder(adapted, prompts=recorded_prompts(index.model)).identity(adapted_name)
     fresh = Index(weight.shape[0], "l2", model=identity, m=index.m, ef_construction=index.ef_construction,
                   ef=index.ef, capacity=max(len(ids), 1))
     if ids:

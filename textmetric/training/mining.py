@@ -22,10 +22,12 @@ from ..search.retriever import Retriever
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
+    from .encoding import Encoder
+
 __all__ = ["mine_hard_negatives", "write_triplets"]
 
 
-def mine_hard_negatives(model: "SentenceTransformer", index: SearchIndex, queries: Queries, qrels: Qrels, *,
+def mine_hard_negatives(model: "Encoder | SentenceTransformer", index: SearchIndex, queries: Queries, qrels: Qrels, *,
                         negatives: int = 5, skip_top: int = 0, max_rank: int = 50, batch_size: int = 32,
                         progress: bool = False) -> dict[str, list[str]]:
     """For each judged query, up to ``negatives`` unjudged-or-non-relevant doc ids from its top ``max_rank``.

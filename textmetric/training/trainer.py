@@ -34,10 +34,11 @@ from ..atomic import replace_folder, temp_folder_beside
 from ..data import (Corpus, Examples, ExamplesSource, Qrels, Queries, is_saved_dataset, load_beir, load_examples,
                     source_name)
 from ..errors import InputError, warn
-from .losses.registry import DEFAULT_LOSS, LOSS_SPECS, LossSpec, batch_sampler_for, check_columns, get_spec, make_loss
+from .losses.registry import (DEFAULT_LOSS, LABEL_COLUMNS, LOSS_SPECS, LossSpec, batch_sampler_for, check_columns,
+                              get_spec, make_loss)
 from ..evaluate import evaluate_pairs
 from ..metrics import evaluate
-from ..models import encode, load_model
+from ..encoding import Encoder, describe_prompts, load_model, quiet_transformers
 from ..report import plot_training_log
 from ..index import ExactIndex
 from ..search.retriever import Retriever
@@ -85,6 +86,10 @@ class TrainConfig:
     eval_steps: int | None = None
     logging_steps: int = 10
     adapter: str | None = None  # "linear": train only W on top of the frozen encoder
+    # The query and document prompts (see textmetric.Encoder): text, or the name of one of the model's
+    # prompts; by default the model's own. The saved model folder keeps them.
+    prompts: dict[str, str] | None = None
+    prompt_names: dict[str, str] | None = None
 
 
 @dataclass
@@ -111,9 +116,11 @@ class DevEvaluator(SentenceEvaluator):
     ``primary_metric``, ``greater_is_better``) so its trainer keeps the best checkpoint.
     """
 
-    def __init__(self, training: TrainingSet, batch_size: int = 32, name: str = "dev") -> None:
+    def __init__(self, training: TrainingSet, batch_size: int = 32, name: str = "dev",
+                 prompts: dict[str, str] | None = None) -> None:
         super().__init__()
         self.training, self.batch_size, self.name = training, batch_size, name
+        self.prompts = prompts  # the query and document prompts; None: the model's own
         self.greater_is_better = True
         self.primary_metric = f"{name}_accuracy" if training.dev_pairs is not None else f"{name}_ndcg@10"
 
@@ -121,13 +128,14 @@ class DevEvaluator(SentenceEvaluator):
                  steps: int = -1) -> dict[str, float]:
         was_training = model.training
         model.eval()
+        encoder = Encoder(model, prompts=self.prompts)
         try:
             if self.training.dev_pairs is not None:
-                result = evaluate_pairs(model, self.training.dev_pairs, batch_size=self.batch_size)
+                result = evaluate_pairs(encoder, self.training.dev_pairs, batch_size=self.batch_size)
                 metrics = {"accuracy": result["accuracy"], "f1": result["f1"]}
             else:
-                index = ExactIndex.build(model, self.training.dev_corpus, batch_size=self.batch_size)
-                run = Retriever(model, index, batch_size=self.batch_size).search(self.training.dev_queries, k=100)
+                index = ExactIndex.build(encoder, self.training.dev_corpus, batch_size=self.batch_size)
+                run = Retriever(encoder, index, batch_size=self.batch_size).search(self.training.dev_queries, k=100)
                 metrics = evaluate(run, self.training.dev_qrels, ["map", "ndcg@10"]).means
         finally:
             model.train(was_training)
@@ -303,6 +311,7 @@ def work_folder(output: str | os.PathLike) -> Path:
     return output.parent / f".{output.name}.train"
 
 
+@quiet_transformers(errors_only=True)
 def fine_tune(source: ExamplesSource, output: str | os.PathLike, *, model_name: str | os.PathLike | None = None,
               config: TrainConfig | None = None, resume: bool = False, progress: bool = False,
               callbacks: list | None = None) -> dict[str, Any]:
@@ -318,7 +327,6 @@ def fine_tune(source: ExamplesSource, output: str | os.PathLike, *, model_name: 
     import torch
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
     from transformers import PrinterCallback, set_seed
-    from transformers.utils import logging as hf_logging
 
     config = config or TrainConfig()
     get_spec(config.loss)
@@ -332,9 +340,10 @@ def fine_tune(source: ExamplesSource, output: str | os.PathLike, *, model_name: 
         raise InputError("the linear adapter trains in seconds on one process: run it without torchrun or "
                          "accelerate launch")
     progress = progress and rank == 0
-    hf_logging.set_verbosity_error()
     set_seed(config.seed)
     model = load_model(model_name, max_seq_length=config.max_seq_length)  # a length beyond the model is refused
+    prompts = Encoder(model, prompts=config.prompts, prompt_names=config.prompt_names).prompts
+    model.prompts.update(prompts)  # mining and the saved folder use them too
     loss = make_loss(config.loss, model, distance=config.distance, margin=config.margin,
                      gather_across_devices=world_size > 1)
     # Every process prepares the same rows: mining (hard_negatives="auto") is deterministic given the
@@ -342,13 +351,14 @@ def fine_tune(source: ExamplesSource, output: str | os.PathLike, *, model_name: 
     training = prepare_training_set(source, config, model, progress)
     check_columns(config.loss, training.columns)
     _check_batches(config, training)
+    roles = column_roles(config.loss, training.columns, prompts)
     if config.adapter is not None:
-        return _fine_tune_adapter(model, model_name, loss, training, config, source, output, progress)
+        return _fine_tune_adapter(model, model_name, loss, training, config, source, output, progress, roles)
     work = work_folder(output)
     if rank == 0 and work.exists() and not resume:
         shutil.rmtree(work)
-    evaluator = DevEvaluator(training, batch_size=config.batch_size) if (training.dev_qrels or training.dev_pairs) \
-        else None
+    evaluator = DevEvaluator(training, batch_size=config.batch_size, prompts=prompts) \
+        if (training.dev_qrels or training.dev_pairs) else None
     initial = evaluator(model) if evaluator else {}
     strategy = "steps" if config.eval_steps else "epoch"
     args = SentenceTransformerTrainingArguments(
@@ -365,6 +375,7 @@ def fine_tune(source: ExamplesSource, output: str | os.PathLike, *, model_name: 
         # Data-parallel, every process needs a full batch at every step (mnrl gathers equal shapes), so
         # an epoch's last incomplete batches are dropped; sentence-transformers would impose it, warning.
         dataloader_drop_last=world_size > 1,
+        prompts={column: prompts[role] for column, role in roles.items() if prompts[role]} or None,
     )  # under torchrun this joins the process group
     _barrier()  # rank 0 has cleared the work folder before anyone writes there
     with _without_widget_examples(model):
@@ -397,7 +408,7 @@ def fine_tune(source: ExamplesSource, output: str | os.PathLike, *, model_name: 
 
 
 def _fine_tune_adapter(model, model_name, loss, training: TrainingSet, config: TrainConfig, source, output: Path,
-                       progress: bool) -> dict[str, Any]:
+                       progress: bool, roles: dict[str, str]) -> dict[str, Any]:
     """Train only a linear map W over embeddings encoded once by the frozen encoder (see ``adapter.py``)."""
     import numpy as np
 
@@ -408,20 +419,30 @@ def _fine_tune_adapter(model, model_name, loss, training: TrainingSet, config: T
     if training.dev_pairs is not None:
         raise InputError("the linear adapter is judged by retrieval: train it on pairs or triplets, not labelled pairs")
     start = time.perf_counter()
-    text_columns = [i for i, c in enumerate(training.columns) if c != "label"]
-    texts = sorted({row[i] for row in training.rows for i in text_columns})
-    position = {t: i for i, t in enumerate(texts)}
-    cache = encode(model, texts, batch_size=config.batch_size, progress=progress)
-    columns = [cache[[position[row[i]] for row in training.rows]] for i in text_columns]
+    encoder = Encoder(model)  # fine_tune gave the model its prompts
+    text_columns = [c for c in training.columns if c != "label"]
+    by_prompt: dict[str, list[str]] = {}  # each text is encoded once per prompt it is read with
+    for column in text_columns:
+        by_prompt.setdefault(encoder.prompts[roles[column]], []).append(column)
+    vectors = {}
+    for group in by_prompt.values():
+        positions = [training.columns.index(c) for c in group]
+        texts = sorted({row[i] for row in training.rows for i in positions})
+        where = {t: i for i, t in enumerate(texts)}
+        cache = encoder.encode(texts, role=roles[group[0]], batch_size=config.batch_size, progress=progress)
+        for column, i in zip(group, positions):
+            vectors[column] = cache[[where[row[i]] for row in training.rows]]
+    columns = [vectors[c] for c in text_columns]
     labels = None
     if "label" in training.columns:
         labels = np.asarray([row[training.columns.index("label")] for row in training.rows])
     dev = None
     if training.dev_qrels:
         dev_ids = list(training.dev_corpus)
-        dev_docs = encode(model, [training.dev_corpus[d].full_text for d in dev_ids], batch_size=config.batch_size)
+        dev_docs = encoder.encode_documents([training.dev_corpus[d].full_text for d in dev_ids],
+                                            batch_size=config.batch_size)
         dev_qids = list(training.dev_queries)
-        dev_queries = encode(model, [training.dev_queries[q] for q in dev_qids], batch_size=config.batch_size)
+        dev_queries = encoder.encode_queries([training.dev_queries[q] for q in dev_qids], batch_size=config.batch_size)
 
         def dev(adapter) -> dict[str, float]:
             index = ExactIndex(dev_ids, adapter.project(dev_docs), space="l2")
@@ -472,6 +493,29 @@ def _check_batches(config: TrainConfig, training: TrainingSet) -> None:
     get_spec(config.loss).check_batch_size(config.batch_size)
     if not training.rows:
         raise InputError("no training rows")
+
+
+# The role of each text column of the training rows, whose prompt the trainer puts before its texts.
+COLUMN_ROLES = {"query": "query", "anchor": "query", "text_a": "query",
+                "positive": "document", "negative": "document", "text_b": "document"}
+
+
+def column_roles(loss: str, columns: tuple[str, ...], prompts: dict[str, str]) -> dict[str, str]:
+    """Each text column's role, "query" or "document": the trainer's ``prompts=`` follow it.
+
+    The batch-hard losses hold queries and documents in one column, which can carry one
+    prompt only: they are refused when the query and document prompts differ.
+    """
+    roles = {}
+    for column in columns:
+        if column in LABEL_COLUMNS:
+            continue
+        if column not in COLUMN_ROLES and prompts["query"] != prompts["document"]:
+            raise InputError(f"loss '{loss}' holds queries and documents in one column '{column}', which takes one "
+                             f"prompt, but the model has {describe_prompts(prompts)}: give --query-prompt and "
+                             f"--document-prompt the same text")
+        roles[column] = COLUMN_ROLES.get(column, "query")
+    return roles
 
 
 def _save(model: "SentenceTransformer", output: Path, log: dict) -> None:

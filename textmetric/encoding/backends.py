@@ -25,12 +25,13 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from .errors import InputError
+from ..errors import InputError
+from .fingerprint import weights_fingerprint
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
-__all__ = ["BACKENDS", "OnnxEncoder", "export_onnx", "onnx_files", "cpu_count"]
+__all__ = ["BACKENDS", "OnnxBackend", "export_onnx", "onnx_files", "cpu_count"]
 
 BACKENDS = ("torch", "onnx", "onnx-int8")
 OPSET = 17
@@ -173,13 +174,11 @@ def quantize_int8(source: str | os.PathLike, path: str | os.PathLike) -> Path:
     return path
 
 
-class OnnxEncoder:
+class OnnxBackend:
     """Encodes like ``SentenceTransformer.encode`` (same tokenisation, length-sorted batches) in onnxruntime."""
 
     def __init__(self, model: "SentenceTransformer", backend: str, source: str | os.PathLike | None = None,
                  fingerprint: str | None = None) -> None:
-        from .models import weights_fingerprint
-
         if backend not in ("onnx", "onnx-int8"):
             raise InputError(f"unknown ONNX backend '{backend}'")
         self.backend = backend
@@ -212,11 +211,16 @@ class OnnxEncoder:
                                                            providers=["CPUExecutionProvider"])
         return self._sessions[threads]
 
-    def encode(self, texts: Sequence[str], *, batch_size: int = 32, normalize: bool = False,
-               progress: bool = False, workers: int = 1, lengths: Sequence[int] | None = None) -> np.ndarray:
-        """Float32 embeddings of ``texts``; ``workers`` batches run at once, sharing the cores.
+    def close(self) -> None:
+        """Drop the onnxruntime sessions (made again when next needed)."""
+        self._sessions.clear()
 
-        ``lengths`` (token counts, as :func:`textmetric.models.warn_truncated` measures them)
+    def encode(self, texts: Sequence[str], *, prompt: str | None = None, batch_size: int = 32,
+               normalize: bool = False, progress: bool = False, workers: int = 1,
+               lengths: Sequence[int] | None = None) -> np.ndarray:
+        """Float32 embeddings of ``texts`` (each after ``prompt``); ``workers`` batches run at once, sharing the cores.
+
+        ``lengths`` (token counts, as :meth:`textmetric.Encoder.token_lengths` measures them)
         order the batches so that each holds texts of nearly one length: little padding.
         """
         from tqdm.auto import tqdm
@@ -234,7 +238,7 @@ class OnnxEncoder:
         session = self.session(max(1, cpu_count() // workers))
 
         def feeds(rows: np.ndarray) -> dict[str, np.ndarray]:
-            features = self.model.preprocess([texts[i] for i in rows])
+            features = self.model.preprocess([texts[i] for i in rows], prompt=prompt)
             return {n: features[n].numpy().astype(np.int64, copy=False) for n in self.names}
 
         def run(rows: np.ndarray, inputs: dict[str, np.ndarray]) -> None:
