@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from .errors import InputError
+from .errors import InputError, on_command_line, option
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -70,7 +70,8 @@ def set_max_seq_length(model: "SentenceTransformer", tokens: int) -> None:
     """Truncate texts to ``tokens`` tokens, refusing more than the model's positions can hold."""
     limit = _position_limit(model)
     if tokens < 1 or (limit is not None and tokens > limit):
-        raise InputError(f"--max-seq-length {tokens} is outside what the model can read (1 to {limit} tokens)")
+        raise InputError(f"{option('max_seq_length')} {tokens} is outside what the model can read "
+                         f"(1 to {limit} tokens)")
     model.max_seq_length = tokens
 
 
@@ -94,7 +95,7 @@ def set_backend(model: "SentenceTransformer", backend: str = "torch", *, workers
     if backend not in BACKENDS:
         raise InputError(f"unknown backend '{backend}'; choose one of: {', '.join(BACKENDS)}")
     if workers < 1:
-        raise InputError(f"--workers must be at least 1, got {workers}")
+        raise InputError(f"{option('workers')} must be at least 1, got {workers}")
     model.__dict__["_textmetric_encoder"] = None if backend == "torch" else OnnxEncoder(model, backend, source)
     model.__dict__["_textmetric_workers"] = workers
     return model
@@ -128,7 +129,8 @@ def _load(source: str, *, device: str | None, trust_remote_code: bool) -> "Sente
         raise InputError(
             f"model '{source}' is neither a local folder nor in the local Hugging Face cache; "
             f"textmetric never downloads: pass the path of a sentence-transformers model folder "
-            f"(or omit --model for the offline default {DEFAULT_MODEL})") from None
+            f"(or {'omit --model' if on_command_line() else 'pass None'} for the offline default "
+            f"{DEFAULT_MODEL})") from None
 
 
 def _first_line(error: BaseException) -> str:
@@ -226,7 +228,7 @@ def warn_truncated(model: "SentenceTransformer", texts: Sequence[str], lengths: 
         longest = _position_limit(model)
         room = f"; the model reads up to {longest}" if longest and longest > limit else ""
         warn(f"{len(over):,} of {len(texts):,} texts are longer than max_seq_length {limit} tokens and were "
-             f"truncated (longest {max(over):,} tokens; raise --max-seq-length to keep more{room})")
+             f"truncated (longest {max(over):,} tokens; raise {option('max_seq_length')} to keep more{room})")
     return len(over)
 
 
@@ -249,13 +251,15 @@ def weights_fingerprint(model: "SentenceTransformer") -> str:
 
 
 def model_identity(model: "SentenceTransformer", name_or_path: str | os.PathLike | None = None) -> dict:
-    """What an index manifest records of its model: name or path, weights hash, dimension, max length."""
+    """What an index manifest records of its model: name or path (resolved, and as given), weights hash,
+    dimension, max length."""
     if name_or_path is None:
         name = DEFAULT_MODEL
     else:
         name = str(name_or_path)
         if Path(name).is_dir():
             name = str(Path(name).resolve())
-    return {"name": name, "weights_sha256": weights_fingerprint(model),
+    given = DEFAULT_MODEL if name_or_path is None else str(name_or_path)
+    return {"name": name, "given_name": given, "weights_sha256": weights_fingerprint(model),
             "dim": int(model.get_embedding_dimension()), "max_seq_length": int(model.max_seq_length),
             "backend": backend_of(model)}
