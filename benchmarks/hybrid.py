@@ -127,7 +127,7 @@ def main() -> int:
         return 0
     from textmetric import load_beir, load_model
     from textmetric.lexical import LexicalIndex
-    from textmetric.train import TrainConfig, _split
+    from textmetric.training.trainer import TrainConfig, _split
 
     test, train = load_beir(SCIFACT, "test"), load_beir(SCIFACT, "train")
     corpus_ids = list(test.corpus)

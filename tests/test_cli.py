@@ -60,6 +60,30 @@ def test_an_unknown_metric_is_a_usage_error_before_any_work(cli, run_and_qrels):
     assert code == 2 and err.count("\n") == 1 and "ndgc@10" in err
 
 
+TREC_AND_RANX_NAMES = ["P_10", "NDCG@10", "recip_rank", "hit_rate@1", "Rprec", "bpref"]
+
+
+def test_evaluate_prints_trec_eval_and_ranx_names_as_given_in_the_table_json_and_per_query_file(
+        cli, run_and_qrels, tmp_path):
+    args = ("evaluate", "--run", run_and_qrels[0], "--qrels", run_and_qrels[1],
+            "--metrics", ",".join(TREC_AND_RANX_NAMES), "--quiet")
+    code, out, err = cli(*args, "--per-query", tmp_path / "pq.csv")
+    assert code == 0, err
+    assert [line.split()[0] for line in out.splitlines()] == [*TREC_AND_RANX_NAMES, "queries"]
+    assert (tmp_path / "pq.csv").read_text().splitlines()[0] == "query_id," + ",".join(TREC_AND_RANX_NAMES)
+    code, out, _ = cli(*args, "--json")
+    # q1 ranks its relevant b 2nd (a unjudged above it), q2 ranks c 1st
+    assert json.loads(out) == {"P_10": 0.1, "NDCG@10": pytest.approx((1 / 1.5849625 + 1) / 2),
+                               "recip_rank": 0.75, "hit_rate@1": 0.5, "Rprec": 0.5, "bpref": 1.0,
+                               "num_queries": 2}
+
+
+def test_an_unknown_metric_error_lists_the_accepted_forms(cli, run_and_qrels):
+    code, _, err = cli("evaluate", "--run", run_and_qrels[0], "--qrels", run_and_qrels[1], "--metrics", "P@ten")
+    assert code == 2 and err.count("\n") == 1
+    assert "'P@ten'" in err and "P_k" in err and "hit_rate@k" in err and "bpref" in err
+
+
 def test_missing_options_are_a_one_line_usage_error(cli):
     code, _, err = cli("evaluate")
     assert code == 2 and err.count("\n") == 1 and "--data" in err

@@ -41,7 +41,7 @@ def test_old_spellings_are_not_in_the_help(cli):
     assert "--workdir" not in help_of(cli, "demo")
     assert help_of(cli, "compare").splitlines()[0] == "Usage: textmetric compare [OPTIONS]"
     assert help_of(cli, "export-demo-data").splitlines()[0] == "Usage: textmetric export-demo-data [OPTIONS]"
-    assert "--examples FILE" in help_of(cli, "train")
+    assert "--examples PATH" in help_of(cli, "train")
 
 
 def grammar_block() -> list[str]:
@@ -77,7 +77,7 @@ def test_the_version_flags(cli, flag):
 
 
 def test_train_defaults_are_the_library_defaults():
-    from textmetric.train import TrainConfig
+    from textmetric.training.trainer import TrainConfig
 
     options = cli.commands["train"].make_context("train", ["--output", "m"]).params
     compared = [field.name for field in dataclasses.fields(TrainConfig) if field.name in options]
@@ -171,7 +171,7 @@ def fine_tune_calls(monkeypatch):
         calls.append((str(source), config))
         return {"train_rows": 1, "train_seconds": 0.0, "summary": "ok"}
 
-    monkeypatch.setattr("textmetric.train.fine_tune", fake)
+    monkeypatch.setattr("textmetric.training.trainer.fine_tune", fake)
     return calls
 
 
@@ -186,7 +186,7 @@ def test_train_takes_an_example_file_with_examples_and_still_with_data(cli, fine
     code, _, err = cli("train", "--examples", pairs, "--output", tmp_path / "m")
     assert code == 0 and "old spelling" not in err
     code, _, err = cli("train", "--data", pairs, "--output", tmp_path / "m")
-    assert code == 0 and "--data FILE is the old spelling of --examples FILE" in err
+    assert code == 0 and "--data with training examples is the old spelling of --examples PATH" in err
     assert [source for source, _ in fine_tune_calls] == [str(pairs), str(pairs)]
 
 
@@ -195,7 +195,7 @@ def test_train_split_goes_with_a_beir_folder_only(cli, fine_tune_calls, tmp_path
     code, _, err = cli("train", "--examples", pairs, "--split", "dev", "--output", tmp_path / "m")
     assert code == 2 and "--split" in err and not fine_tune_calls
     code, _, err = cli("train", "--output", tmp_path / "m")
-    assert code == 2 and "--data DIR" in err and "--examples FILE" in err
+    assert code == 2 and "--data DIR" in err and "--examples PATH" in err
 
 
 # -- exit codes ------------------------------------------------------------------------------------

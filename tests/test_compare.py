@@ -112,6 +112,16 @@ def test_compare_cli_json_agrees_with_the_python_function(cli, two_runs):
     assert result["metrics"]["map"]["p_randomization"] == expected.metrics["map"].p_randomization
 
 
+def test_compare_prints_trec_eval_and_ranx_names_as_given(cli, two_runs):
+    a, b, qrels = two_runs
+    code, out, err = cli("compare", a, b, "--qrels", qrels, "--metrics", "map_cut_10,MRR@10")
+    assert code == 0, err
+    rows = {line.split()[0]: line.split() for line in out.splitlines() if line.split()}
+    assert rows["map_cut_10"][1:3] == ["0.5000", "0.8056"] and rows["MRR@10"][1:3] == ["0.5000", "0.8056"]
+    code, out, _ = cli("compare", a, b, "--qrels", qrels, "--metrics", "map_cut_10,MRR@10", "--json")
+    assert code == 0 and list(json.loads(out)["metrics"]) == ["map_cut_10", "MRR@10"]
+
+
 def test_compare_warns_about_judged_queries_only_one_run_has(cli, two_runs):
     a, b, qrels = two_runs
     b.write_text("\n".join(line for line in b.read_text().splitlines() if not line.startswith("q5")) + "\n")

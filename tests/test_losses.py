@@ -1,4 +1,4 @@
-"""Specifications for textmetric.losses: distances, miners and losses against brute-force oracles."""
+"""Specifications for textmetric.training's distances, miners and losses, against brute-force oracles."""
 
 from __future__ import annotations
 
@@ -11,10 +11,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from textmetric.errors import InputError
-from textmetric.losses import (BATCH_SAMPLERS, DISTANCES, LOSS_COLUMNS, LOSSES, NO_DUPLICATES,
-                               BatchHardTripletLoss, BatchSemiHardTripletLoss, ContrastiveLoss,
-                               MultipleNegativesRankingLoss, TripletLoss, batch_sampler_for, check_columns,
-                               get_distance, make_loss, mine_batch_hard, mine_batch_semi_hard)
+from textmetric.training.distances import DISTANCES, get_distance
+from textmetric.training.losses import LOSS_SPECS, batch_sampler_for, check_columns, make_loss
+from textmetric.training.losses.batch_hard import BatchHardTripletLoss, BatchSemiHardTripletLoss
+from textmetric.training.losses.contrastive import ContrastiveLoss
+from textmetric.training.losses.mnrl import MultipleNegativesRankingLoss
+from textmetric.training.losses.triplet import TripletLoss
+from textmetric.training.miners import mine_batch_hard, mine_batch_semi_hard
 
 PLAIN = nn.Identity()  # a stand-in model whose outputs are not normalised: any margin > 0 fits Euclidean
 LABELS = [0, 0, 0, 1, 1, 2, 3]  # labels 2 and 3 have no positive: those anchors are skipped
@@ -362,7 +365,7 @@ FORWARD_CASES = {
 }
 
 
-@pytest.mark.parametrize("name", list(LOSSES))
+@pytest.mark.parametrize("name", list(LOSS_SPECS))
 def test_forward_on_the_tiny_model_sends_gradient_to_its_parameters(tiny_model, name):
     columns, labels = FORWARD_CASES[name]
     loss = make_loss(name, tiny_model)
@@ -395,14 +398,15 @@ def test_sentence_transformers_trainer_trains_with_our_triplet_loss(tiny_model, 
 # --------------------------------------------------------------------------- registry
 
 def test_registry_defaults_and_column_requirements():
-    assert set(LOSSES) == set(LOSS_COLUMNS) == set(BATCH_SAMPLERS) == {
-        "contrastive", "triplet", "batch-hard", "batch-semi-hard", "mnrl"}
+    from sentence_transformers.base.sampler import BatchSamplers
+
+    assert set(LOSS_SPECS) == {"contrastive", "triplet", "batch-hard", "batch-semi-hard", "mnrl"}
     assert isinstance(make_loss("batch-semi-hard", PLAIN), BatchSemiHardTripletLoss)
     assert make_loss("contrastive", PLAIN).margin == 1.0 and make_loss("triplet", PLAIN).margin == 0.5
     assert make_loss("triplet", PLAIN, distance="angular").margin == 0.25
     assert make_loss("contrastive", PLAIN, distance="cosine").get_config_dict() == {
         "distance": "cosine", "margin": 0.5, "reduction": "mean"}
-    assert batch_sampler_for("mnrl") == NO_DUPLICATES
+    assert batch_sampler_for("mnrl") == BatchSamplers.NO_DUPLICATES
     check_columns("mnrl", ["query", "positive", "negative_1", "negative_2"])
     check_columns("contrastive", ["text_a", "label", "text_b"])
     with pytest.raises(InputError, match="loss 'triplet' needs columns anchor, positive, negative in that order; "
@@ -410,3 +414,70 @@ def test_registry_defaults_and_column_requirements():
         check_columns("triplet", ["anchor", "negative", "positive"])
     with pytest.raises(InputError, match="loss 'batch-hard' needs columns text, label"):
         check_columns("batch-hard", ["text"])
+
+
+@pytest.mark.parametrize("name", list(LOSS_SPECS))
+def test_each_spec_names_the_class_that_implements_its_loss(name):
+    import textmetric.training.losses as losses
+
+    spec = LOSS_SPECS[name]
+    assert spec.loss_class.loss_name == name
+    assert getattr(losses, spec.class_name) is spec.loss_class  # importable from the package, on first use
+    assert type(make_loss(name, PLAIN)) is spec.loss_class
+
+
+@pytest.mark.parametrize("name,negatives", [  # a loss that requires negatives always gets some
+    (name, negatives) for name, spec in LOSS_SPECS.items()
+    for negatives in ([("n1", "n2")] if spec.negatives == "required" else [None, ("n1", "n2")])])
+def test_each_spec_lays_out_rows_its_own_loss_accepts(name, negatives):
+    from textmetric.training.rows import TrainingPair
+
+    spec = LOSS_SPECS[name]
+    pairs = [TrainingPair("q1", "cats", "a cat", negatives), TrainingPair("q1", "cats", "kittens", negatives),
+             TrainingPair("q2", "dogs", "a dog", negatives)]
+    columns, rows = spec.build_rows(pairs)
+    spec.check_columns(columns)
+    assert rows and all(len(row) == len(columns) for row in rows)
+
+
+def test_rows_follow_each_loss_layout():
+    from textmetric.training.rows import TrainingPair, class_rows, labelled_pair_rows, query_positive_rows
+
+    pairs = [TrainingPair("q1", "cats", "a cat", ("rain",)), TrainingPair("q1", "cats", "kittens", ("code",)),
+             TrainingPair("q2", "dogs", "a dog", ("moon",))]
+    assert class_rows(("text", "label"), pairs)[1] == [("cats", 0), ("a cat", 0), ("kittens", 0), ("dogs", 1),
+                                                       ("a dog", 1)]
+    assert labelled_pair_rows(("text_a", "text_b", "label"), pairs[:1])[1] == [("cats", "a cat", 1),
+                                                                               ("cats", "rain", 0)]
+    assert query_positive_rows(("query", "positive"), [p._replace(negatives=None) for p in pairs]) == (
+        ("query", "positive"), [("cats", "a cat"), ("cats", "kittens"), ("dogs", "a dog")])
+    assert query_positive_rows(("query", "positive"), pairs)[0] == ("query", "positive", "negative")
+
+
+def test_batch_size_limits_come_from_the_spec():
+    LOSS_SPECS["mnrl"].check_batch_size(1)
+    for size in (2, 5):
+        with pytest.raises(InputError, match="loss 'batch-semi-hard' groups texts by label: --batch-size must be "
+                                             "even and at least 4"):
+            LOSS_SPECS["batch-semi-hard"].check_batch_size(size)
+
+
+def test_cli_offers_the_registry_losses_and_distances():
+    from textmetric.cli import cli
+    from textmetric.training.losses import DEFAULT_LOSS
+
+    options = {p.name: p for p in cli.commands["train"].params}
+    assert list(options["loss"].type.choices) == list(LOSS_SPECS) and options["loss"].default == DEFAULT_LOSS
+    assert list(options["distance"].type.choices) == list(DISTANCES)
+
+
+def test_the_registry_the_cli_and_reports_load_neither_torch_nor_the_trainer():
+    import subprocess
+    import sys
+
+    heavy = ("torch", "sentence_transformers", "textmetric.training.trainer")
+    code = ("import sys, textmetric, textmetric.cli, textmetric.report, textmetric.training.losses; "
+            f"print([m for m in {heavy!r} if m in sys.modules])")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

@@ -8,7 +8,7 @@ from transformers import TrainerCallback
 from conftest import write_jsonl
 from textmetric.errors import InputError
 from textmetric.models import load_model, weights_fingerprint
-from textmetric.train import TrainConfig, fine_tune, work_folder
+from textmetric.training.trainer import TrainConfig, fine_tune, work_folder
 
 FAST = dict(batch_size=8, dev_fraction=0.25, logging_steps=2)
 
@@ -49,14 +49,47 @@ def test_the_output_is_a_sentence_transformers_folder_with_its_log_and_plot(trai
 
 
 def test_the_saved_model_is_the_best_checkpoint_on_the_dev_split(trained):
-    from textmetric.train import DevEvaluator, prepare_training_set
+    from textmetric.training.trainer import DevEvaluator, prepare_training_set
 
     folder, log, toy, config = trained
     scores = [h["eval_dev_ndcg@10"] for h in log["history"] if "eval_dev_ndcg@10" in h]
-    assert scores[-1] < max(scores)  # the last epoch overfits: keeping the best matters here
+    assert log["best_metric"] == pytest.approx(max(scores))
     start = load_model(trained[1]["model"])
     saved = DevEvaluator(prepare_training_set(toy, config, start))(load_model(folder))
     assert saved["dev_ndcg@10"] == pytest.approx(max(scores), abs=1e-6)
+
+
+class RestartAtTheEnd(TrainerCallback):
+    """Puts the starting weights back before the last evaluation: the last checkpoint scores as the start did."""
+
+    def on_train_begin(self, args, state, control, model=None, **kwargs):
+        self.start = {key: value.detach().clone() for key, value in model.state_dict().items()}
+
+    def on_epoch_end(self, args, state, control, model=None, **kwargs):
+        if state.epoch >= args.num_train_epochs - 1e-6:
+            model.load_state_dict(self.start)
+
+
+def test_a_worse_last_checkpoint_is_not_the_one_saved(toy_beir, tiny_model_path, tmp_path):
+    from textmetric.training.trainer import DevEvaluator, prepare_training_set
+
+    config = TrainConfig(lr=1e-3, epochs=3, hard_negatives=None, **FAST)
+    log = fine_tune(toy_beir, tmp_path / "m", model_name=tiny_model_path, config=config,
+                    callbacks=[RestartAtTheEnd()])
+    scores = [h["eval_dev_ndcg@10"] for h in log["history"] if "eval_dev_ndcg@10" in h]
+    assert scores[-1] == pytest.approx(log["initial_dev"]["dev_ndcg@10"]) and max(scores) > scores[-1]
+    saved = DevEvaluator(prepare_training_set(toy_beir, config))(load_model(tmp_path / "m"))
+    assert saved["dev_ndcg@10"] == pytest.approx(max(scores), abs=1e-6)
+
+
+def test_the_model_card_skips_widget_examples_only_while_the_trainer_is_built(tiny_model):
+    from textmetric.training.trainer import _without_widget_examples
+
+    card = tiny_model.model_card_data
+    with _without_widget_examples(tiny_model):
+        card.set_widget_examples(["a dataset it would sample"])
+        assert not card.widget
+    assert card.set_widget_examples.__func__ is type(card).set_widget_examples  # the model is left as it was
 
 
 @pytest.mark.parametrize("loss", ["triplet", "contrastive", "batch-hard", "batch-semi-hard"])
@@ -74,7 +107,7 @@ def test_mnrl_with_hard_negatives_mined_from_the_starting_model(toy_beir, tiny_m
 
 def test_by_default_each_pair_gets_the_first_non_relevant_hit_below_the_top_three(toy_beir, tiny_model_path):
     from textmetric import ExactIndex, load_beir
-    from textmetric.train import prepare_training_set
+    from textmetric.training.trainer import prepare_training_set
 
     model = load_model(tiny_model_path)
     training = prepare_training_set(toy_beir, TrainConfig(), model)
@@ -91,7 +124,7 @@ def test_by_default_each_pair_gets_the_first_non_relevant_hit_below_the_top_thre
 
 
 def test_hard_negatives_none_trains_mnrl_on_in_batch_negatives_only(toy_beir, tiny_model_path):
-    from textmetric.train import prepare_training_set
+    from textmetric.training.trainer import prepare_training_set
 
     training = prepare_training_set(toy_beir, TrainConfig(hard_negatives=None), load_model(tiny_model_path))
     assert training.columns == ("query", "positive") and len(training.rows) == 23  # 26 less 3 dev
@@ -225,10 +258,10 @@ def test_train_cli_rejects_a_missing_negatives_file(cli, toy_beir, tmp_path):
     assert code == 2 and "no such file" in err and err.count("\n") == 1
 
 
-# -- the seed's linear model ---------------------------------------------------------------------
+# -- the linear adapter: d(x, y) = ‖W(x − y)‖ on a frozen encoder ---------------------------------
 
 def test_the_linear_adapter_trains_only_w_and_loads_as_one_model(toy_beir, tiny_model_path, tmp_path):
-    from textmetric.adapter import adapter_matrix
+    from textmetric.training.adapter import adapter_matrix
 
     log = fine_tune(toy_beir, tmp_path / "m", model_name=tiny_model_path,
                     config=TrainConfig(adapter="linear", loss="triplet", epochs=10, lr=1e-3, **FAST))

@@ -30,8 +30,9 @@ __version__ = "0.1.0"
 
 # Training pulls in the sentence-transformers trainer: imported on first use, so that
 # `import textmetric` and `textmetric evaluate --run` stay fast.
-_LAZY = {"fine_tune": "train", "TrainConfig": "train", "make_loss": "losses", "mine_hard_negatives": "mining",
-         "write_triplets": "mining", "run_demo": "demo", "DemoConfig": "demo", "write_report": "report"}
+_LAZY = {"fine_tune": "training.trainer", "TrainConfig": "training.trainer", "make_loss": "training.losses",
+         "mine_hard_negatives": "training.mining", "write_triplets": "training.mining", "run_demo": "demo",
+         "DemoConfig": "demo", "write_report": "report"}
 
 
 def __getattr__(name: str):

@@ -19,6 +19,8 @@ from typing import NoReturn
 import click
 
 from .errors import CLI_MARK, InputError, warn
+from .training.distances import DEFAULT_DISTANCE, DISTANCES
+from .training.losses.registry import DEFAULT_LOSS, LOSS_SPECS
 
 _WARNING_FORMAT = "textmetric: %(levelname)s: %(message)s"
 _TABLE_SNIPPET = 70  # characters of each hit's title and text in the search table
@@ -227,7 +229,7 @@ def cli(ctx: click.Context) -> None:
     \b
       inputs  options named for what they read: --data DIR (a BEIR folder,
               --split its qrels), --corpus, --queries, --qrels, --run FILE,
-              --examples FILE (training pairs or triplets), --index DIR, --model
+              --examples PATH (training pairs or triplets), --index DIR, --model
       output  --output PATH: what the command makes (an index, a model, a
               triplets file, a BEIR folder, the demo's folder)
       extras  commands that print results write more on request: --run-out
@@ -254,13 +256,20 @@ def _metric_names(text: str) -> list[str]:
     return names
 
 
+CORPUS_HELP = ("A corpus: a jsonl/csv/tsv/parquet/arrow file, a BEIR folder (its corpus.jsonl) or a `datasets` "
+               "save_to_disk folder.")
+QUERIES_HELP = ("Queries: a jsonl/csv/tsv/parquet/arrow file, a BEIR folder (its queries.jsonl) or a `datasets` "
+                "save_to_disk folder.")
+QRELS_HELP = ("Judgments: BEIR tsv or TREC text, or a jsonl/csv/parquet/arrow file or `datasets` save_to_disk folder "
+              "with columns query-id, corpus-id, score (or qid, docid, rel).")
+
+
 @cli.command()
 @click.option("--run", "run_path", metavar="FILE", help="Score an existing TREC run file (with --qrels).")
 @click.option("--data", "data_dir", metavar="DIR", help="A BEIR folder: encode, search and score.")
-@click.option("--corpus", "corpus_path", metavar="FILE",
-              help="Corpus file (jsonl/csv/tsv/parquet), with --queries and --qrels.")
-@click.option("--queries", "queries_path", metavar="FILE", help="Queries file (jsonl/csv/tsv/parquet).")
-@click.option("--qrels", "qrels_path", metavar="FILE", help="Judgments: BEIR tsv or TREC 4-column.")
+@click.option("--corpus", "corpus_path", metavar="PATH", help=CORPUS_HELP + " With --queries and --qrels.")
+@click.option("--queries", "queries_path", metavar="PATH", help=QUERIES_HELP)
+@click.option("--qrels", "qrels_path", metavar="PATH", help=QRELS_HELP)
 @click.option("--pairs", "pairs_path", metavar="FILE",
               help="Labelled pairs (text_a, text_b, label): pair-classification accuracy and F1 of --model.")
 @click.option("--split", default="test", show_default=True, help="Qrels split of the BEIR folder.")
@@ -276,8 +285,10 @@ def _metric_names(text: str) -> list[str]:
               help="Documents retrieved per query.")
 @batch_option
 @click.option("--metrics", "metrics_text", default=None, metavar="LIST",
-              help="Comma-separated: map, map@K, ndcg@K, mrr@K, recall@K, p@K, r-precision "
-                   "[default: map,map@100,ndcg@10,mrr@10,recall@100,p@10].")
+              help="Comma-separated, any case: map, map@K, ndcg, ndcg@K, mrr, mrr@K, recall@K, p@K, r-precision, "
+                   "bpref, success@K; trec_eval's names (P_10, ndcg_cut_10, map_cut_100, recip_rank, Rprec, "
+                   "recall_100, success_10) and ranx/BEIR's (NDCG@10, precision@10, hit_rate@10) too, printed as "
+                   "given [default: map,map@100,ndcg@10,mrr@10,recall@100,p@10].")
 @click.option("--relevance-level", default=1, show_default=True, type=int,
               help="Lowest grade that counts as relevant (not used by nDCG).")
 @click.option("--complete", is_flag=True,
@@ -527,8 +538,7 @@ def _read_ids(value: str) -> list[str]:
 
 
 @cli.command("index")
-@click.option("--corpus", "corpus_path", metavar="PATH", required=True,
-              help="A corpus file (jsonl/csv/tsv/parquet) or a BEIR folder.")
+@click.option("--corpus", "corpus_path", metavar="PATH", required=True, help=CORPUS_HELP)
 @click.option("--output", metavar="DIR", required=True, help="The index folder to write.")
 @model_option
 @encoder_options
@@ -553,6 +563,7 @@ def _read_ids(value: str) -> list[str]:
 def index_command(corpus_path, output, model_name, space, m, ef_construction, ef, batch_size, chunk_size,
                   lexical, stemmer, stopwords, shard, overwrite, as_json, quiet) -> None:
     """Encode a corpus and build an HNSW index folder (an interrupted build resumes when run again)."""
+    from .data import load_corpus
     from .indexing import build_index, index_exists
     from .lexical import LexicalSettings
     from .shards import parse_shard
@@ -565,7 +576,7 @@ def index_command(corpus_path, output, model_name, space, m, ef_construction, ef
         raise InputError(f"already exists: pass --overwrite to replace it, {hint}", out)
     settings = LexicalSettings.named(stopwords, stemmer) if lexical else None  # fails before any encoding
     part = parse_shard(shard) if shard else None
-    corpus = _load_corpus_arg(corpus_path)
+    corpus = load_corpus(corpus_path)
     model = _load_model(model_name)
     if part:
         _say(f"indexing shard {part[0]}/{part[1]} of {len(corpus)} documents into {out}", quiet)
@@ -606,17 +617,10 @@ def index_lexical(index_dir, stemmer, stopwords, as_json, quiet) -> None:
             f"lexical side built for the {len(index)} documents of {index_dir}")
 
 
-def _load_corpus_arg(path: str):
-    from .data import load_corpus
-
-    if Path(path).is_dir():
-        return load_corpus(Path(path) / "corpus.jsonl")
-    return load_corpus(path)
-
-
 @cli.command()
 @click.option("--index", "index_dir", metavar="DIR", required=True, help="The index folder.")
-@click.option("--corpus", "corpus_path", metavar="PATH", required=True, help="Documents to add or replace.")
+@click.option("--corpus", "corpus_path", metavar="PATH", required=True,
+              help="Documents to add or replace. " + CORPUS_HELP)
 @model_option
 @encoder_options
 @batch_option
@@ -624,13 +628,14 @@ def _load_corpus_arg(path: str):
 @quiet_option
 def add(index_dir, corpus_path, model_name, batch_size, as_json, quiet) -> None:
     """Add documents to an index; a document whose id is already there is replaced."""
+    from .data import load_corpus
     from .index import Index
     from .indexing import add_documents
 
     progress = _setup(quiet)
     start = time.perf_counter()
     index = Index.load(index_dir)
-    corpus = _load_corpus_arg(corpus_path)
+    corpus = load_corpus(corpus_path)
     model = _load_index_model(index, model_name)
     added, replaced = add_documents(index, model, corpus, batch_size=batch_size, progress=progress)
     index.save(index_dir)
@@ -692,7 +697,7 @@ def compact(index_dir, as_json, quiet) -> None:
 @quiet_option
 def reproject(index_dir, model_name, output, as_json, quiet) -> None:
     """Apply a linear adapter's W to an index's stored vectors: a new index without re-encoding the corpus."""
-    from .adapter import reproject_index
+    from .training.adapter import reproject_index
     from .index import Index
     from .models import load_model
 
@@ -711,8 +716,8 @@ def reproject(index_dir, model_name, output, as_json, quiet) -> None:
 @click.argument("query", nargs=-1)
 @click.option("--index", "index_dir", metavar="DIR", required=True, multiple=True,
               help="The index folder; repeat it to search the shards of one corpus together (merged top k).")
-@click.option("--queries", "queries_path", metavar="FILE",
-              help="Queries file (jsonl/csv/tsv/parquet) instead of QUERY.")
+@click.option("--queries", "queries_path", metavar="PATH",
+              help=QUERIES_HELP + " Instead of QUERY, whose ids are their positions from 0.")
 @click.option("-k", "--top-k", "k", default=10, show_default=True, type=click.IntRange(min=1),
               help="Hits per query (clamped to the number of documents).")
 @click.option("--ef", type=click.IntRange(min=1), default=None, help="HNSW search depth [default: the index's].")
@@ -732,7 +737,7 @@ def reproject(index_dir, model_name, output, as_json, quiet) -> None:
 def search(query, index_dir, queries_path, k, ef, mode, fusion, alpha, rrf_k, depth, model_name, batch_size,
            snippet, as_json, run_out, run_tag, quiet) -> None:
     """Search an index for QUERY (one or more) or for every query of --queries."""
-    from .data import load_queries
+    from .data import load_queries, number_queries
     from .evaluate import write_run
     from .metrics import rank
     from .retrieve import Retriever
@@ -741,7 +746,7 @@ def search(query, index_dir, queries_path, k, ef, mode, fusion, alpha, rrf_k, de
     progress = _setup(quiet)
     if bool(query) == bool(queries_path):
         raise click.UsageError("give QUERY text or --queries FILE (one of them)")
-    queries = load_queries(queries_path) if queries_path else {str(i + 1): text for i, text in enumerate(query)}
+    queries = load_queries(queries_path) if queries_path else number_queries(query)
     index = load_indexes(index_dir)
     if ef is not None:
         index.ef = ef
@@ -794,16 +799,16 @@ def _hits_table(query: str, ranked: list[str], scores: dict, index, kind: str, w
 @click.option("--data", "data_dir", metavar="DIR",
               help="A BEIR folder: its --split qrels give the (query, positive) pairs, and the dev split.")
 @click.option("--split", default="train", show_default=True, help="Qrels split of the BEIR folder to train on.")
-@click.option("--examples", "examples_path", metavar="FILE",
-              help="Instead of --data: a jsonl/csv/parquet file of (query, positive), (anchor, positive, negative) "
-                   "or (text_a, text_b, label) rows.")
+@click.option("--examples", "examples_path", metavar="PATH",
+              help="Instead of --data: a jsonl/csv/parquet/arrow file or `datasets` save_to_disk folder of "
+                   "(query, positive), (anchor, positive, negative) or (text_a, text_b, label) rows.")
 @click.option("--output", metavar="DIR", required=True, help="The model folder to write.")
 @model_option
-@click.option("--loss", type=click.Choice(["mnrl", "triplet", "contrastive", "batch-hard", "batch-semi-hard"]),
-              default="mnrl", show_default=True, help="Training objective.")
+@click.option("--loss", type=click.Choice(list(LOSS_SPECS)), default=DEFAULT_LOSS, show_default=True,
+              help="Training objective.")
 @click.option("--margin", type=float, default=None, help="Margin m of the contrastive/triplet losses.")
-@click.option("--distance", type=click.Choice(["euclidean", "cosine", "angular"]), default=None,
-              help="Distance d of the contrastive/triplet losses [default: euclidean].")
+@click.option("--distance", type=click.Choice(list(DISTANCES)), default=None,
+              help=f"Distance d of the contrastive/triplet losses [default: {DEFAULT_DISTANCE}].")
 @click.option("--hard-negatives", metavar="FILE|auto|none", default="auto", show_default=True,
               help="For a BEIR folder: negatives mined now with the starting model (auto), from a "
                    "`textmetric mine` file, or random ones (none). Example files bring their own.")
@@ -843,17 +848,18 @@ def train(data_dir, split, examples_path, output, model_name, loss, margin, dist
 
     Data-parallel under `torchrun --nproc_per_node N -m textmetric train ...` or `accelerate launch`.
     """
-    from .train import TrainConfig, fine_tune, rank_and_world_size
+    from .data import is_saved_dataset
+    from .training.trainer import TrainConfig, fine_tune, rank_and_world_size
 
     speaks = rank_and_world_size()[0] == 0  # in a distributed run, rank 0 speaks for all (errors aside)
     quiet = quiet or not speaks
     progress = _setup(quiet)
     ctx = click.get_current_context()
-    if data_dir and Path(data_dir).is_file() and not examples_path:
-        _old_spelling("--data FILE", "--examples FILE")
+    if data_dir and not examples_path and (Path(data_dir).is_file() or is_saved_dataset(Path(data_dir))):
+        _old_spelling("--data with training examples", "--examples PATH")
         data_dir, examples_path = None, data_dir
     if bool(data_dir) == bool(examples_path):
-        raise click.UsageError("give --data DIR (a BEIR folder) or --examples FILE (one of them)")
+        raise click.UsageError("give --data DIR (a BEIR folder) or --examples PATH (one of them)")
     if examples_path and ctx.get_parameter_source("split") is click.core.ParameterSource.COMMANDLINE:
         raise click.UsageError("--split picks the qrels of a BEIR folder: it goes with --data, not --examples")
     if hard_negatives == "none":
@@ -901,7 +907,7 @@ def mine(data_dir, split, output, model_name, index_dir, negatives, skip_top, ma
          quiet) -> None:
     """Write (anchor, positive, negative) triplets whose negatives are the model's top-ranked non-relevant docs."""
     from .data import load_beir
-    from .mining import mine_hard_negatives, write_triplets
+    from .training.mining import mine_hard_negatives, write_triplets
 
     progress = _setup(quiet)
     start = time.perf_counter()
@@ -990,9 +996,10 @@ def export_demo_data(output, old_folder, quick, overwrite, as_json, quiet) -> No
 @click.option("--run", "runs", metavar="FILE", multiple=True,
               help="A TREC run file; give two, --run A --run B: B is compared against A.")
 @click.argument("old_runs", nargs=-1, cls=_HiddenArgument)
-@click.option("--qrels", "qrels_path", metavar="FILE", required=True, help="Judgments: BEIR tsv or TREC 4-column.")
+@click.option("--qrels", "qrels_path", metavar="PATH", required=True, help=QRELS_HELP)
 @click.option("--metrics", "metrics_text", default=None, metavar="LIST",
-              help="Comma-separated metric names [default: map,map@100,ndcg@10,mrr@10,recall@100,p@10].")
+              help="Comma-separated metric names, as for evaluate (ours, trec_eval's or ranx/BEIR's, any case) "
+                   "[default: map,map@100,ndcg@10,mrr@10,recall@100,p@10].")
 @click.option("--relevance-level", default=1, show_default=True, type=int,
               help="Lowest grade that counts as relevant (not used by nDCG).")
 @click.option("--complete", is_flag=True,

@@ -115,8 +115,8 @@ def run_demo(config: DemoConfig | None = None, *, echo: Callable[[str], None] = 
     from .models import load_model
     from .report import System, model_distances, training_log_of, write_report
     from .retrieve import Retriever
-    from .mining import mine_hard_negatives, write_triplets
-    from .train import AUTO_MAX_RANK, AUTO_SKIP_TOP, TrainConfig, fine_tune
+    from .training.mining import mine_hard_negatives, write_triplets
+    from .training.trainer import AUTO_MAX_RANK, AUTO_SKIP_TOP, TrainConfig, fine_tune
 
     config = (config or DemoConfig()).resolved()
     workdir = Path(config.workdir)

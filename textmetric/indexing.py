@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from .data import Corpus
+from .data import CorpusSource, load_corpus
 from .errors import InputError, on_command_line, option, warn
 from .index import DEFAULT_EF, DEFAULT_EF_CONSTRUCTION, DEFAULT_M, Index, read_manifest
 from .lexical import LexicalSettings
@@ -103,7 +103,7 @@ def _read_chunk(path: Path, size: int) -> np.ndarray | None:
     return chunk if chunk.ndim == 2 and len(chunk) == size and chunk.dtype == np.float32 else None
 
 
-def build_index(model: "SentenceTransformer", corpus: Corpus, output: str | os.PathLike, *,
+def build_index(model: "SentenceTransformer", corpus: CorpusSource, output: str | os.PathLike, *,
                 model_name: str | os.PathLike | None = None, space: str | None = None, m: int = DEFAULT_M,
                 ef_construction: int = DEFAULT_EF_CONSTRUCTION, ef: int = DEFAULT_EF, batch_size: int = 32,
                 chunk_size: int = DEFAULT_CHUNK, lexical: LexicalSettings | None = None,
@@ -112,7 +112,9 @@ def build_index(model: "SentenceTransformer", corpus: Corpus, output: str | os.P
     are given) and save it atomically at ``output``.
 
     ``shard`` = (i, N) indexes only the documents of shard i of N (see :mod:`textmetric.shards`).
+    ``corpus`` may be any form :func:`~textmetric.data.load_corpus` reads.
     """
+    corpus = load_corpus(corpus)
     if not corpus:
         raise InputError("the corpus is empty: nothing to index")
     if shard is not None:
@@ -138,10 +140,12 @@ def build_index(model: "SentenceTransformer", corpus: Corpus, output: str | os.P
     return index
 
 
-def add_documents(index: Index, model: "SentenceTransformer", corpus: Corpus, *, batch_size: int = 32,
+def add_documents(index: Index, model: "SentenceTransformer", corpus: CorpusSource, *, batch_size: int = 32,
                   progress: bool = False) -> tuple[int, int]:
-    """Encode and add ``corpus`` to ``index``: new ids are added, existing ones replaced. Returns (added, replaced)."""
+    """Encode and add ``corpus`` (any form ``load_corpus`` reads) to ``index``: new ids are added, existing ones
+    replaced. Returns (added, replaced)."""
     check_model(index, model)
+    corpus = load_corpus(corpus)
     ids = list(corpus)
     if index.shard is not None:
         from .shards import shard_of

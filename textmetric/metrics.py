@@ -5,7 +5,9 @@ The rules (see METRICS.md): a query's documents are ordered by score cast to flo
 descending, ties broken by doc id descending (byte order); a document is relevant when
 its grade is >= ``relevance_level``; R counts every relevant judged document, retrieved
 or not. Metric names follow ranx: ``map``, ``map@k``, ``ndcg``, ``ndcg@k``, ``mrr``,
-``mrr@k``, ``recall@k``, ``p@k``, ``r-precision``.
+``mrr@k``, ``recall@k``, ``p@k``, ``r-precision``, ``bpref``, ``success@k``; trec_eval's own names
+(``map_cut_10``, ``P_10``, ``recip_rank``, ``Rprec``...) and ranx/BEIR spellings (``NDCG@10``,
+``precision@10``, ``hit_rate@10``) are accepted too, in any case (see :func:`parse_metric`).
 
 Also :func:`pair_accuracy`: best-threshold accuracy and F1 over labelled pairs.
 """
@@ -25,7 +27,7 @@ from .errors import InputError, option, warn
 __all__ = [
     "Run", "Metric", "Evaluation", "METRICS", "DEFAULT_METRICS",
     "rank", "parse_metric", "evaluate", "check_coverage",
-    "average_precision", "ndcg", "reciprocal_rank", "recall", "precision", "r_precision",
+    "average_precision", "ndcg", "reciprocal_rank", "recall", "precision", "r_precision", "bpref", "success",
     "pair_accuracy",
 ]
 
@@ -147,6 +149,38 @@ def r_precision(ranking: Sequence[str], judgments: Mapping[str, int], relevance_
     return _hits(ranking[:num_relevant], judgments, relevance_level) / num_relevant
 
 
+def bpref(ranking: Sequence[str], judgments: Mapping[str, int], relevance_level: int = 1) -> float:
+    """bpref = (1/R) * sum over retrieved relevant docs r of 1 - min(n_r, R) / min(N, R) (Buckley & Voorhees 2004).
+
+    Only judged documents count: n_r is the number of judged non-relevant docs (0 <= grade < level) ranked
+    above r, N all judged non-relevant docs, retrieved or not; unjudged docs and negative grades are skipped
+    (trec_eval ``bpref``). A relevant doc with no judged non-relevant doc above it adds 1; 0 when R = 0.
+    """
+    num_relevant = _num_relevant(judgments, relevance_level)
+    if num_relevant == 0:
+        return 0.0
+    num_nonrelevant = sum(1 for grade in judgments.values() if 0 <= grade < relevance_level)
+    get = judgments.get
+    nonrelevant_above, total = 0, 0.0
+    for d in ranking:
+        g = get(d)
+        if g is None or g < 0:
+            continue
+        if g < relevance_level:
+            nonrelevant_above += 1
+        elif nonrelevant_above:  # then num_nonrelevant >= nonrelevant_above > 0
+            total += 1.0 - min(nonrelevant_above, num_relevant) / min(num_nonrelevant, num_relevant)
+        else:
+            total += 1.0
+    return total / num_relevant
+
+
+def success(ranking: Sequence[str], judgments: Mapping[str, int], k: int | None = None,
+            relevance_level: int = 1) -> float:
+    """Success@k = 1 if a relevant doc is in the top k, else 0 (trec_eval ``success_k``, ranx ``hit_rate@k``)."""
+    return 1.0 if _hits(_cut(ranking, k), judgments, relevance_level) else 0.0
+
+
 # --------------------------------------------------------------------------- registry
 
 @dataclass(frozen=True)
@@ -163,12 +197,25 @@ METRICS: dict[str, _Family] = {
     "recall": _Family(recall, "required", True),
     "p": _Family(precision, "required", True),
     "r-precision": _Family(r_precision, "none", True),
+    "bpref": _Family(bpref, "none", True),
+    "success": _Family(success, "required", True),
 }
 """Metric families by base name; :func:`parse_metric` turns a full name such as ``ndcg@10`` into a :class:`Metric`."""
 
-VALID_NAMES = "map, map@k, ndcg, ndcg@k, mrr, mrr@k, recall@k, p@k, r-precision (k a positive integer)"
+_SPELLINGS = {  # lower-cased base name, cut written "@k" (ours, ranx, BEIR) or absent -> family
+    **{family: family for family in METRICS},
+    "precision": "p", "hit_rate": "success", "recip_rank": "mrr", "rprec": "r-precision",
+}
+_TREC_CUTS = {  # lower-cased trec_eval base name, cut written "_k" -> family
+    "map_cut": "map", "ndcg_cut": "ndcg", "recall": "recall", "p": "p", "success": "success",
+}
 
-_NAME = re.compile(r"([a-z-]+)(?:@([1-9][0-9]*))?")
+VALID_NAMES = ("map, map@k, ndcg, ndcg@k, mrr, mrr@k, recall@k, p@k, r-precision, bpref, success@k; "
+               "trec_eval's map_cut_k, ndcg_cut_k, recip_rank, recall_k, P_k, Rprec, success_k; "
+               "ranx/BEIR's precision@k, hit_rate@k (any case, k a positive integer)")
+"""The accepted metric names, as one line (for error messages and --help)."""
+
+_NAME = re.compile(r"([a-z_-]+?)(?:([@_])([1-9][0-9]*))?")
 
 
 @dataclass(frozen=True)
@@ -191,11 +238,19 @@ class Metric:
 
 
 def parse_metric(name: str) -> Metric:
-    """Parse a ranx-style name (``map``, ``ndcg@10``, ``r-precision``...); InputError if unknown."""
-    match = _NAME.fullmatch(name) if isinstance(name, str) else None
-    family = METRICS.get(match.group(1)) if match else None
+    """Parse a metric name, in any case: ours/ranx/BEIR (``ndcg@10``, ``NDCG@10``, ``hit_rate@5``) or
+    trec_eval's (``ndcg_cut_10``, ``P_10``, ``recip_rank``, ``Rprec``); InputError if unknown.
+
+    The :class:`Metric` keeps ``name`` as given, so results are keyed (and printed) by the caller's spelling.
+    """
+    match = _NAME.fullmatch(name.lower()) if isinstance(name, str) else None
+    family = None
+    if match:
+        base, separator, cut = match.groups()
+        aliases = _TREC_CUTS if separator == "_" else _SPELLINGS
+        family = METRICS.get(aliases.get(base, ""))
     if family is not None:
-        k = None if match.group(2) is None else int(match.group(2))
+        k = None if cut is None else int(cut)
         if (k is None and family.cut != "required") or (k is not None and family.cut != "none"):
             return Metric(name, family.function, k, family.uses_level)
     raise InputError(f"unknown metric '{name}'; valid metrics: {VALID_NAMES}")

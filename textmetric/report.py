@@ -33,7 +33,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Container, Mapping, Sequence
+from typing import TYPE_CHECKING, BinaryIO, Callable, Container, Mapping, Sequence
 
 import numpy as np
 
@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from .compare import Comparison
 
 __all__ = ["System", "Distances", "pair_distances", "model_distances", "recall_curve", "interpolated_precision",
-           "RECALL_LEVELS", "write_report", "check_report_folder", "training_log_of"]
+           "RECALL_LEVELS", "write_report", "check_report_folder", "training_log_of", "plot_training_log"]
 
 RECALL_LEVELS = tuple(i / 10 for i in range(11))
 DEFAULT_NEGATIVES = 5
@@ -298,11 +298,36 @@ def _save(fig: "Figure", path: Path) -> Path:
 
 
 def _save_training_curves(log: dict, path: Path) -> Path:
-    from .train import plot_training_log
-
     with atomic_write(path, binary=True) as f:
         plot_training_log(log, f)
     return path
+
+
+def plot_training_log(log: dict, path: str | os.PathLike | BinaryIO) -> None:
+    """Training loss per step and the dev metrics per evaluation, as a PNG (a path or a binary file).
+
+    The plot ``fine_tune`` writes beside a model as ``training_curves.png``, and a report copies.
+    """
+    history = log.get("history", [])
+    losses = [(h["step"], h["loss"]) for h in history if "loss" in h]
+    dev: dict[str, list] = {}
+    for h in history:
+        for key, value in h.items():
+            if key.startswith("eval_dev_"):
+                dev.setdefault(key[len("eval_"):], []).append((h["step"], value))
+    for key, value in (log.get("initial_dev") or {}).items():
+        dev.setdefault(key, []).insert(0, (0, value))
+    fig, (left, right) = _figure(5, 4, panels=2)
+    if losses:
+        left.plot(*zip(*losses), marker=".")
+    left.set(title="training loss", xlabel="step", ylabel="loss")
+    for key, points in sorted(dev.items()):
+        right.plot(*zip(*points), marker="o", label=key)
+    right.set(title="dev split", xlabel="step", ylabel="score")
+    if dev:
+        right.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100, format="png")
 
 
 def _distance_figure(systems: Sequence[System]) -> "Figure":

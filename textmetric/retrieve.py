@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Mapping, Protocol, Sequence
 
 import numpy as np
 
-from .data import Corpus
+from .data import CorpusSource, load_corpus, number_queries
 from .errors import InputError
 from .fusion import DEFAULT_ALPHA, DEFAULT_RRF_K, FUSIONS, reciprocal_rank_fusion, score_fusion
 from .models import encode
@@ -65,9 +65,10 @@ class ExactIndex:
         self._sq_norms = (self.embeddings ** 2).sum(axis=1) if space == "l2" else None
 
     @classmethod
-    def build(cls, model: "SentenceTransformer", corpus: Corpus, *, batch_size: int = 32,
+    def build(cls, model: "SentenceTransformer", corpus: CorpusSource, *, batch_size: int = 32,
               progress: bool = False) -> "ExactIndex":
-        """Encode the corpus (``Document.full_text``) and hold the embeddings."""
+        """Encode the corpus (any form ``load_corpus`` reads; ``Document.full_text``) and hold the embeddings."""
+        corpus = load_corpus(corpus)
         ids = list(corpus)
         embeddings = encode(model, [corpus[i].full_text for i in ids], batch_size=batch_size, progress=progress)
         return cls(ids, embeddings, space_of(model))
@@ -178,7 +179,7 @@ class Retriever:
 
     def search(self, queries: Mapping[str, str] | Sequence[str], k: int = 10,
                embeddings: np.ndarray | None = None) -> "Run":
-        """``{query_id: {doc_id: score}}`` for the top ``k`` of each query (ids are positions for a list).
+        """``{query_id: {doc_id: score}}`` for the top ``k`` of each query (a list's ids are its positions, from "0").
 
         ``embeddings``: the queries already encoded by this model, so that several searches
         of the same queries (other modes, a recall check) encode them once.
@@ -188,7 +189,7 @@ class Retriever:
         if isinstance(queries, Mapping):
             qids, texts = list(queries), list(queries.values())
         else:
-            qids, texts = [str(i) for i in range(len(queries))], list(queries)
+            qids, texts = list(number_queries(queries)), list(queries)
         hits = self.hits(texts, k, embeddings) if texts else []
         return {qid: dict(h) for qid, h in zip(qids, hits)}
 

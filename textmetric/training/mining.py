@@ -12,11 +12,11 @@ import json
 import os
 from typing import TYPE_CHECKING, Iterator
 
-from .data import Corpus, Qrels, Queries
-from .errors import InputError, option
-from .atomic import atomic_write
-from .metrics import rank
-from .retrieve import Retriever, SearchIndex
+from ..data import Corpus, Qrels, Queries
+from ..errors import InputError, option
+from ..atomic import atomic_write
+from ..metrics import rank
+from ..retrieve import Retriever, SearchIndex
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer

@@ -1,9 +1,10 @@
-"""The seed's linear model: a learned map W on top of a frozen encoder.
+"""A linear metric on a frozen encoder: a learned map W, so that ``d(x, y) = ‖W(x − y)‖``.
 
-Distances become ``d(x, y) = ‖W(x − y)‖``, a Mahalanobis metric (M = WᵀW) in the
-encoder's space. Only W is trained, on embeddings encoded once, so training takes
-seconds; the saved model is the encoder followed by a bias-free linear layer, and
-an index built with the encoder can be re-projected by W without re-encoding.
+This is a Mahalanobis metric (M = WᵀW) in the encoder's space, the classic form of metric
+learning (Xing et al., 2002; Weinberger and Saul, 2009). Only W is trained, on embeddings
+encoded once, so training takes seconds; the saved model is the encoder followed by a
+bias-free linear layer, and an index built with the encoder can be re-projected by W
+without re-encoding.
 """
 
 from __future__ import annotations
@@ -13,14 +14,14 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from .errors import InputError
-from .models import model_identity
+from ..errors import InputError
+from ..models import model_identity
 
 if TYPE_CHECKING:
     import torch
     from sentence_transformers import SentenceTransformer
 
-    from .index import Index
+    from ..index import Index
 
 __all__ = ["LinearAdapter", "train_linear_adapter", "attach_adapter", "adapter_matrix", "reproject_index"]
 
@@ -122,7 +123,7 @@ def reproject_index(index: "Index", adapted: "SentenceTransformer", output: str 
     """
     from sentence_transformers import SentenceTransformer
 
-    from .index import Index
+    from ..index import Index
 
     weight = adapter_matrix(adapted)
     base = SentenceTransformer(modules=[m for m in adapted][:-1], device=str(adapted.device))

@@ -26,20 +26,24 @@ import os
 import random
 import shutil
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 from sentence_transformers.sentence_transformer.evaluation import SentenceEvaluator
 
-from .atomic import replace_folder, temp_folder_beside
-from .data import Corpus, Examples, Qrels, Queries, load_beir, load_examples
-from .errors import InputError, option, warn
-from .losses import LOSS_COLUMNS, batch_sampler_for, check_columns, make_loss
-from .evaluate import evaluate_pairs
-from .metrics import evaluate
-from .models import encode, load_model
-from .retrieve import ExactIndex, Retriever
+from ..atomic import replace_folder, temp_folder_beside
+from ..data import (Corpus, Examples, ExamplesSource, Qrels, Queries, is_saved_dataset, load_beir, load_examples,
+                    source_name)
+from ..errors import InputError, option, warn
+from .losses.registry import DEFAULT_LOSS, LOSS_SPECS, LossSpec, batch_sampler_for, check_columns, get_spec, make_loss
+from ..evaluate import evaluate_pairs
+from ..metrics import evaluate
+from ..models import encode, load_model
+from ..report import plot_training_log
+from ..retrieve import ExactIndex, Retriever
+from .rows import TrainingPair
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -48,7 +52,6 @@ if TYPE_CHECKING:
 __all__ = ["TrainConfig", "TrainingSet", "fine_tune", "prepare_training_set", "DevEvaluator", "work_folder",
            "training_summary"]
 
-DEFAULT_LOSS = "mnrl"
 # How `hard_negatives="auto"` mines: the starting model's top 50, skipping the 3 highest-ranked
 # non-relevant hits (often relevant documents nobody judged). Chosen on SciFact's dev split
 # (benchmarks/finetune_scifact.py): with 3 epochs of mnrl it gives the best dev and test nDCG@10.
@@ -154,7 +157,7 @@ def _read_negatives(path: str, corpus: Corpus) -> dict[str, list[str]]:
     """Mined negatives by query id, from a ``textmetric mine`` triplet file."""
     examples = Path(path)
     negatives: dict[str, list[str]] = {}
-    from .data import iter_records
+    from ..data import iter_records
 
     for number, record in iter_records(examples, "jsonl"):
         qid, neg = record.get("query_id"), record.get("negative_id")
@@ -165,9 +168,9 @@ def _read_negatives(path: str, corpus: Corpus) -> dict[str, list[str]]:
     return negatives
 
 
-def _beir_rows(loss: str, train_pairs: list[tuple[str, str]], queries: Queries, corpus: Corpus, qrels: Qrels,
+def _beir_rows(spec: LossSpec, train_pairs: list[tuple[str, str]], queries: Queries, corpus: Corpus, qrels: Qrels,
                negatives: dict[str, list[str]] | None, per_pair: int, seed: int) -> tuple[tuple[str, ...], list]:
-    """The columns and rows of ``loss`` from (query id, positive doc id) pairs."""
+    """The columns and rows of loss ``spec`` from (query id, positive doc id) pairs."""
     rng = random.Random(seed)
     doc_ids = sorted(corpus)
 
@@ -182,30 +185,11 @@ def _beir_rows(loss: str, train_pairs: list[tuple[str, str]], queries: Queries, 
         return picked
 
     text = lambda d: corpus[d].full_text  # noqa: E731
-    rows: list[tuple] = []
-    if loss == "mnrl":
-        if negatives is None:
-            return ("query", "positive"), [(queries[q], text(d)) for q, d in train_pairs]
-        for q, d in train_pairs:
-            rows += [(queries[q], text(d), text(n)) for n in negatives_of(q)]
-        return ("query", "positive", "negative"), rows
-    if loss == "triplet":
-        for q, d in train_pairs:
-            rows += [(queries[q], text(d), text(n)) for n in negatives_of(q)]
-        return LOSS_COLUMNS["triplet"], rows
-    if loss == "contrastive":
-        for q, d in train_pairs:
-            rows.append((queries[q], text(d), 1))
-            rows += [(queries[q], text(n), 0) for n in negatives_of(q)]
-        return LOSS_COLUMNS["contrastive"], rows
-    # batch-hard / batch-semi-hard: a query and its positives form one class
-    classes: dict[str, int] = {}
-    for q, d in train_pairs:
-        if q not in classes:
-            classes[q] = len(classes)
-            rows.append((queries[q], classes[q]))
-        rows.append((text(d), classes[q]))
-    return LOSS_COLUMNS[loss], rows
+    # A loss that needs negatives gets random ones when none were mined; mnrl uses them only when mined.
+    draw = spec.negatives == "required" or (spec.negatives == "optional" and negatives is not None)
+    pairs = [TrainingPair(q, queries[q], text(d), tuple(text(n) for n in negatives_of(q)) if draw else None)
+             for q, d in train_pairs]
+    return spec.build_rows(pairs)
 
 
 def _dev_corpus(corpus: Corpus, dev_qrels: Qrels, size: int, seed: int) -> Corpus:
@@ -217,25 +201,22 @@ def _dev_corpus(corpus: Corpus, dev_qrels: Qrels, size: int, seed: int) -> Corpu
     return {d: corpus[d] for d in corpus if d in keep}
 
 
-def prepare_training_set(source: str | os.PathLike, config: TrainConfig, model: "SentenceTransformer | None" = None,
+def prepare_training_set(source: ExamplesSource, config: TrainConfig, model: "SentenceTransformer | None" = None,
                          progress: bool = False) -> TrainingSet:
-    """Rows for ``config.loss`` and a dev split, from a BEIR folder or an example file (jsonl/csv/parquet)."""
-    loss = config.loss
-    check_loss_name(loss)
-    source = Path(source)
-    if not source.exists():
-        raise InputError("no such file or folder (give a BEIR folder or an example file)", source)
-    if source.is_dir():
-        return _prepare_beir(source, config, model, progress)
+    """Rows for ``config.loss`` and a dev split, from a BEIR folder or examples: a file (jsonl/csv/parquet/
+    arrow), a ``datasets`` save_to_disk folder, a ``datasets.Dataset`` or a dict of columns."""
+    get_spec(config.loss)
+    if isinstance(source, (str, os.PathLike)):
+        source = Path(source)
+        if not source.exists():
+            raise InputError("no such file or folder (give a BEIR folder or an example file)", source)
+        if source.is_dir() and not is_saved_dataset(source):
+            return _prepare_beir(source, config, model, progress)
     if config.hard_negatives not in (None, "auto"):
-        raise InputError(f"mined negatives ({option('hard_negatives')} FILE) go with a BEIR folder; an example file "
-                         "brings its own negatives as (anchor, positive, negative) rows", source)
+        raise InputError(f"mined negatives ({option('hard_negatives', '--hard-negatives FILE', 'PATH')}) go with "
+                         "a BEIR folder; example data brings its own negatives as (anchor, positive, negative) rows",
+                         source_name(source))
     return _prepare_examples(load_examples(source), config)
-
-
-def check_loss_name(loss: str) -> None:
-    if loss not in LOSS_COLUMNS:
-        raise InputError(f"unknown loss '{loss}'; choose one of: {', '.join(LOSS_COLUMNS)}")
 
 
 def _prepare_beir(folder: Path, config: TrainConfig, model, progress: bool) -> TrainingSet:
@@ -244,8 +225,9 @@ def _prepare_beir(folder: Path, config: TrainConfig, model, progress: bool) -> T
     pairs = [(q, d) for q in train_q for d, g in sorted(data.qrels[q].items()) if g >= 1 and d in data.corpus]
     if not pairs:
         raise InputError("no relevant (query, document) pair to train on", folder / "qrels" / f"{config.split}.tsv")
+    spec = get_spec(config.loss)
     negatives = None
-    if config.hard_negatives == "auto" and config.loss in ("mnrl", "triplet", "contrastive"):
+    if config.hard_negatives == "auto" and spec.negatives != "unused":
         from .mining import mine_hard_negatives
 
         if model is None:
@@ -257,7 +239,7 @@ def _prepare_beir(folder: Path, config: TrainConfig, model, progress: bool) -> T
     elif config.hard_negatives and config.hard_negatives != "auto":
         negatives = _read_negatives(config.hard_negatives, data.corpus)
         negatives = {q: n for q, n in negatives.items() if q in set(train_q)}  # never a dev query's
-    columns, rows = _beir_rows(config.loss, pairs, data.queries, data.corpus, data.qrels, negatives,
+    columns, rows = _beir_rows(spec, pairs, data.queries, data.corpus, data.qrels, negatives,
                                config.negatives_per_pair, config.seed)
     dev_qrels = {q: data.qrels[q] for q in dev_q}
     return TrainingSet(columns=columns, rows=rows, dev_queries={q: data.queries[q] for q in dev_q},
@@ -267,13 +249,15 @@ def _prepare_beir(folder: Path, config: TrainConfig, model, progress: bool) -> T
 
 def _prepare_examples(examples: Examples, config: TrainConfig) -> TrainingSet:
     """Rows from an example file, whose own columns bring any negatives ("auto" mines nothing here)."""
-    loss = config.loss
-    if examples.kind == "labelled" and loss != "contrastive":
-        raise InputError(f"loss '{loss}' needs query-positive pairs or triplets; the data has labelled pairs "
-                         f"(text_a, text_b, label): use --loss contrastive")
-    if examples.kind == "pairs" and loss in ("triplet", "contrastive"):
-        raise InputError(f"loss '{loss}' needs negatives; the data has (query, positive) pairs: use --loss mnrl "
-                         f"or batch-hard, or train on a BEIR folder (negatives are mined or drawn there)")
+    spec = get_spec(config.loss)
+    if examples.kind == "labelled" and not spec.labelled_pairs:
+        fits = _either(s.name for s in LOSS_SPECS.values() if s.labelled_pairs)
+        raise InputError(f"loss '{spec.name}' needs query-positive pairs or triplets; the data has labelled pairs "
+                         f"(text_a, text_b, label): use --loss {fits}")
+    if examples.kind == "pairs" and spec.negatives == "required":
+        fits = _either(s.name for s in LOSS_SPECS.values() if s.negatives != "required")
+        raise InputError(f"loss '{spec.name}' needs negatives; the data has (query, positive) pairs: use --loss "
+                         f"{fits}, or train on a BEIR folder (negatives are mined or drawn there)")
     positions = list(range(len(examples.rows)))
     train_rows, dev_rows = _split(positions, config.dev_fraction, config.seed)
     rows = [examples.rows[i] for i in sorted(train_rows)]
@@ -289,26 +273,21 @@ def _prepare_examples(examples: Examples, config: TrainConfig) -> TrainingSet:
         qid = f"dev{i}"
         dev_queries[qid] = examples.rows[i][0]
         dev_qrels[qid] = {doc_of[examples.rows[i][1]]: 1}
-    columns = examples.columns
-    if loss == "mnrl":
-        columns = ("query",) + columns[1:] if examples.kind == "pairs" else ("query", "positive", "negative")
-    elif loss in ("batch-hard", "batch-semi-hard"):
-        classes: dict[str, int] = {}
-        grouped: list[tuple] = []
-        for row in rows:
-            if row[0] not in classes:
-                classes[row[0]] = len(classes)
-                grouped.append((row[0], classes[row[0]]))
-            grouped.append((row[1], classes[row[0]]))
-        columns, rows = LOSS_COLUMNS[loss], grouped
-    elif loss == "contrastive":  # triplets -> one similar and one dissimilar pair each
-        rows = [r for a, p, n in rows for r in ((a, p, 1), (a, n, 0))]
-        columns = LOSS_COLUMNS["contrastive"]
+    # a pair's anchor text is its key: the batch-hard losses put an anchor and its positives in one class
+    pairs = [TrainingPair(row[0], row[0], row[1], None if examples.kind == "pairs" else tuple(row[2:]))
+             for row in rows]
+    columns, rows = spec.build_rows(pairs)
     return TrainingSet(columns=columns, rows=rows, dev_queries=dev_queries, dev_corpus=corpus, dev_qrels=dev_qrels)
 
 
+def _either(names: Iterable[str]) -> str:
+    """``a``, ``a or b``, ``a, b or c``."""
+    names = list(names)
+    return " or ".join([", ".join(names[:-1]), names[-1]]) if len(names) > 1 else "".join(names)
+
+
 def _document(text: str):
-    from .data import Document
+    from ..data import Document
 
     return Document(text)
 
@@ -332,10 +311,13 @@ def work_folder(output: str | os.PathLike) -> Path:
     return output.parent / f".{output.name}.train"
 
 
-def fine_tune(source: str | os.PathLike, output: str | os.PathLike, *, model_name: str | os.PathLike | None = None,
+def fine_tune(source: ExamplesSource, output: str | os.PathLike, *, model_name: str | os.PathLike | None = None,
               config: TrainConfig | None = None, resume: bool = False, progress: bool = False,
               callbacks: list | None = None) -> dict[str, Any]:
     """Fine-tune ``model_name`` (default all-MiniLM-L6-v2) on ``source`` and save it at ``output``.
+
+    ``source`` is a BEIR folder or examples in any form ``load_examples`` reads (a file, a ``datasets``
+    save_to_disk folder, a ``datasets.Dataset``, a dict of columns).
 
     Returns the training log that is also written to ``output/training_log.json``.
     ``callbacks`` are extra ``transformers.TrainerCallback`` objects for the trainer.
@@ -347,7 +329,7 @@ def fine_tune(source: str | os.PathLike, output: str | os.PathLike, *, model_nam
     from transformers.utils import logging as hf_logging
 
     config = config or TrainConfig()
-    check_loss_name(config.loss)
+    get_spec(config.loss)
     output = Path(output)
     rank, world_size = rank_and_world_size()
     # Every process checks before training starts, and rank 0 writes the output only after training,
@@ -393,10 +375,9 @@ def fine_tune(source: str | os.PathLike, output: str | os.PathLike, *, model_nam
         dataloader_drop_last=world_size > 1,
     )  # under torchrun this joins the process group
     _barrier()  # rank 0 has cleared the work folder before anyone writes there
-    # The Hub widget examples are useless offline, and computing them draws a stray progress bar.
-    model.model_card_data.set_widget_examples = lambda dataset: None
-    trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=training.dataset(), loss=loss,
-                                         evaluator=evaluator, callbacks=callbacks)
+    with _without_widget_examples(model):
+        trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=training.dataset(), loss=loss,
+                                             evaluator=evaluator, callbacks=callbacks)
     trainer.remove_callback(PrinterCallback)  # it prints every log dict to stdout
     has_checkpoint = resume and any((work / "checkpoints").glob("checkpoint-*"))
     start = time.perf_counter()
@@ -404,7 +385,7 @@ def fine_tune(source: str | os.PathLike, output: str | os.PathLike, *, model_nam
     seconds = time.perf_counter() - start
     best = trainer.state.best_metric
     log = {
-        "config": asdict(config), "model": str(model_name) if model_name else None, "source": str(source),
+        "config": asdict(config), "model": str(model_name) if model_name else None, "source": source_name(source),
         "train_rows": len(training.rows), "dev_queries": len(training.dev_queries),
         "dev_corpus": len(training.dev_corpus), "initial_dev": initial, "history": trainer.state.log_history,
         "best_metric": best, "train_seconds": seconds, "resumed": bool(has_checkpoint),
@@ -514,7 +495,7 @@ def _fine_tune_adapter(model, model_name, loss, training: TrainingSet, config: T
     initial = {k: v for k, v in history[0].items() if k.startswith("dev_")} if dev else {}
     best = max((h["score"] for h in history[1:] if "score" in h), default=None)
     log = {
-        "config": asdict(config), "model": str(model_name) if model_name else None, "source": str(source),
+        "config": asdict(config), "model": str(model_name) if model_name else None, "source": source_name(source),
         "train_rows": len(training.rows), "dev_queries": len(training.dev_queries),
         "dev_corpus": len(training.dev_corpus), "initial_dev": initial,
         "history": [{"step": h["epoch"], **{k: v for k, v in h.items() if k != "score"}}
@@ -531,12 +512,25 @@ def _fine_tune_adapter(model, model_name, loss, training: TrainingSet, config: T
     return log
 
 
+@contextmanager
+def _without_widget_examples(model: "SentenceTransformer") -> Iterator[None]:
+    """While the trainer is built, the model card computes no Hub widget examples; the model is left as it was.
+
+    The trainer computes them once, in its constructor (its model-card callback's ``on_init_end``):
+    useless offline, and they draw a stray progress bar. Only this model's card, only meanwhile.
+    """
+    card = model.model_card_data
+    card.set_widget_examples = lambda dataset: None
+    try:
+        yield
+    finally:
+        del card.set_widget_examples
+
+
 def _check_batches(config: TrainConfig, training: TrainingSet) -> None:
     if config.batch_size < 1:
         raise InputError(f"{option('batch_size')} must be at least 1, got {config.batch_size}")
-    if config.loss in ("batch-hard", "batch-semi-hard") and (config.batch_size < 4 or config.batch_size % 2):
-        raise InputError(f"loss '{config.loss}' groups texts by label: {option('batch_size')} must be even and "
-                         f"at least 4")
+    get_spec(config.loss).check_batch_size(config.batch_size)
     if not training.rows:
         raise InputError("no training rows")
 
@@ -553,30 +547,3 @@ def _save(model: "SentenceTransformer", output: Path, log: dict) -> None:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-
-
-def plot_training_log(log: dict, path: "str | os.PathLike | Any") -> None:
-    """Training loss per step and the dev metrics per evaluation, as a PNG (a path or a binary file)."""
-    from matplotlib.figure import Figure  # no pyplot: no global backend or figure state
-
-    history = log.get("history", [])
-    losses = [(h["step"], h["loss"]) for h in history if "loss" in h]
-    dev: dict[str, list] = {}
-    for h in history:
-        for key, value in h.items():
-            if key.startswith("eval_dev_"):
-                dev.setdefault(key[len("eval_"):], []).append((h["step"], value))
-    for key, value in (log.get("initial_dev") or {}).items():
-        dev.setdefault(key, []).insert(0, (0, value))
-    fig = Figure(figsize=(10, 4))
-    left, right = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
-    if losses:
-        left.plot(*zip(*losses), marker=".")
-    left.set(title="training loss", xlabel="step", ylabel="loss")
-    for key, points in sorted(dev.items()):
-        right.plot(*zip(*points), marker="o", label=key)
-    right.set(title="dev split", xlabel="step", ylabel="score")
-    if dev:
-        right.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100, format="png")
