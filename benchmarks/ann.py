@@ -64,7 +64,7 @@ def recall_at(found: list[list[str]], truth: list[list[str]]) -> float:
 def compare(name: str, vectors: np.ndarray, queries: np.ndarray, rounds: int, build_rounds: int) -> dict:
     """Build and query ratios against raw hnswlib, and the recall / QPS curve, for one collection."""
     from textmetric.index import DEFAULT_EF, DEFAULT_EF_CONSTRUCTION, DEFAULT_M
-    from textmetric.retrieve import ExactIndex
+    from textmetric.index import ExactIndex
 
     ids = [f"v{i}" for i in range(len(vectors))]
     m, efc = DEFAULT_M, DEFAULT_EF_CONSTRUCTION
@@ -83,7 +83,7 @@ def compare(name: str, vectors: np.ndarray, queries: np.ndarray, rounds: int, bu
     exact = ExactIndex(ids, vectors)
     truth = [[d for d, _ in hits] for hits in exact.search(queries, 10)]
     rows = []
-    graph = ours._graph  # the hnswlib graph inside textmetric's index
+    graph = ours.vectors.graph  # the hnswlib graph inside textmetric's index
 
     def raw_on_our_graph():
         graph.set_ef(ef)
@@ -125,7 +125,7 @@ def compare(name: str, vectors: np.ndarray, queries: np.ndarray, rounds: int, bu
 def scifact_quality(index, model) -> dict:
     """Test nDCG@10 and MAP through the HNSW index and by exact search, on the same embeddings."""
     from textmetric import evaluate, load_beir
-    from textmetric.retrieve import ExactIndex
+    from textmetric.index import ExactIndex
 
     data = load_beir(SCIFACT, "test")
     qids = list(data.queries)

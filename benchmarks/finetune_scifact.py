@@ -39,7 +39,7 @@ def mined_negatives(model, negatives: int = 5, skip_top: int = 3, max_rank: int 
     """Hard negatives of the train queries from the zero-shot model (cached corpus embeddings), as triplets."""
     from textmetric import load_beir
     from textmetric.training.mining import mine_hard_negatives, write_triplets
-    from textmetric.retrieve import ExactIndex
+    from textmetric.index import ExactIndex
 
     path = RESULTS / f"scifact-train-negatives-{negatives}-{skip_top}-{max_rank}.jsonl"
     if path.exists():
@@ -61,7 +61,7 @@ def corpus_index(model, model_dir: Path | None, ids: list[str], texts: list[str]
     """
     from textmetric import ExactIndex, load_model
     from textmetric.training.adapter import adapter_matrix
-    from textmetric.retrieve import space_of
+    from textmetric.index import space_of
 
     log = None if model_dir is None else model_dir / "training_log.json"
     if log is not None and log.exists() and json.loads(log.read_text())["config"].get("adapter"):

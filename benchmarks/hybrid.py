@@ -41,7 +41,7 @@ TARGETS = {"zero-shot": 0.69, "fine-tuned": 0.73}
 
 def fuse(dense: list, lexical: list, setting: dict) -> list:
     """Each query's fused hits, as ``Retriever(mode="hybrid")`` makes them (both sides cut to the depth)."""
-    from textmetric.fusion import reciprocal_rank_fusion, score_fusion
+    from textmetric.search.fusion import reciprocal_rank_fusion, score_fusion
 
     depth = setting["depth"]
     if setting["fusion"] == "rrf":
@@ -70,7 +70,7 @@ def label(setting: dict) -> str:
 
 
 def dense_hits(model, corpus_ids, corpus_texts, queries: dict, name: str) -> list:
-    from textmetric.retrieve import ExactIndex, space_of
+    from textmetric.index import ExactIndex, space_of
 
     vectors = cached_embeddings(model, corpus_texts, "scifact-corpus")
     query_vectors = cached_embeddings(model, list(queries.values()), name, progress=False)
@@ -80,8 +80,8 @@ def dense_hits(model, corpus_ids, corpus_texts, queries: dict, name: str) -> lis
 def evaluate_model(tag: str, model, lexical, corpus_ids, corpus_texts, test, tune_queries: dict, tune_qrels,
                    quick: bool) -> dict:
     """Dense and hybrid rows of one model: defaults, and the setting best on the tuning queries."""
-    from textmetric.fusion import DEFAULT_ALPHA, DEFAULT_RRF_K
-    from textmetric.retrieve import DEFAULT_DEPTH
+    from textmetric.search.fusion import DEFAULT_ALPHA, DEFAULT_RRF_K
+    from textmetric.search.retriever import DEFAULT_DEPTH
 
     qids = list(test.queries)
     dense = dense_hits(model, corpus_ids, corpus_texts, test.queries, "scifact-test-queries")
@@ -126,7 +126,7 @@ def main() -> int:
     if not have_scifact():
         return 0
     from textmetric import load_beir, load_model
-    from textmetric.lexical import LexicalIndex
+    from textmetric.index.lexical import LexicalIndex
     from textmetric.training.trainer import TrainConfig, _split
 
     test, train = load_beir(SCIFACT, "test"), load_beir(SCIFACT, "train")

@@ -117,7 +117,7 @@ def test_the_manifest_records_the_backend_and_max_length(int8_index):
 
 
 def test_searching_uses_the_index_backend_and_length_by_default(int8_index):
-    from textmetric.indexing import load_index_model
+    from textmetric.index.building import load_index_model
 
     model = load_index_model(Index.load(int8_index))
     assert backend_of(model) == "onnx-int8" and model.max_seq_length == 64

@@ -6,8 +6,9 @@ import pytest
 from textmetric.data import load_beir
 from textmetric.errors import InputError
 from textmetric.evaluate import evaluate_retriever, read_run, write_per_query, write_run
+from textmetric.index import ExactIndex
 from textmetric.metrics import evaluate
-from textmetric.retrieve import ExactIndex, Retriever
+from textmetric.search.retriever import Retriever
 
 
 def test_run_files_round_trip_float32_scores_exactly(tmp_path):
@@ -97,3 +98,9 @@ def test_a_written_run_file_has_the_permissions_of_a_plain_file(tmp_path):
     finally:
         os.umask(mask)
     assert stat.S_IMODE((tmp_path / "run.txt").stat().st_mode) == 0o644  # not mkstemp's owner-only 0600
+
+
+def test_a_run_is_read_in_trec_eval_order_whatever_the_files_order(tmp_path):
+    path = tmp_path / "run.txt"
+    path.write_text("q Q0 d1 1 0.5 t\nq Q0 low 2 0.1 t\nq Q0 d9 3 0.5 t\nq Q0 top 4 0.9 t\n")
+    assert list(read_run(path)["q"]) == ["top", "d9", "d1", "low"]

@@ -3,7 +3,7 @@
 import pytest
 
 from textmetric.errors import InputError
-from textmetric.fusion import reciprocal_rank_fusion, score_fusion
+from textmetric.search.fusion import reciprocal_rank_fusion, score_fusion
 
 DENSE = [("a", 0.9), ("b", 0.7), ("c", 0.5)]
 LEXICAL = [("c", 12.0), ("d", 6.0), ("a", 3.0)]

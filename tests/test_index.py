@@ -8,8 +8,7 @@ import pytest
 
 from textmetric.data import Document
 from textmetric.errors import InputError
-from textmetric.index import FORMAT_VERSION, Index
-from textmetric.retrieve import ExactIndex
+from textmetric.index import FORMAT_VERSION, ExactIndex, Index
 
 
 def random_unit(n, dim=16, seed=0):
@@ -114,7 +113,7 @@ def test_compact_keeps_live_documents_and_drops_deleted_vectors():
     index = small_index(n=30)
     index.delete([f"d{i}" for i in range(10)])
     compacted = index.compact()
-    assert len(compacted) == 20 and compacted._graph.element_count == 20
+    assert len(compacted) == 20 and compacted.element_count == 20
     queries = random_unit(30)[10:]
     assert [h[0][0] for h in compacted.search(queries, k=1)] == [f"d{i}" for i in range(10, 30)]
 

@@ -12,9 +12,8 @@ import pytest
 
 from textmetric.data import Document
 from textmetric.errors import InputError
-from textmetric.index import Index
-from textmetric.indexing import add_documents, build_index, check_model, load_index_model, work_folder
-from textmetric.retrieve import ExactIndex
+from textmetric.index import ExactIndex, Index
+from textmetric.index.building import add_documents, build_index, check_model, load_index_model, work_folder
 
 
 def make_corpus(n):
@@ -25,7 +24,7 @@ def test_a_built_index_searches_like_exact_search(tiny_model, tmp_path):
     corpus = make_corpus(60)
     index = build_index(tiny_model, corpus, tmp_path / "idx")
     exact = ExactIndex.build(tiny_model, corpus)
-    queries = np.stack([exact.embeddings[i] for i in range(0, 60, 6)])
+    queries = exact.embeddings([f"doc{i}" for i in range(0, 60, 6)])
     for approx, truth in zip(index.search(queries, k=5), exact.search(queries, k=5)):
         assert [d for d, _ in approx] == [d for d, _ in truth]
 
@@ -44,7 +43,7 @@ def test_an_empty_corpus_is_a_clear_error(tiny_model, tmp_path):
 
 
 def test_an_interrupted_build_resumes_encoding_only_the_missing_chunks(tiny_model, tmp_path, monkeypatch):
-    import textmetric.indexing as indexing
+    import textmetric.index.building as indexing
 
     encoded = []
     real_encode = indexing.encode
@@ -70,7 +69,7 @@ def test_an_interrupted_build_resumes_encoding_only_the_missing_chunks(tiny_mode
 
 
 def test_a_changed_corpus_does_not_reuse_old_chunks(tiny_model, tmp_path, monkeypatch):
-    import textmetric.indexing as indexing
+    import textmetric.index.building as indexing
 
     real_encode = indexing.encode
     calls = []
@@ -126,6 +125,7 @@ SAVE_SCRIPT = textwrap.dedent("""
     import sys, time, numpy as np
     from pathlib import Path
     import textmetric.index as ix
+    import textmetric.index.folder as folder
     import textmetric.atomic as atomic
     target, point, signal_file = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
 
@@ -134,11 +134,11 @@ SAVE_SCRIPT = textwrap.dedent("""
         time.sleep(60)
 
     if point == "writing":          # graph written, documents not yet
-        real = ix._file_digest
-        ix._file_digest = lambda p: (pause() if p.name == "hnsw.bin" else None) or real(p)
+        real = folder.file_digest
+        folder.file_digest = lambda p: (pause() if p.name == "hnsw.bin" else None) or real(p)
     elif point == "before-swap":    # the new folder is complete, not yet in place
-        real_swap = ix.replace_folder
-        ix.replace_folder = lambda new, t: (pause(), real_swap(new, t))
+        real_swap = atomic.replace_folder
+        atomic.replace_folder = lambda new, t: (pause(), real_swap(new, t))
     elif point == "between-renames":  # a file system without atomic exchange, killed between its two renames
         atomic._exchange = lambda a, b: False
         import os

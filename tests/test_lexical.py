@@ -10,10 +10,10 @@ import pytest
 
 from textmetric.data import Document
 from textmetric.errors import InputError
-from textmetric.index import Index
-from textmetric.indexing import add_documents
-from textmetric.lexical import LexicalIndex, LexicalSettings, Tokenizer
-from textmetric.retrieve import ExactIndex, Retriever
+from textmetric.index import ExactIndex, Index
+from textmetric.index.building import add_documents
+from textmetric.index.lexical import LexicalIndex, LexicalSettings, Tokenizer
+from textmetric.search.retriever import Retriever
 
 PLAIN = LexicalSettings(stopwords=(), stemmer=None)
 DOCS = {

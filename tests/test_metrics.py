@@ -3,6 +3,14 @@
 Behaviour of pytrec_eval (trec_eval 9) checked by hand before writing these tests:
 * a qrels query whose judgments are all 0 (or negative) is evaluated and scores 0 everywhere;
 * a run query with an empty dict is evaluated (an empty ranking: 0 everywhere);
+* SURPRISE: an empty ranking for a judged query segfaults trec_eval if no ranking with a document has been
+  evaluated yet in the process. form_res_rels.c's static buffers are then still NULL; te_chk_and_malloc
+  returns that NULL for 0 entries, so te_form_res_rels fails, but only after caching the query id. The
+  next measure on that query gets the "cached" result, whose rel_levels is NULL, and bpref (asked after
+  map or Rprec) reads rel_levels[0]. Once a non-empty ranking has been evaluated the buffers are freed but
+  never reset to NULL and the same input scores 0, so a pytest run crashes or not depending on the order
+  in which hypothesis draws examples. The generated runs have no empty ranking; textmetric scores one 0
+  everywhere (a golden test below);
 * SURPRISE: a qrels query with an *empty* judgments dict is not evaluated at all (no result row),
   like a query with no line in a qrels file; textmetric skips it too, even with complete=True;
 * negative grades never count: not relevant at any level, and no (negative) gain in nDCG
@@ -97,8 +105,10 @@ QUERY_IDS = ["q1", "q2", "q3", "q4", "q5"]
 # A small set makes ties common; 0.1 vs 0.1 + 1e-12 and 1.0 vs 1.0 + 1e-9 tie only in float32.
 TIE_PRONE = st.sampled_from([0.0, -0.0, 0.1, 0.1 + 1e-12, 0.5, 1.0, 1.0 + 1e-9, -1.0, 2.5, 1e39, 1e40])
 SCORES = st.one_of(TIE_PRONE, st.floats(-5, 5, allow_nan=False))
-RUNS = st.dictionaries(st.sampled_from(QUERY_IDS), st.dictionaries(st.sampled_from(DOC_IDS), SCORES, max_size=12),
-                       max_size=5)
+# Every ranking holds a document: trec_eval can crash on an empty one (see the module docstring), so
+# that case is a golden test below instead.
+RANKINGS = st.dictionaries(st.sampled_from(DOC_IDS), SCORES, min_size=1, max_size=12)
+RUNS = st.dictionaries(st.sampled_from(QUERY_IDS), RANKINGS, max_size=5)
 # Every non-empty judgment set holds a grade >= 0: trec_eval corrupts its memory on a query judged
 # only negatively (see the module docstring), so that case is a golden test below instead.
 JUDGMENTS = st.dictionaries(st.sampled_from(DOC_IDS), st.integers(-2, 3), max_size=12).filter(
@@ -332,6 +342,22 @@ def test_a_run_query_with_no_results_counts_as_an_empty_ranking():
     result = evaluate({"q1": {"a": 1.0}, "q2": {}}, {"q1": {"a": 1}, "q2": {"a": 1}}, ["map", "p@10"])
     assert result.num_queries == 2
     assert result.per_query["q2"] == {"map": 0.0, "p@10": 0.0}
+
+
+@pytest.mark.parametrize("relevance_level", [1, 2])
+def test_an_empty_ranking_of_a_judged_query_scores_zero_on_every_metric(relevance_level):
+    # The case pytrec_eval cannot take (see the module docstring): q1, first and empty, is judged with
+    # relevant, non-relevant and negative grades; q2 retrieves its one relevant document at rank 1.
+    run = {"q1": {}, "q2": {"a": 1.0}}
+    qrels = {"q1": {"a": 2, "b": 1, "z": 0, "m": -1}, "q2": {"a": 2}}
+    result = evaluate(run, qrels, ALL_METRICS, relevance_level=relevance_level)
+
+    assert result.num_queries == 2
+    assert result.per_query["q1"] == {name: 0.0 for name in ALL_METRICS}
+    for name in ALL_METRICS:  # q2 scores 1, but p@k = 1/k; the mean halves it
+        family, _, k = name.partition("@")
+        q2 = 1 / int(k) if family == "p" else 1.0
+        assert result.means[name] == pytest.approx(q2 / 2, abs=TOL), name
 
 
 def test_a_qrels_query_with_no_judgments_is_not_evaluated_like_pytrec_eval():

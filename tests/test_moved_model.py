@@ -4,9 +4,8 @@ import shutil
 
 import pytest
 
+from textmetric import Index, load_index_model
 from textmetric.errors import InputError
-from textmetric.index import Index
-from textmetric.indexing import load_index_model
 
 
 @pytest.fixture

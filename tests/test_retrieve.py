@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from textmetric.errors import InputError
-from textmetric.retrieve import ExactIndex, Retriever
+from textmetric.index import ExactIndex
+from textmetric.search.retriever import Retriever
 
 
 def test_exact_search_ranks_by_cosine_similarity():

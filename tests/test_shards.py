@@ -8,7 +8,7 @@ import pytest
 from textmetric.data import Document
 from textmetric.errors import InputError
 from textmetric.index import Index
-from textmetric.shards import ShardedIndex, parse_shard, select_shard, shard_of
+from textmetric.index.shards import ShardedIndex, parse_shard, select_shard, shard_of
 
 IDS = [f"doc{i}" for i in range(60)]
 CORPUS = {d: Document(f"text of {d}") for d in IDS}
@@ -112,3 +112,10 @@ def test_adding_a_document_of_another_shard_is_refused(cli, shard_indexes, tmp_p
     code, _, err = cli("add", "--index", paths[0], "--corpus",
                        write_jsonl(tmp_path / "new.jsonl", [{"_id": stray, "text": "a new text"}]))
     assert code == 2 and "belong to other shards" in err and err.count("\n") == 1
+
+
+def test_compacting_a_shard_index_keeps_its_shard(tmp_path):
+    index = build(IDS[:5], vectors(n=5), shard=(1, 3))
+    index.delete([IDS[0]])
+    index.compact().save(tmp_path / "idx")
+    assert Index.load(tmp_path / "idx").shard == (1, 3)

@@ -279,7 +279,7 @@ def test_the_linear_adapter_trains_only_w_and_loads_as_one_model(toy_beir, tiny_
 
 def test_reprojecting_an_index_equals_rebuilding_it_with_the_adapted_model(cli, toy_beir, tiny_model_path, tmp_path):
     from textmetric.index import Index
-    from textmetric.indexing import build_index
+    from textmetric.index.building import build_index
 
     fine_tune(toy_beir, tmp_path / "m", model_name=tiny_model_path,
               config=TrainConfig(adapter="linear", loss="triplet", epochs=3, lr=1e-2, **FAST))

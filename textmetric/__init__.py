@@ -18,13 +18,13 @@ from .datasets import build_stdlib, export_stdlib, stdlib, stdlib_collection  # 
 from .errors import InputError  # noqa: E402
 from .evaluate import evaluate_retriever, read_run, write_per_query, write_run  # noqa: E402
 from .metrics import DEFAULT_METRICS, Evaluation, Run, evaluate, pair_accuracy, rank  # noqa: E402
-from .fusion import reciprocal_rank_fusion, score_fusion  # noqa: E402
-from .index import Index  # noqa: E402
-from .indexing import add_documents, build_index, load_index_model  # noqa: E402
-from .lexical import LexicalIndex, LexicalSettings  # noqa: E402
+from .search.fusion import reciprocal_rank_fusion, score_fusion  # noqa: E402
+from .index import ExactIndex, Index  # noqa: E402
+from .index.building import add_documents, build_index, load_index_model  # noqa: E402
+from .index.lexical import LexicalIndex, LexicalSettings  # noqa: E402
 from .models import DEFAULT_MODEL, encode, load_model  # noqa: E402
-from .retrieve import ExactIndex, Retriever  # noqa: E402
-from .shards import ShardedIndex, load_indexes  # noqa: E402
+from .search.retriever import Retriever  # noqa: E402
+from .index.shards import ShardedIndex, load_indexes  # noqa: E402
 
 __version__ = "0.1.0"
 

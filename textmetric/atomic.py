@@ -1,7 +1,7 @@
 """Writes that a crash cannot leave half done: a file or a whole folder appears complete, or not at all.
 
 Files: written to a temporary file beside the target, fsynced, renamed over it.
-Folders: a complete new folder is written beside the target and swapped in with
+Folders (``atomic_folder``): a complete new folder is written beside the target and swapped in with
 Linux ``renameat2(RENAME_EXCHANGE)``; where the file system cannot exchange, two
 renames, and a crash between them leaves the old folder at ``.<name>.old``, which
 ``recover_interrupted_replace`` puts back.
@@ -17,7 +17,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-__all__ = ["atomic_write", "temp_folder_beside", "replace_folder", "recover_interrupted_replace", "fsync"]
+__all__ = ["atomic_write", "atomic_folder", "temp_folder_beside", "replace_folder", "recover_interrupted_replace",
+           "fsync"]
 
 
 def _umask() -> int:
@@ -53,6 +54,21 @@ def atomic_write(path: str | os.PathLike, newline: str | None = None, binary: bo
         raise
     fsync(path.parent)
 
+
+@contextmanager
+def atomic_folder(target: str | os.PathLike) -> Iterator[Path]:
+    """A new empty folder beside ``target`` for the block to fill; once the block succeeds, everything in it
+    is flushed to the disk and the folder swapped into place at ``target``; if the block fails, it is removed."""
+    target = Path(target)
+    tmp = temp_folder_beside(target)
+    try:
+        yield tmp
+        for path in sorted(tmp.rglob("*"), reverse=True):  # files before the folders that list them
+            fsync(path)
+        replace_folder(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 def fsync(path: Path) -> None:

@@ -136,7 +136,7 @@ def _load_model(model_name):
 
 def _load_index_model(index, model_name):
     """The index's model (or the given one, checked), on the command's backend or else the index's."""
-    from .indexing import load_index_model
+    from .index.building import load_index_model
 
     settings = _encoding()
     return load_index_model(index, model_name, backend=settings.get("backend"), workers=settings.get("workers") or 1,
@@ -167,8 +167,8 @@ def lexical_options(function):
 
 def hybrid_options(modes: tuple[str, ...]):
     """--mode and the fusion settings, for `search` and `evaluate`."""
-    from .fusion import DEFAULT_ALPHA, DEFAULT_RRF_K
-    from .retrieve import DEFAULT_DEPTH
+    from .search.fusion import DEFAULT_ALPHA, DEFAULT_RRF_K
+    from .search.retriever import DEFAULT_DEPTH
 
     def decorate(function):
         for option in reversed([
@@ -457,7 +457,8 @@ def _load_files(corpus_path, queries_path: str, qrels_path: str):
 
 def _exact_search(bundle, model_name, k, batch_size, progress, quiet):
     """The run of exact search over the bundle's corpus, with the model and the in-memory index it used."""
-    from .retrieve import ExactIndex, Retriever
+    from .index import ExactIndex
+    from .search.retriever import Retriever
 
     model = _load_model(model_name)
     _say(f"encoding {len(bundle.corpus)} documents and {len(bundle.queries)} queries", quiet)
@@ -501,9 +502,9 @@ def _write_report(folder, systems, results, bundle, relevance_level, batch_size,
 def _index_runs(bundle, index_dir, model_name, k, ef, batch_size, check_recall, modes, fusion, progress, quiet):
     """The runs of an index (or of shards searched together) over the bundle's queries, one per mode, and
     HNSW recall@10 against exact search if asked."""
-    from .indexing import hnsw_recall
-    from .shards import load_indexes
-    from .retrieve import Retriever
+    from .index.building import hnsw_recall
+    from .index.shards import load_indexes
+    from .search.retriever import Retriever
 
     index = load_indexes(index_dir)
     if bundle.corpus:
@@ -564,9 +565,10 @@ def index_command(corpus_path, output, model_name, space, m, ef_construction, ef
                   lexical, stemmer, stopwords, shard, overwrite, as_json, quiet) -> None:
     """Encode a corpus and build an HNSW index folder (an interrupted build resumes when run again)."""
     from .data import load_corpus
-    from .indexing import build_index, index_exists
-    from .lexical import LexicalSettings
-    from .shards import parse_shard
+    from .index import index_exists
+    from .index.building import build_index
+    from .index.lexical import LexicalSettings
+    from .index.shards import parse_shard
 
     progress = _setup(quiet)
     start = time.perf_counter()
@@ -604,7 +606,7 @@ def index_command(corpus_path, output, model_name, space, m, ef_construction, ef
 def index_lexical(index_dir, stemmer, stopwords, as_json, quiet) -> None:
     """Add the BM25 side to an existing index (or rebuild it with other settings); no model needed."""
     from .index import Index
-    from .lexical import LexicalSettings
+    from .index.lexical import LexicalSettings
 
     _setup(quiet)
     start = time.perf_counter()
@@ -630,7 +632,7 @@ def add(index_dir, corpus_path, model_name, batch_size, as_json, quiet) -> None:
     """Add documents to an index; a document whose id is already there is replaced."""
     from .data import load_corpus
     from .index import Index
-    from .indexing import add_documents
+    from .index.building import add_documents
 
     progress = _setup(quiet)
     start = time.perf_counter()
@@ -740,8 +742,8 @@ def search(query, index_dir, queries_path, k, ef, mode, fusion, alpha, rrf_k, de
     from .data import load_queries, number_queries
     from .evaluate import write_run
     from .metrics import rank
-    from .retrieve import Retriever
-    from .shards import load_indexes
+    from .index.shards import load_indexes
+    from .search.retriever import Retriever
 
     progress = _setup(quiet)
     if bool(query) == bool(queries_path):
@@ -918,7 +920,7 @@ def mine(data_dir, split, output, model_name, index_dir, negatives, skip_top, ma
         index = Index.load(index_dir)
         model = _load_index_model(index, model_name)
     else:
-        from .retrieve import ExactIndex
+        from .index import ExactIndex
 
         model = _load_model(model_name)
         _say(f"encoding {len(data.corpus)} documents", quiet)

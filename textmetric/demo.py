@@ -111,10 +111,10 @@ def run_demo(config: DemoConfig | None = None, *, echo: Callable[[str], None] = 
              say: Callable[[str], None] = lambda message: None, progress: bool = False) -> DemoResult:
     """Run the demo; ``echo`` receives the results (table, examples, files), ``say`` the progress chatter."""
     from .evaluate import write_run
-    from .indexing import build_index
+    from .index.building import build_index
     from .models import load_model
     from .report import System, model_distances, training_log_of, write_report
-    from .retrieve import Retriever
+    from .search.retriever import Retriever
     from .training.mining import mine_hard_negatives, write_triplets
     from .training.trainer import AUTO_MAX_RANK, AUTO_SKIP_TOP, TrainConfig, fine_tune
 

@@ -19,7 +19,8 @@ from .data import Examples, Qrels, Queries, read_text
 from .errors import InputError
 from .metrics import DEFAULT_METRICS, Evaluation, Run, evaluate, pair_accuracy, rank
 from .models import encode
-from .retrieve import Retriever
+from .search.ranking import ordered
+from .search.retriever import Retriever
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -32,7 +33,8 @@ DEFAULT_RUN_TAG = "textmetric"
 
 
 def read_run(path: str | os.PathLike) -> Run:
-    """Read a TREC run file; a doc id listed twice for one query is an error (as in trec_eval)."""
+    """Read a TREC run file, each query's documents in trec_eval's order (by score, not by the file's
+    ranks, as trec_eval reads it); a doc id listed twice for one query is an error (as in trec_eval)."""
     path = Path(path)
     text = read_text(path)
     run: Run = {}
@@ -55,7 +57,7 @@ def read_run(path: str | os.PathLike) -> Run:
         ranking[doc_id] = value
     if not run:
         raise InputError("empty file: no results", path)
-    return run
+    return {qid: dict(ordered(scores)) for qid, scores in run.items()}  # in trec_eval order from here on
 
 
 def check_run_tag(tag: str) -> str:

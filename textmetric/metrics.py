@@ -23,6 +23,7 @@ import numpy as np
 
 from .data import Qrels
 from .errors import InputError, option, warn
+from .search.ranking import rank
 
 __all__ = [
     "Run", "Metric", "Evaluation", "METRICS", "DEFAULT_METRICS",
@@ -34,22 +35,6 @@ __all__ = [
 Run = dict[str, dict[str, float]]
 
 DEFAULT_METRICS = ("map", "map@100", "ndcg@10", "mrr@10", "recall@100", "p@10")
-
-
-# --------------------------------------------------------------------------- ranking
-
-def rank(scores: Mapping[str, float]) -> list[str]:
-    """Doc ids in trec_eval order: float32(score) descending, then doc id descending (byte order).
-
-    Two stable sorts: by id descending, then by float32 score descending.
-    """
-    ids = sorted(scores, reverse=True)  # Python str order is UTF-8 byte order
-    if not ids:
-        return []
-    with np.errstate(over="ignore"):  # scores beyond float32's range become +-inf, as in trec_eval
-        values = np.fromiter((scores[d] for d in ids), dtype=np.float64, count=len(ids)).astype(np.float32)
-    order = np.argsort(-values, kind="stable")
-    return [ids[i] for i in order.tolist()]
 
 
 # --------------------------------------------------------------------------- per-query metrics

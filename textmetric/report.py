@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
     from .compare import Comparison
+    from .index.protocols import SearchIndex
 
 __all__ = ["System", "Distances", "pair_distances", "model_distances", "recall_curve", "interpolated_precision",
            "RECALL_LEVELS", "write_report", "check_report_folder", "training_log_of", "plot_training_log"]
@@ -120,22 +121,16 @@ def _unit(vectors: np.ndarray) -> np.ndarray:
     return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
 
 
-def model_distances(model: "SentenceTransformer", queries: Queries, qrels: Qrels, run: Run, index, *,
-                    negatives: int = DEFAULT_NEGATIVES, relevance_level: int = 1, batch_size: int = 32) -> Distances:
+def model_distances(model: "SentenceTransformer", queries: Queries, qrels: Qrels, run: Run,
+                    index: "SearchIndex", *, negatives: int = DEFAULT_NEGATIVES, relevance_level: int = 1,
+                    batch_size: int = 32) -> Distances:
     """:func:`pair_distances` with the model's query embeddings and the document vectors an index holds
-    (an HNSW ``Index`` or an ``ExactIndex``): only the queries are encoded."""
+    (HNSW, exact or shards): only the queries are encoded."""
     from .models import encode
-    from .retrieve import ExactIndex
 
     qids = [q for q in _evaluated(run, qrels) if q in queries]
     vectors = encode(model, [queries[q] for q in qids], batch_size=batch_size)
-    if isinstance(index, ExactIndex):
-        position = {d: i for i, d in enumerate(index.ids)}
-        ids: Container[str] = position
-        lookup = lambda wanted: index.embeddings[[position[d] for d in wanted]]  # noqa: E731
-    else:
-        ids, lookup = index, index.embeddings
-    return pair_distances(dict(zip(qids, vectors)), ids, lookup, qrels, run, negatives=negatives,
+    return pair_distances(dict(zip(qids, vectors)), index, index.embeddings, qrels, run, negatives=negatives,
                           relevance_level=relevance_level)
 
 

@@ -16,7 +16,8 @@ from ..data import Corpus, Qrels, Queries
 from ..errors import InputError, option
 from ..atomic import atomic_write
 from ..metrics import rank
-from ..retrieve import Retriever, SearchIndex
+from ..index.protocols import SearchIndex
+from ..search.retriever import Retriever
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer

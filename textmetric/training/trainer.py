@@ -42,7 +42,8 @@ from ..evaluate import evaluate_pairs
 from ..metrics import evaluate
 from ..models import encode, load_model
 from ..report import plot_training_log
-from ..retrieve import ExactIndex, Retriever
+from ..index import ExactIndex
+from ..search.retriever import Retriever
 from .rows import TrainingPair
 
 if TYPE_CHECKING:

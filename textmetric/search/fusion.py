@@ -7,19 +7,16 @@ ties by doc id descending. Pure functions, no model, no index.
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import Sequence
 
-from .errors import InputError
-from .metrics import rank
+from ..errors import InputError
+from .ranking import Hits, ordered
 
 __all__ = ["reciprocal_rank_fusion", "score_fusion", "FUSIONS", "DEFAULT_RRF_K", "DEFAULT_ALPHA"]
 
 FUSIONS = ("rrf", "score")
 DEFAULT_RRF_K = 60     # Cormack, Clarke & Buettcher (SIGIR 2009): robust across collections, no tuning
 DEFAULT_ALPHA = 0.5    # equal weight to each side: no collection's preference built in
-
-Hits = list[tuple[str, float]]  # as in retrieve.py (which imports this module)
-
 
 def reciprocal_rank_fusion(rankings: Sequence[Hits], k: float = DEFAULT_RRF_K) -> Hits:
     """RRF: ``score(d) = sum over the rankings that contain d of 1 / (k + rank_i(d))``, ranks from 1.
@@ -33,7 +30,7 @@ def reciprocal_rank_fusion(rankings: Sequence[Hits], k: float = DEFAULT_RRF_K) -
     for hits in rankings:
         for position, (doc_id, _) in enumerate(hits, start=1):
             fused[doc_id] = fused.get(doc_id, 0.0) + 1.0 / (k + position)
-    return _ordered(fused)
+    return ordered(fused)
 
 
 def score_fusion(dense: Hits, lexical: Hits, alpha: float = DEFAULT_ALPHA) -> Hits:
@@ -52,7 +49,7 @@ def score_fusion(dense: Hits, lexical: Hits, alpha: float = DEFAULT_ALPHA) -> Hi
             fused[doc_id] = fused.get(doc_id, 0.0) + weight * value
         for doc_id, _ in hits:
             fused.setdefault(doc_id, 0.0)
-    return _ordered(fused)
+    return ordered(fused)
 
 
 def _min_max(hits: Hits) -> dict[str, float]:
@@ -63,7 +60,3 @@ def _min_max(hits: Hits) -> dict[str, float]:
     if high == low:
         return {doc_id: 1.0 for doc_id, _ in hits}
     return {doc_id: (float(s) - low) / (high - low) for doc_id, s in hits}
-
-
-def _ordered(fused: Mapping[str, float]) -> Hits:
-    return [(doc_id, fused[doc_id]) for doc_id in rank(fused)]

@@ -4,8 +4,8 @@ A ``LexicalIndex`` tokenises every text the same way -- regex words of two or mo
 characters, lowercased, English stop words dropped, Snowball-stemmed (PyStemmer)
 -- and scores with bm25s's Lucene BM25 (k1 = 1.5, b = 0.75). The settings travel
 with the index (the stop-word list itself, not a name), so a query is always
-tokenised as its documents were. bm25s cannot add or delete documents: the owner
-(``Index``) rebuilds this side from its live documents instead, which is fast.
+tokenised as its documents were. bm25s cannot add or delete documents: a
+``LexicalSide`` rebuilds the index from the live documents instead, which is fast.
 
 On disk (a folder, usually ``lexical/`` inside an index folder): bm25s's own
 files -- three ``.npy`` arrays of the sparse score matrix, saved without pickle,
@@ -18,16 +18,17 @@ from __future__ import annotations
 import json
 import os
 import re
+import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
-from .errors import InputError
-from .retrieve import Hits, id_ranks, top_hits
+from ..errors import InputError
+from ..search.ranking import Hits, id_ranks, top_hits
 
-__all__ = ["LexicalSettings", "LexicalIndex", "ENGLISH_STOPWORDS", "STEMMERS"]
+__all__ = ["LexicalSettings", "LexicalIndex", "LexicalSide", "ENGLISH_STOPWORDS", "STEMMERS"]
 
 TOKEN_PATTERN = r"(?u)\b\w\w+\b"  # bm25s's and scikit-learn's default: words of two or more characters
 # Lucene's classic English stop set (EnglishAnalyzer; bm25s's STOPWORDS_EN): short, so meaning-bearing words stay.
@@ -192,3 +193,35 @@ class LexicalIndex:
                                  f"names {len(ids)}", folder)
         index._id_rank = id_ranks(ids)
         return index
+
+
+class LexicalSide:
+    """The BM25 side of a changing set of documents: a :class:`LexicalIndex` rebuilt from them
+    (``documents`` gives the live ids and texts) when it is next needed after a change."""
+
+    def __init__(self, settings: LexicalSettings, documents: Callable[[], tuple[list[str], list[str]]],
+                 built: LexicalIndex | None = None) -> None:
+        self.settings = settings
+        self._documents = documents
+        self._index = built  # None while stale
+        self._building = threading.Lock()
+
+    def changed(self) -> None:
+        """The documents changed: rebuild before the next search or save."""
+        self._index = None
+
+    def current(self) -> LexicalIndex:
+        """The BM25 index of the documents as they are now (built here if they changed)."""
+        with self._building:
+            if self._index is None:
+                ids, texts = self._documents()
+                self._index = LexicalIndex.build(ids, texts, self.settings)
+            return self._index
+
+    def search(self, query_texts: Sequence[str], k: int) -> list[Hits]:
+        """:meth:`LexicalIndex.search` over the current documents."""
+        return self.current().search(query_texts, k)
+
+    def save(self, folder: str | os.PathLike) -> list[str]:
+        """:meth:`LexicalIndex.save` of the current documents."""
+        return self.current().save(folder)

@@ -9,17 +9,20 @@ union, since every document of the global top ``k`` is in its own shard's top ``
 from __future__ import annotations
 
 import hashlib
-import heapq
 import os
 from typing import Sequence
 
 import numpy as np
 
-from .data import Corpus, Document
-from .errors import InputError
+from ..data import Corpus, Document
+from ..errors import InputError
+from ..search.ranking import Hits, merge_top_k
 from .index import Index
 
 __all__ = ["shard_of", "parse_shard", "select_shard", "ShardedIndex", "load_indexes"]
+
+# BM25 statistics (document frequencies) are per shard, so scores of two shards do not compare: dense only.
+_PER_SHARD = "lexical and hybrid search need one index: BM25 statistics are per shard"
 
 
 def shard_of(doc_id: str, count: int) -> int:
@@ -66,7 +69,6 @@ class ShardedIndex:
                 raise InputError(f"the shards do not fit together: {', '.join(f'{i}/{n}' for i, n in recorded)}")
         self.shards = list(shards)
         self.dim, self.space, self.model = first.dim, first.space, first.model
-        self.lexical_settings = None  # BM25 statistics (document frequencies) are per shard: dense only
 
     @property
     def ef(self) -> int:
@@ -107,20 +109,23 @@ class ShardedIndex:
             out[rows] = self.shards[number].embeddings([doc_ids[r] for r in rows])
         return out
 
-    def search(self, query_embeddings: np.ndarray, k: int, ef: int | None = None):
+    def search(self, query_embeddings: np.ndarray, k: int, ef: int | None = None) -> list[Hits]:
         """Top ``k`` per query over all shards, in trec_eval order (score descending, ties by id descending)."""
         per_shard = [s.search(query_embeddings, k, ef) for s in self.shards]
-        merged = []
-        for lists in zip(*per_shard):
-            best: dict[str, float] = {}
-            for doc_id, score in (hit for hits in lists for hit in hits):
-                if doc_id not in best or score > best[doc_id]:  # a document added to two shards counts once
-                    best[doc_id] = score
-            merged.append(heapq.nlargest(k, best.items(), key=lambda hit: (hit[1], hit[0])))
-        return merged
+        return [merge_top_k(lists, k) for lists in zip(*per_shard)]  # a document in two shards counts once
 
-    def search_lexical(self, query_texts, k):
-        raise InputError("lexical and hybrid search need one index: BM25 statistics are per shard")
+    @property
+    def lexical_settings(self) -> None:
+        """Always None: shards searched together have no lexical side."""
+        return None
+
+    def check_lexical(self, mode: str) -> None:
+        """Refuse lexical and hybrid modes (``mode``): BM25 statistics are per shard."""
+        raise InputError(_PER_SHARD)
+
+    def search_lexical(self, query_texts: Sequence[str], k: int) -> list[Hits]:
+        """Refused: BM25 statistics are per shard."""
+        raise InputError(_PER_SHARD)
 
 
 def load_indexes(paths: Sequence[str | os.PathLike]) -> "Index | ShardedIndex":

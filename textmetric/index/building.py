@@ -19,13 +19,13 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from .data import CorpusSource, load_corpus
-from .errors import InputError, on_command_line, option, warn
-from .index import DEFAULT_EF, DEFAULT_EF_CONSTRUCTION, DEFAULT_M, Index, read_manifest
+from ..data import CorpusSource, load_corpus
+from ..errors import InputError, on_command_line, option, warn
+from ..models import (backend_of, encode, load_model, model_identity, set_max_seq_length, token_lengths,
+                      warn_truncated)
+from .index import ExactIndex, Index
 from .lexical import LexicalSettings
-from .models import (backend_of, encode, load_model, model_identity, set_max_seq_length, token_lengths,
-                     warn_truncated)
-from .retrieve import space_of
+from .vectors import DEFAULT_EF, DEFAULT_EF_CONSTRUCTION, DEFAULT_M, space_of
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -111,7 +111,7 @@ def build_index(model: "SentenceTransformer", corpus: CorpusSource, output: str 
     """Encode ``corpus`` (resumably), build the HNSW graph (and the BM25 side if ``lexical`` settings
     are given) and save it atomically at ``output``.
 
-    ``shard`` = (i, N) indexes only the documents of shard i of N (see :mod:`textmetric.shards`).
+    ``shard`` = (i, N) indexes only the documents of shard i of N (see :mod:`textmetric.index.shards`).
     ``corpus`` may be any form :func:`~textmetric.data.load_corpus` reads.
     """
     corpus = load_corpus(corpus)
@@ -213,8 +213,6 @@ def _moved_model(recorded: dict) -> str:
 
 def hnsw_recall(index: Index, query_embeddings: np.ndarray, k: int = 10) -> float:
     """Mean recall@k of the HNSW search against exact search over the index's own stored vectors."""
-    from .retrieve import ExactIndex
-
     ids = index.ids
     cut = min(k, len(ids))
     if cut < 1 or len(query_embeddings) == 0:
@@ -224,11 +222,3 @@ def hnsw_recall(index: Index, query_embeddings: np.ndarray, k: int = 10) -> floa
     found = [len({d for d, _ in a} & {d for d, _ in t}) / len(t) for a, t in zip(approx, truth)]
     return sum(found) / len(found)
 
-
-def index_exists(path: str | os.PathLike) -> bool:
-    """Whether ``path`` holds a readable index manifest."""
-    try:
-        read_manifest(path)
-    except InputError:
-        return False
-    return True

@@ -1,0 +1,16 @@
+"""Indexes: vectors under integer labels, their documents, the BM25 side, the index folder, shards, building.
+
+``Index`` (HNSW, saved as a folder) and ``ExactIndex`` (exact, in memory) are what a
+user opens; ``protocols`` says what every index answers. The parts: ``vectors``,
+``docstore``, ``lexical``, ``folder`` (manifest, checksums, atomic swap), ``locking``.
+``shards`` searches several indexes as one; ``building`` turns a corpus into an index.
+"""
+
+from .folder import FORMAT_VERSION, index_exists, read_manifest
+from .index import ExactIndex, Index
+from .protocols import DenseSearch, DocumentLookup, LexicalSearch, SearchIndex, VectorLookup
+from .vectors import DEFAULT_EF, DEFAULT_EF_CONSTRUCTION, DEFAULT_M, SPACES, space_of
+
+__all__ = ["Index", "ExactIndex", "FORMAT_VERSION", "DEFAULT_M", "DEFAULT_EF_CONSTRUCTION", "DEFAULT_EF",
+           "SPACES", "space_of", "read_manifest", "index_exists", "DenseSearch", "LexicalSearch", "VectorLookup",
+           "DocumentLookup", "SearchIndex"]

@@ -1,0 +1,313 @@
+"""The index a user opens: vectors under integer labels, the documents they stand for, an optional BM25 side.
+
+Each part is its own object: a vector index (``vectors.py``), the document store
+(``docstore.py``), the lexical side (``lexical.py``); an index joins them under one
+reader/writer lock (``locking.py``) and keeps them in step as documents come and go.
+:class:`Index` joins an HNSW graph and lives in an index folder (``folder.py``);
+:class:`ExactIndex` joins exact search, in memory, the reference HNSW is measured
+against. Both satisfy every protocol of ``protocols.py``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterable, Sequence
+
+import numpy as np
+
+from ..atomic import atomic_folder
+from ..data import CorpusSource, Document, load_corpus
+from ..errors import InputError
+from ..search.ranking import Hits, sorted_rows
+from .docstore import DocStore
+from .folder import DOCS, GRAPH, LEXICAL, MANIFEST, Manifest, check_replaceable, open_folder, write_manifest
+from .lexical import LexicalIndex, LexicalSettings, LexicalSide
+from .locking import ANY_MODE, ReadWriteLock
+from .vectors import (DEFAULT_EF, DEFAULT_EF_CONSTRUCTION, DEFAULT_M, ExactVectors, HnswVectors, check_space,
+                      space_of)
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+__all__ = ["Index", "ExactIndex"]
+
+
+class _Composite:
+    """What the HNSW and the exact index share: documents added, replaced and deleted in every part at once."""
+
+    _name_in_errors = "this index"  # how check_lexical names it
+
+    def __init__(self, vectors: HnswVectors | ExactVectors, docs: DocStore, *, model: dict | None = None,
+                 shard: tuple[int, int] | None = None, lexical: LexicalSettings | None = None,
+                 lexical_index: LexicalIndex | None = None) -> None:
+        self.vectors = vectors
+        self.docs = docs
+        self.model = model
+        self.shard = shard  # (i, N): this index holds shard i of N (see shards.py)
+        self._lock = ReadWriteLock()
+        self._join_lexical(lexical, lexical_index)
+
+    def _join_lexical(self, settings: LexicalSettings | None, built: LexicalIndex | None = None) -> None:
+        self.lexical = None if settings is None else LexicalSide(settings, self._texts, built)
+
+    def _texts(self) -> tuple[list[str], list[str]]:
+        ids, documents = self.docs.documents()
+        return ids, [doc.full_text for doc in documents]
+
+    # -- what it holds ---------------------------------------------------------------------------
+
+    @property
+    def dim(self) -> int:
+        return self.vectors.dim
+
+    @property
+    def space(self) -> str:
+        return self.vectors.space
+
+    def __len__(self) -> int:
+        """Number of live (not deleted) documents."""
+        return len(self.docs)
+
+    def __contains__(self, doc_id: object) -> bool:
+        return doc_id in self.docs
+
+    @property
+    def ids(self) -> list[str]:
+        """Live doc ids, in the order they were added."""
+        return self.docs.ids
+
+    def document(self, doc_id: str) -> Document | None:
+        """The stored title and text of a document, or None if it is not in the index."""
+        return self.docs.document(doc_id)
+
+    def embeddings(self, doc_ids: Sequence[str]) -> np.ndarray:
+        """The stored vectors of ``doc_ids`` (normalised for the cosine space)."""
+        return self.vectors.vectors(self.docs.labels(doc_ids))
+
+    # -- changing it -----------------------------------------------------------------------------
+
+    def add(self, ids: Sequence[str], embeddings: np.ndarray, documents: Sequence[Document] | None = None) -> None:
+        """Add documents; an id already in the index is replaced (its old vector is deleted)."""
+        embeddings = np.ascontiguousarray(embeddings, dtype=np.float32)
+        if embeddings.ndim != 2 or embeddings.shape[1] != self.dim:
+            raise InputError(f"embeddings of shape {embeddings.shape} do not fit an index of dimension {self.dim}")
+        if len(ids) != len(embeddings) or (documents is not None and len(documents) != len(ids)):
+            raise ValueError("ids, embeddings and documents must have the same length")
+        duplicates = _duplicates(ids)
+        if duplicates:
+            raise InputError(f"{len(duplicates)} duplicate id(s) in one batch: {', '.join(duplicates[:5])}")
+        if not ids:
+            return
+        with self._lock.writing():
+            self.vectors.delete(self.docs.labels(d for d in ids if d in self.docs))
+            labels = np.arange(self.docs.next_label, self.docs.next_label + len(ids), dtype=np.int64)
+            self.vectors.add(embeddings, labels)
+            self.docs.add(labels, ids, documents)
+            if self.lexical is not None:
+                self.lexical.changed()
+
+    def delete(self, ids: Iterable[str]) -> list[str]:
+        """Delete documents by id; returns the ids that were not in the index (and so changed nothing)."""
+        with self._lock.writing():
+            removed, missing = self.docs.remove(ids)
+            self.vectors.delete(removed)
+            if removed and self.lexical is not None:
+                self.lexical.changed()
+        return missing
+
+    # -- the lexical side ------------------------------------------------------------------------
+
+    @property
+    def lexical_settings(self) -> LexicalSettings | None:
+        """The BM25 side's tokenisation and parameters, or None when the index has no lexical side."""
+        return None if self.lexical is None else self.lexical.settings
+
+    def enable_lexical(self, settings: LexicalSettings | None = None) -> None:
+        """Give the index a BM25 side over its live documents (or rebuild it with new ``settings``)."""
+        with self._lock.writing():
+            side = LexicalSide(settings or LexicalSettings(), self._texts)
+            side.current()  # build now: a bad setting (no stemmer) fails here, not at search time
+            self.lexical = side
+
+    def check_lexical(self, mode: str) -> None:
+        """Refuse ``mode`` (lexical or hybrid) when the index has no lexical side, saying how to add one."""
+        if self.lexical is None:
+            raise InputError(f"{self._name_in_errors} has no lexical side (mode '{mode}' needs one): build an "
+                             f"index with `textmetric index --lexical`, or add one with `textmetric index-lexical`")
+
+    def search_lexical(self, query_texts: Sequence[str], k: int) -> list[Hits]:
+        """Top ``k`` live documents per query by BM25, in trec_eval order; only documents sharing a term."""
+        if self.lexical is None:
+            raise InputError("the index has no lexical side: build it with `textmetric index --lexical`, "
+                             "or add one with `textmetric index-lexical`")
+        with self._lock.reading(ANY_MODE):
+            return self.lexical.search(query_texts, k)
+
+
+class Index(_Composite):
+    """An HNSW graph over document embeddings, with the documents themselves and their ids."""
+
+    vectors: HnswVectors
+
+    def __init__(self, dim: int, space: str = "cosine", *, model: dict | None = None, m: int = DEFAULT_M,
+                 ef_construction: int = DEFAULT_EF_CONSTRUCTION, ef: int = DEFAULT_EF,
+                 capacity: int = 1024) -> None:
+        super().__init__(HnswVectors(dim, space, m=m, ef_construction=ef_construction, ef=ef, capacity=capacity),
+                         DocStore(), model=model)
+
+    @classmethod
+    def of(cls, vectors: HnswVectors, docs: DocStore, *, model: dict | None = None,
+           shard: tuple[int, int] | None = None, lexical: LexicalSettings | None = None,
+           lexical_index: LexicalIndex | None = None) -> "Index":
+        """An index of parts already made, as :meth:`load` reads them (``lexical_index``: the BM25 side
+        of ``docs`` as it stands, built when first needed if not given)."""
+        index = cls.__new__(cls)
+        _Composite.__init__(index, vectors, docs, model=model, shard=shard, lexical=lexical,
+                            lexical_index=lexical_index)
+        return index
+
+    @property
+    def ef(self) -> int:
+        """The default search depth (raised to k by a search that needs more)."""
+        return self.vectors.ef
+
+    @ef.setter
+    def ef(self, value: int) -> None:
+        self.vectors.ef = int(value)
+
+    @property
+    def m(self) -> int:
+        return self.vectors.m
+
+    @property
+    def ef_construction(self) -> int:
+        return self.vectors.ef_construction
+
+    @property
+    def element_count(self) -> int:
+        """Vectors in the graph, deleted ones included (``compact`` drops those)."""
+        return self.vectors.element_count
+
+    def search(self, query_embeddings: np.ndarray, k: int, ef: int | None = None) -> list[Hits]:
+        """Top ``k`` live documents per query, in trec_eval order (score descending, ties by id descending).
+
+        ``k`` is clamped to the live document count and ``ef`` raised to at least ``k``
+        (hnswlib fails otherwise). Scores: cosine similarity for ``cosine``, the inner
+        product for ``ip``, minus the squared distance for ``l2`` -- higher is closer.
+        """
+        queries = np.ascontiguousarray(query_embeddings, dtype=np.float32)
+        if queries.ndim != 2 or queries.shape[1] != self.dim:
+            raise InputError(f"query embeddings of shape {queries.shape} do not fit an index of "
+                             f"dimension {self.dim}")
+        k = min(k, len(self))
+        if k < 1 or len(queries) == 0:
+            return [[] for _ in range(len(queries))]
+        ef = max(ef or self.ef, k)
+        with self._lock.reading(ef):
+            labels, scores = self.vectors.search(queries, k, ef)
+            ids = self.docs.ids_by_label[labels]
+        return sorted_rows(ids, scores)  # hnswlib sorts by score: only ties need the doc-id order
+
+    def compact(self) -> "Index":
+        """A new index holding only the live documents: reclaims the space deleted ones still take."""
+        ids = self.ids
+        fresh = Index(self.dim, self.space, model=self.model, m=self.m, ef_construction=self.ef_construction,
+                      ef=self.ef, capacity=max(len(ids), 1))
+        if ids:
+            fresh.add(ids, self.embeddings(ids), [self.document(d) for d in ids])
+        fresh._join_lexical(self.lexical_settings)  # built from the fresh documents when next needed
+        fresh.shard = self.shard
+        return fresh
+
+    # -- on disk ---------------------------------------------------------------------------------
+
+    def manifest(self) -> dict:
+        """What ``manifest.json`` records (without the file checksums that ``save`` adds)."""
+        return self._manifest().to_dict()
+
+    def _manifest(self) -> Manifest:
+        v = self.vectors
+        return Manifest(dim=self.dim, space=self.space, count=len(self), m=v.m, ef_construction=v.ef_construction,
+                        ef=v.ef, elements=v.element_count, next_label=self.docs.next_label, seed=v.seed,
+                        model=self.model, shard=self.shard, lexical=self.lexical_settings)
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the index folder atomically: a complete new folder is swapped in, or nothing changes."""
+        path = Path(path)
+        check_replaceable(path)
+        with atomic_folder(path) as tmp:
+            with self._lock.reading():
+                self.vectors.save(tmp / GRAPH)
+                self.docs.save(tmp / DOCS)
+                lexical = [] if self.lexical is None else self.lexical.save(tmp / LEXICAL)
+                manifest = self._manifest()
+            write_manifest(tmp, manifest, [f"{LEXICAL}/{name}" for name in lexical])
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "Index":
+        """Read an index folder, checking that manifest, graph and documents agree."""
+        path = Path(path)
+        manifest = open_folder(path)
+        vectors = HnswVectors.load(path / GRAPH, manifest.dim, manifest.space, elements=manifest.elements,
+                                   m=manifest.m, ef_construction=manifest.ef_construction, ef=manifest.ef,
+                                   seed=manifest.seed)
+        if vectors.element_count != manifest.elements:
+            raise InputError(f"{GRAPH} holds {vectors.element_count} vectors but {MANIFEST} says "
+                             f"{manifest.elements}", path)
+        docs = DocStore.load(path / DOCS, manifest.next_label)
+        if len(docs) != manifest.count:
+            raise InputError(f"{DOCS} holds {len(docs)} documents but {MANIFEST} says {manifest.count}", path)
+        lexical = None
+        if manifest.lexical is not None:
+            lexical = LexicalIndex.load(path / LEXICAL, manifest.lexical)
+            if lexical.ids != docs.ids:
+                raise InputError(f"{LEXICAL}/ does not hold the same documents as {DOCS}", path)
+        return cls.of(vectors, docs, model=manifest.model, shard=manifest.shard, lexical=manifest.lexical,
+                      lexical_index=lexical)
+
+
+class ExactIndex(_Composite):
+    """Every document's embedding in memory; a search scores them all, in trec_eval's order to the last tie."""
+
+    vectors: ExactVectors
+    _name_in_errors = "exact search"
+
+    def __init__(self, ids: Sequence[str], embeddings: np.ndarray, space: str = "cosine",
+                 documents: Sequence[Document] | None = None) -> None:
+        check_space(space)
+        if len(ids) != len(embeddings):
+            raise ValueError(f"{len(ids)} ids for {len(embeddings)} embeddings")
+        embeddings = np.asarray(embeddings, dtype=np.float32)
+        if embeddings.ndim != 2:
+            raise ValueError(f"expected a 2-d array of embeddings, got shape {embeddings.shape}")
+        super().__init__(ExactVectors(embeddings.shape[1], space, capacity=len(ids)), DocStore())
+        self.add(list(ids), embeddings, documents)
+
+    @classmethod
+    def build(cls, model: "SentenceTransformer", corpus: CorpusSource, *, batch_size: int = 32,
+              progress: bool = False) -> "ExactIndex":
+        """Encode the corpus (any form ``load_corpus`` reads; ``Document.full_text``) and hold the embeddings
+        and the documents."""
+        from ..models import encode
+
+        corpus = load_corpus(corpus)
+        ids = list(corpus)
+        embeddings = encode(model, [corpus[i].full_text for i in ids], batch_size=batch_size, progress=progress)
+        return cls(ids, embeddings, space_of(model), [corpus[i] for i in ids])
+
+    def search(self, query_embeddings: np.ndarray, k: int, chunk: int = 256) -> list[Hits]:
+        """The top ``k`` documents per query, in trec_eval order; ``k`` is clamped to the corpus size."""
+        queries = np.asarray(query_embeddings, dtype=np.float32)
+        k = min(k, len(self))
+        if k < 1:
+            return [[] for _ in range(len(queries))]
+        with self._lock.reading():
+            labels, scores = self.vectors.search(queries, k, self.docs.tie_rank(), chunk)
+            ids = self.docs.ids_by_label[labels]
+        return list(map(list, map(zip, ids.tolist(), scores.tolist())))
+
+
+def _duplicates(ids: Sequence[str]) -> list[str]:
+    seen: set[str] = set()
+    return [i for i in ids if i in seen or seen.add(i)]

@@ -1,0 +1,240 @@
+"""Vector indexes under integer labels: an HNSW graph (hnswlib) and exact search (numpy).
+
+Both hold float32 vectors of one dimension in one space and know nothing of doc ids:
+the document store maps labels to documents. Scores are similarities, higher is
+closer: cosine similarity for ``cosine``, the inner product for ``ip``, minus the
+squared distance for ``l2``. A label, once deleted, is never searched again.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
+
+import numpy as np
+
+from ..errors import InputError
+from ..search.ranking import top_k
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+__all__ = ["SPACES", "space_of", "HnswVectors", "ExactVectors", "DEFAULT_M", "DEFAULT_EF_CONSTRUCTION",
+           "DEFAULT_EF", "HNSW_SEED"]
+
+SPACES = ("cosine", "ip", "l2")
+DEFAULT_M = 16
+DEFAULT_EF_CONSTRUCTION = 200
+DEFAULT_EF = 100
+HNSW_SEED = 100
+_SPACE_OF_SIMILARITY = {"cosine": "cosine", "dot": "ip", "euclidean": "l2"}
+
+
+def space_of(model: "SentenceTransformer") -> str:
+    """The search space matching the model's own similarity function (cosine for most models)."""
+    name = str(model.similarity_fn_name or "cosine")
+    try:
+        return _SPACE_OF_SIMILARITY[name]
+    except KeyError:
+        raise InputError(f"the model's similarity '{name}' has no search space "
+                         f"(supported: {', '.join(_SPACE_OF_SIMILARITY)})") from None
+
+
+def check_space(space: str) -> None:
+    if space not in SPACES:
+        raise InputError(f"unknown space '{space}' (expected one of {', '.join(SPACES)})")
+
+
+class HnswVectors:
+    """An hnswlib graph: approximate nearest neighbours, ``ef`` the default search depth.
+
+    hnswlib forgets its space, dimension and ef when it saves: whoever saves the graph
+    records them (the index manifest) and gives them back to :meth:`load`.
+    """
+
+    def __init__(self, dim: int, space: str = "cosine", *, m: int = DEFAULT_M,
+                 ef_construction: int = DEFAULT_EF_CONSTRUCTION, ef: int = DEFAULT_EF, capacity: int = 1024,
+                 seed: int = HNSW_SEED, graph=None) -> None:
+        """A new empty graph, or (``graph``) one that :meth:`load` read."""
+        import hnswlib
+
+        check_space(space)
+        for name, value in (("dim", dim), ("m", m), ("ef_construction", ef_construction), ("ef", ef)):
+            if value < 1:
+                raise InputError(f"{name} must be at least 1, got {value}")
+        self.dim, self.space = int(dim), space
+        self.m, self.ef_construction, self.ef, self.seed = int(m), int(ef_construction), int(ef), int(seed)
+        if graph is None:
+            graph = hnswlib.Index(space=space, dim=self.dim)
+            graph.init_index(max_elements=max(capacity, 1), M=self.m, ef_construction=self.ef_construction,
+                             random_seed=self.seed)
+        self.graph = graph
+
+    @property
+    def element_count(self) -> int:
+        """Vectors in the graph, deleted ones included."""
+        return int(self.graph.element_count)
+
+    def add(self, vectors: np.ndarray, labels: np.ndarray) -> None:
+        """Insert float32 ``vectors`` under new ``labels``, growing the graph as needed."""
+        needed = self.graph.element_count + len(labels)
+        if needed > self.graph.get_max_elements():
+            self.graph.resize_index(max(needed, 2 * self.graph.get_max_elements()))
+        self.graph.add_items(vectors, labels)
+
+    def delete(self, labels: Sequence[int]) -> None:
+        """Mark ``labels`` deleted: they stay in the graph (as links) but never come back from a search."""
+        for label in labels:
+            self.graph.mark_deleted(label)
+
+    def search(self, queries: np.ndarray, k: int, ef: int) -> tuple[np.ndarray, np.ndarray]:
+        """Labels and float32 scores of each query's ``k`` nearest live vectors, best first (``k`` <= live count).
+
+        ef is graph state: the caller holds the index's read lock for this ef, so every
+        concurrent reader asked for the same value. Only the retry below raises it, which
+        for the others can only raise recall.
+        """
+        while True:
+            self.graph.set_ef(ef)
+            try:
+                labels, distances = self.graph.knn_query(queries, k=k)
+                break
+            except RuntimeError:
+                # With many deleted elements the beam may not reach k live ones: widen it.
+                if ef >= self.graph.element_count:
+                    raise
+                ef = min(2 * ef, self.graph.element_count)
+        # hnswlib's distances: 1 - cosine, 1 - inner product, or the squared L2 distance, ascending.
+        return labels, (-distances if self.space == "l2" else np.float32(1) - distances).astype(np.float32)
+
+    def vectors(self, labels: Sequence[int]) -> np.ndarray:
+        """The stored vectors of ``labels`` (normalised for the cosine space, as hnswlib keeps them)."""
+        return np.asarray(self.graph.get_items(list(labels)), dtype=np.float32).reshape(len(labels), self.dim)
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the graph to the file ``path``."""
+        self.graph.save_index(str(path))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, dim: int, space: str, *, elements: int, m: int = DEFAULT_M,
+             ef_construction: int = DEFAULT_EF_CONSTRUCTION, ef: int = DEFAULT_EF,
+             seed: int = HNSW_SEED) -> "HnswVectors":
+        """Read a graph of ``elements`` vectors that :meth:`save` wrote; an InputError if it cannot be read."""
+        import hnswlib
+
+        path = Path(path)
+        graph = hnswlib.Index(space=space, dim=dim)
+        try:
+            graph.load_index(str(path), max_elements=max(elements, 1))
+        except RuntimeError as e:
+            raise InputError(f"cannot read {path.name}: {e}", path.parent) from None
+        return cls(dim, space, m=m, ef_construction=ef_construction, ef=ef, seed=seed, graph=graph)
+
+
+class ExactVectors:
+    """Every vector in one numpy array; a search scores them all: the reference HNSW is measured against."""
+
+    def __init__(self, dim: int, space: str = "cosine", capacity: int = 0) -> None:
+        check_space(space)
+        self.dim, self.space = int(dim), space
+        self._vectors = np.zeros((capacity, self.dim), dtype=np.float32)  # row = label
+        self._sq_norms = np.zeros(capacity, dtype=np.float32)  # for l2
+        self._live = np.zeros(capacity, dtype=bool)
+        self._size = 0  # rows in use: 1 + the largest label added
+        self._live_labels: np.ndarray | None = np.zeros(0, dtype=np.int64)
+
+    @property
+    def element_count(self) -> int:
+        """Rows held, deleted ones included."""
+        return self._size
+
+    @property
+    def live_labels(self) -> np.ndarray:
+        """The labels not deleted, ascending."""
+        if self._live_labels is None:
+            self._live_labels = np.flatnonzero(self._live[:self._size])
+        return self._live_labels
+
+    def add(self, vectors: np.ndarray, labels: np.ndarray) -> None:
+        """Hold ``vectors`` under ``labels`` (normalised first for the cosine space)."""
+        self._put(_prepare(vectors, self.space), np.asarray(labels, dtype=np.int64))
+
+    def _put(self, vectors: np.ndarray, labels: np.ndarray) -> None:
+        size = max(self._size, int(labels.max()) + 1) if len(labels) else self._size
+        if size > len(self._vectors):
+            grow = max(size, 2 * len(self._vectors))
+            self._vectors = _grown(self._vectors, grow)
+            self._sq_norms = _grown(self._sq_norms, grow)
+            self._live = _grown(self._live, grow)
+        self._vectors[labels] = vectors
+        if self.space == "l2":
+            self._sq_norms[labels] = (vectors ** 2).sum(axis=1)
+        self._live[labels] = True
+        self._size = size
+        self._live_labels = None
+
+    def delete(self, labels: Sequence[int]) -> None:
+        """Drop ``labels`` from every later search."""
+        self._live[np.asarray(labels, dtype=np.int64)] = False
+        self._live_labels = None
+
+    def scores(self, queries: np.ndarray) -> np.ndarray:
+        """Similarity of each query to each row (higher is closer), float32; deleted rows included."""
+        q = _prepare(queries, self.space)
+        dots = q @ self._vectors[:self._size].T
+        if self.space == "l2":  # negative squared distance, so that higher is closer
+            return 2 * dots - (q ** 2).sum(axis=1, keepdims=True) - self._sq_norms[None, :self._size]
+        return dots
+
+    def search(self, queries: np.ndarray, k: int, tie_rank: np.ndarray | None = None,
+               chunk: int = 256) -> tuple[np.ndarray, np.ndarray]:
+        """Labels and float32 scores of each query's ``k`` best live vectors (``k`` <= live count), best first.
+
+        Ties are broken by ``tie_rank[label]`` ascending (by label without it), the cut at
+        ``k`` included: given trec_eval's doc-id order, the result is trec_eval's exactly.
+        """
+        candidates = self.live_labels
+        order = np.arange(self._size) if tie_rank is None else tie_rank
+        labels = np.empty((len(queries), k), dtype=np.int64)
+        scores = np.empty((len(queries), k), dtype=np.float32)
+        for start in range(0, len(queries), chunk):
+            for row, values in enumerate(self.scores(queries[start:start + chunk]), start=start):
+                labels[row] = top_k(values, candidates, k, order)
+                scores[row] = values[labels[row]]
+        return labels, scores
+
+    def vectors(self, labels: Sequence[int]) -> np.ndarray:
+        """The stored vectors of ``labels`` (normalised for the cosine space)."""
+        return self._vectors[np.asarray(labels, dtype=np.int64)].reshape(len(labels), self.dim)
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the live vectors and their labels to ``path`` (``.npz``, no pickle)."""
+        labels = self.live_labels
+        with open(path, "wb") as f:
+            np.savez(f, labels=labels, vectors=self._vectors[labels], space=np.array(self.space))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "ExactVectors":
+        """Read what :meth:`save` wrote."""
+        with np.load(path, allow_pickle=False) as saved:
+            vectors, labels = saved["vectors"], saved["labels"]
+            exact = cls(vectors.shape[1], str(saved["space"]), capacity=len(labels))
+            exact._put(np.ascontiguousarray(vectors, dtype=np.float32), labels.astype(np.int64))
+        return exact
+
+
+def _grown(array: np.ndarray, rows: int) -> np.ndarray:
+    grown = np.zeros((rows, *array.shape[1:]), dtype=array.dtype)
+    grown[:len(array)] = array
+    return grown
+
+
+def _prepare(embeddings: np.ndarray, space: str) -> np.ndarray:
+    embeddings = np.asarray(embeddings, dtype=np.float32)
+    if embeddings.ndim != 2:
+        raise ValueError(f"expected a 2-d array of embeddings, got shape {embeddings.shape}")
+    if space == "cosine":
+        norms = np.linalg.norm(embeddings, axis=1, keepdims=True)
+        return np.ascontiguousarray(embeddings / np.maximum(norms, np.float32(1e-12)), dtype=np.float32)
+    return np.ascontiguousarray(embeddings, dtype=np.float32)
