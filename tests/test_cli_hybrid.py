@@ -91,11 +91,12 @@ def test_evaluate_mode_all_prints_one_column_per_mode(cli, built, beir_dir):
     assert lines[-1].split() == ["queries", "3", "3", "3"] and len(lines[1].split()) == 4
 
 
-def test_evaluate_mode_all_json_is_nested_by_mode(cli, built, beir_dir):
+def test_evaluate_mode_all_json_is_a_list_of_systems_each_with_its_metrics(cli, built, beir_dir):
     code, out, _ = cli("evaluate", "--data", beir_dir, "--index", built, "--mode", "all", "--json", "-q")
-    result = json.loads(out)
-    assert code == 0 and list(result) == ["dense", "lexical", "hybrid"]
-    assert result["lexical"]["num_queries"] == 3 and result["lexical"]["ndcg@10"] == pytest.approx(1.0)
+    systems = json.loads(out)["systems"]
+    assert code == 0 and [s["name"] for s in systems] == ["dense", "lexical", "hybrid"]
+    lexical = systems[1]
+    assert lexical["num_queries"] == 3 and lexical["metrics"]["ndcg@10"] == pytest.approx(1.0)
 
 
 def test_evaluate_one_mode_matches_its_column_of_mode_all(cli, built, beir_dir):
@@ -103,7 +104,8 @@ def test_evaluate_one_mode_matches_its_column_of_mode_all(cli, built, beir_dir):
                        "--json", "-q")
     _, every, _ = cli("evaluate", "--data", beir_dir, "--index", built, "--mode", "all", "--fusion", "score",
                       "--json", "-q")
-    assert json.loads(single) == json.loads(every)["hybrid"]
+    hybrid = next(s for s in json.loads(every)["systems"] if s["name"] == "hybrid")
+    assert json.loads(single) == {**hybrid["metrics"], "num_queries": hybrid["num_queries"]}
 
 
 def test_evaluate_lexical_without_an_index_is_a_usage_error(cli, beir_dir):

@@ -89,7 +89,7 @@ def two_runs(tmp_path):
 
 def test_compare_cli_prints_means_both_tests_and_the_tally(cli, two_runs):
     a, b, qrels = two_runs
-    code, out, err = cli("compare", a, b, "--qrels", qrels, "--metrics", "map,mrr@10")
+    code, out, err = cli("compare", "--run", a, "--run", b, "--qrels", qrels, "--metrics", "map,mrr@10")
     assert code == 0, err
     lines = out.splitlines()
     assert lines[2] == "queries: 6 (judged queries present in both runs)"
@@ -105,7 +105,7 @@ def test_compare_cli_json_agrees_with_the_python_function(cli, two_runs):
     from textmetric.evaluate import read_run
 
     a, b, qrels = two_runs
-    code, out, _ = cli("compare", a, b, "--qrels", qrels, "--metrics", "map", "--json")
+    code, out, _ = cli("compare", "--run", a, "--run", b, "--qrels", qrels, "--metrics", "map", "--json")
     result = json.loads(out)
     expected = compare_runs(read_run(a), read_run(b), load_qrels(qrels), ["map"])
     assert code == 0 and result["metrics"]["map"]["t"] == pytest.approx(expected.metrics["map"].t)
@@ -125,7 +125,7 @@ def test_compare_prints_trec_eval_and_ranx_names_as_given(cli, two_runs):
 def test_compare_warns_about_judged_queries_only_one_run_has(cli, two_runs):
     a, b, qrels = two_runs
     b.write_text("\n".join(line for line in b.read_text().splitlines() if not line.startswith("q5")) + "\n")
-    code, out, err = cli("compare", a, b, "--qrels", qrels, "--metrics", "map")
+    code, out, err = cli("compare", "--run", a, "--run", b, "--qrels", qrels, "--metrics", "map")
     assert code == 0 and "queries: 5" in out
     assert "1 judged query is only in run A (first: 'q5')" in err
 
@@ -134,6 +134,6 @@ def test_compare_with_a_malformed_run_is_exit_2_and_one_line(cli, two_runs, tmp_
     a, _, qrels = two_runs
     bad = tmp_path / "bad.run"
     bad.write_text("q0 Q0 d0 1 0.9 B\nq1 Q0 d1 1 high B\n")
-    code, out, err = cli("compare", a, bad, "--qrels", qrels)
+    code, out, err = cli("compare", "--run", a, "--run", bad, "--qrels", qrels)
     assert code == 2 and out == "" and err.count("\n") == 1
     assert f"{bad}:2" in err and "score 'high' is not a number" in err

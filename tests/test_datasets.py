@@ -140,7 +140,7 @@ def test_an_altered_cache_is_built_again(tmp_path, caplog):
 
 def test_export_demo_data_writes_a_beir_folder_that_load_beir_reads(cli, tmp_path, monkeypatch):
     monkeypatch.setenv("TEXTMETRIC_CACHE", str(tmp_path / "cache"))
-    code, _, err = cli("export-demo-data", tmp_path / "stdlib", "--quick")
+    code, _, err = cli("export-demo-data", "--output", tmp_path / "stdlib", "--quick")
     assert code == 0, err
     manifest = json.loads((tmp_path / "stdlib" / "manifest.json").read_text())
     for split in ("train", "test"):
@@ -154,6 +154,6 @@ def test_export_demo_data_refuses_a_folder_that_is_not_empty(cli, tmp_path, monk
     monkeypatch.setenv("TEXTMETRIC_CACHE", str(tmp_path / "cache"))
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "mine.txt").write_text("keep")
-    code, _, err = cli("export-demo-data", tmp_path / "out")
+    code, _, err = cli("export-demo-data", "--output", tmp_path / "out")
     assert code == 2 and err.count("\n") == 1 and "not empty" in err
     assert (tmp_path / "out" / "mine.txt").read_text() == "keep"

@@ -105,7 +105,7 @@ def test_the_demo_command_passes_its_options_to_run_demo(cli, monkeypatch, tmp_p
         echo("table")
 
     monkeypatch.setattr("textmetric.demo.run_demo", fake)
-    code, out, _ = cli("demo", "--workdir", tmp_path / "w", "--quick", "--model", "m", "--epochs", "2")
+    code, out, _ = cli("demo", "--output", tmp_path / "w", "--quick", "--model", "m", "--epochs", "2")
     config = seen["config"]
     assert code == 0 and out == "table\n"
     assert (config.workdir, config.quick, config.model, config.epochs) == (str(tmp_path / "w"), True, "m", 2.0)

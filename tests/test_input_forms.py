@@ -393,7 +393,7 @@ def test_a_saved_dataset_dict_folder_as_training_data_names_its_splits(tmp_path)
 def test_mined_negatives_with_a_dataset_name_the_dataset(tmp_path):
     message = one_line_error(prepare_training_set, rows_dataset(TRIPLETS),
                              TrainConfig(loss="triplet", hard_negatives=str(tmp_path / "negatives.jsonl")))
-    assert message.startswith("<dataset>: mined negatives (--hard-negatives FILE) go with a BEIR folder")
+    assert message.startswith("<dataset>: mined negatives (hard_negatives=PATH) go with a BEIR folder")
 
 
 def test_fine_tune_trains_on_a_dataset_and_logs_its_name(tmp_path, tiny_model_path):
@@ -486,7 +486,7 @@ def test_search_takes_a_saved_dataset_of_queries(cli, tiny_model_path, tmp_path)
 
 def test_train_takes_a_save_to_disk_folder_of_triplets(cli, tiny_model_path, tmp_path):
     folder = saved(rows_dataset(TRIPLETS), tmp_path / "saved")
-    code, _, err = cli("train", "--data", folder, "--output", tmp_path / "m", "--model", tiny_model_path,
+    code, _, err = cli("train", "--examples", folder, "--output", tmp_path / "m", "--model", tiny_model_path,
                        "--loss", "triplet", "--epochs", "1", "--batch-size", "4", "--dev-fraction", "0.25")
     assert code == 0, err
     assert json.loads((tmp_path / "m" / "training_log.json").read_text())["source"] == str(folder)

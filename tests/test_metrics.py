@@ -32,7 +32,7 @@ import math
 import numpy as np
 import pytest
 import pytrec_eval
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from textmetric.errors import InputError
@@ -117,6 +117,12 @@ QRELS = st.dictionaries(st.sampled_from(QUERY_IDS), JUDGMENTS, max_size=5)
 LEVELS = st.sampled_from([1, 2])
 
 
+def answers_no_judged_query(run, qrels) -> bool:
+    """A run sharing no query with the judged ones: an error rather than zeros."""
+    judged = [q for q, judgments in qrels.items() if judgments]
+    return bool(judged) and not any(q in run for q in judged)
+
+
 # --------------------------------------------------------------------------- parity with pytrec_eval
 
 def assert_matches(result, reference, keys):
@@ -136,6 +142,10 @@ def assert_matches(result, reference, keys):
 @settings(max_examples=200, deadline=None)
 @given(run=RUNS, qrels=QRELS, relevance_level=LEVELS)
 def test_every_metric_matches_pytrec_eval_per_query_and_in_the_mean(run, qrels, relevance_level):
+    if answers_no_judged_query(run, qrels):
+        with pytest.raises(InputError, match="answers none of the"):
+            evaluate(run, qrels, ALL_METRICS, relevance_level=relevance_level)
+        return
     reference = trec_per_query(run, qrels, relevance_level)
     result = evaluate(run, qrels, ALL_METRICS, relevance_level=relevance_level)
     assert_matches(result, reference, {name: name for name in ALL_METRICS})
@@ -144,6 +154,7 @@ def test_every_metric_matches_pytrec_eval_per_query_and_in_the_mean(run, qrels, 
 @settings(max_examples=100, deadline=None)
 @given(run=RUNS, qrels=QRELS, relevance_level=LEVELS)
 def test_trec_eval_names_match_pytrec_eval_under_its_own_keys_and_are_keyed_as_given(run, qrels, relevance_level):
+    assume(not answers_no_judged_query(run, qrels))  # an error, pinned by the first parity test
     reference = trec_per_query(run, qrels, relevance_level)  # holds pytrec_eval's own keys: P_10, recip_rank...
     result = evaluate(run, qrels, TREC_SPELLINGS, relevance_level=relevance_level)
     assert_matches(result, reference, {name: name for name in TREC_SPELLINGS})
@@ -152,6 +163,7 @@ def test_trec_eval_names_match_pytrec_eval_under_its_own_keys_and_are_keyed_as_g
 @settings(max_examples=100, deadline=None)
 @given(run=RUNS, qrels=QRELS, relevance_level=LEVELS)
 def test_ranx_and_beir_spellings_in_any_case_match_pytrec_eval_and_are_keyed_as_given(run, qrels, relevance_level):
+    assume(not answers_no_judged_query(run, qrels))  # an error, pinned by the first parity test
     reference = trec_per_query(run, qrels, relevance_level)
     result = evaluate(run, qrels, list(RANX_SPELLINGS), relevance_level=relevance_level)
     assert_matches(result, reference, RANX_SPELLINGS)
@@ -160,6 +172,10 @@ def test_ranx_and_beir_spellings_in_any_case_match_pytrec_eval_and_are_keyed_as_
 @settings(max_examples=100, deadline=None)
 @given(run=RUNS, qrels=QRELS, relevance_level=LEVELS)
 def test_complete_scores_every_judged_query_and_missing_ones_as_zero(run, qrels, relevance_level):
+    if answers_no_judged_query(run, qrels):
+        with pytest.raises(InputError, match="answers none of the"):
+            evaluate(run, qrels, ALL_METRICS, relevance_level=relevance_level, complete=True)
+        return
     reference = trec_per_query(run, qrels, relevance_level)
     judged = {q for q, judgments in qrels.items() if judgments}
     result = evaluate(run, qrels, ALL_METRICS, relevance_level=relevance_level, complete=True)
@@ -350,7 +366,7 @@ def test_a_qrels_query_with_no_judgments_is_not_evaluated_like_pytrec_eval():
 
 
 def test_no_evaluable_query_gives_zero_means_and_zero_queries():
-    result = evaluate({"q1": {"a": 1.0}}, {"q2": {"a": 1}}, ["map", "ndcg@10"])
+    result = evaluate({"q1": {"a": 1.0}}, {"q2": {}}, ["map", "ndcg@10"])
     assert result.means == {"map": 0.0, "ndcg@10": 0.0}
     assert result.num_queries == 0
     assert result.per_query == {}

@@ -1,7 +1,9 @@
 """The ``textmetric`` command: a thin shell over the Python API.
 
 Exit codes: 0 success, 2 bad input or usage (one line on stderr), 1 an
-unexpected failure (one line; ``TEXTMETRIC_DEBUG=1`` shows the traceback).
+unexpected failure (one line; ``TEXTMETRIC_DEBUG=1`` shows the traceback),
+141 when the reader of stdout goes away (``| head``), as for a tool killed by SIGPIPE.
+The grammar every command follows is the group's help (``textmetric --help``).
 """
 
 from __future__ import annotations
@@ -10,15 +12,18 @@ import json
 import logging
 import os
 import sys
+import time
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
-from .errors import InputError
+from .errors import CLI_MARK, InputError, warn
 from .training.distances import DEFAULT_DISTANCE, DISTANCES
 from .training.losses.registry import DEFAULT_LOSS, LOSS_SPECS
 
 _WARNING_FORMAT = "textmetric: %(levelname)s: %(message)s"
+_TABLE_SNIPPET = 70  # characters of each hit's title and text in the search table
 
 
 class _LowerLevel(logging.Formatter):
@@ -45,6 +50,47 @@ def _say(message: str, quiet: bool) -> None:
     """Chatter about what is happening goes to stderr, and nowhere with ``--quiet``."""
     if not quiet:
         click.echo(message, err=True)
+
+
+def json_option(keys: str):
+    """--json for a command whose report is one JSON object with ``keys`` (documented in its help)."""
+    return click.option("--json", "as_json", is_flag=True,
+                        help=f"Print one JSON object on stdout instead of the summary on stderr: {keys}.")
+
+
+def _report(as_json: bool, quiet: bool, record: dict, summary: str) -> None:
+    """What a command did: ``record`` as one JSON object on stdout with --json, else ``summary`` on stderr."""
+    if as_json:
+        click.echo(json.dumps(record))
+    else:
+        _say(summary, quiet)
+
+
+def _seconds(start: float) -> float:
+    return round(time.perf_counter() - start, 3)
+
+
+class _HiddenArgument(click.Argument):
+    """A positional argument kept only as an old spelling: parsed, but absent from the usage line."""
+
+    def get_usage_pieces(self, ctx: click.Context) -> list[str]:
+        return []
+
+
+def _old_spelling(old: str, new: str) -> None:
+    """An old spelling still works for this release, with a note saying the new one."""
+    warn(f"{old} is the old spelling of {new}: it goes in the next release")
+
+
+def _renamed(new_param: str, new_flag: str, old_value, old_flag: str):
+    """The value of option ``new_param``, or of its hidden old spelling when that was given (not both)."""
+    ctx = click.get_current_context()
+    if old_value is None or old_value == ():
+        return ctx.params[new_param]
+    if ctx.get_parameter_source(new_param) is click.core.ParameterSource.COMMANDLINE:
+        raise click.UsageError(f"{old_flag} is the old spelling of {new_flag}: give {new_flag} alone")
+    _old_spelling(old_flag, new_flag)
+    return old_value
 
 
 quiet_option = click.option("--quiet", "-q", is_flag=True,
@@ -129,6 +175,16 @@ batch_option = click.option("--batch-size", default=32, show_default=True, type=
                             help="Texts per encoding batch.")
 
 
+def run_tag_option(function):
+    """--run-tag, for the commands that write runs (--run-out)."""
+    from .evaluate import DEFAULT_RUN_TAG, check_run_tag
+
+    return click.option("--run-tag", metavar="TAG", default=DEFAULT_RUN_TAG, show_default=True,
+                        callback=lambda ctx, param, value: check_run_tag(value),
+                        help="The tag column (the sixth) of the --run-out file: one word naming the system."
+                        )(function)
+
+
 def lexical_options(function):
     """The BM25 side's tokenisation, for `index --lexical` and `index-lexical` (recorded in the manifest)."""
     function = click.option("--stopwords", type=click.Choice(["en", "none"]), default="en", show_default=True,
@@ -166,10 +222,55 @@ def _fusion(fusion, alpha, rrf_k, depth) -> dict:
     return {"fusion": fusion, "alpha": alpha, "rrf_k": rrf_k, "depth": depth}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="textmetric")
-def cli() -> None:
-    """textmetric: fine-tune, index, search and evaluate semantic text retrieval."""
+CLOSED_PIPE = 128 + 13  # the shell's status for a process killed by SIGPIPE
+
+
+def _closed_pipe() -> NoReturn:
+    """The reader of stdout went away (``| head``): stop quietly, as a tool killed by SIGPIPE does."""
+    try:  # Python's last flush of stdout at exit must not fail a second time
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    sys.exit(CLOSED_PIPE)
+
+
+class _Group(click.Group):
+    """The command group; a reader of stdout gone away (``| head``) ends the command here, before click
+    would turn it into exit status 1."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:
+            _closed_pipe()
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(None, "-V", "--version", package_name="textmetric")
+@click.pass_context
+def cli(ctx: click.Context) -> None:
+    """textmetric: fine-tune, index, search and evaluate semantic text retrieval.
+
+    One grammar for every command:
+
+    \b
+      inputs  options named for what they read: --data DIR (a BEIR folder,
+              --split its qrels), --corpus, --queries, --qrels, --run FILE,
+              --examples PATH (training pairs or triplets), --index DIR, --model
+      output  --output PATH: what the command makes (an index, a model, a
+              triplets file, a BEIR folder, the demo's folder)
+      extras  commands that print results write more on request: --run-out
+              FILE (its tag column --run-tag), --per-query FILE, --report DIR
+      stdout  the results: a table or text, or with --json one JSON object
+              (search: one per query)
+      stderr  progress, summaries and warnings; -q/--quiet keeps only errors
+      exit    0 success, 2 bad input or usage, 1 an unexpected failure,
+              141 when the reader of stdout goes away (| head)
+
+    Positional arguments are only query text (search QUERY...).
+    """
+    ctx.meta[CLI_MARK] = True  # library messages name flags, not the API's parameters
 
 
 def _metric_names(text: str) -> list[str]:
@@ -220,9 +321,13 @@ QRELS_HELP = ("Judgments: BEIR tsv or TREC text, or a jsonl/csv/parquet/arrow fi
               help="Lowest grade that counts as relevant (not used by nDCG).")
 @click.option("--complete", is_flag=True,
               help="Average over every qrels query; a query missing from the run scores 0 (trec_eval -c).")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print one JSON object instead of a table: the metric names as keys, plus num_queries; "
+                   "with --mode all or --compare-model {\"systems\": [{name, metrics, num_queries}, ...]}; "
+                   "with --pairs accuracy, f1, their thresholds, precision, recall and num_pairs.")
 @click.option("--per-query", "per_query_path", metavar="FILE", help="Write every metric of every query as CSV.")
 @click.option("--run-out", "run_out", metavar="FILE", help="Write the retrieved run as a TREC run file.")
+@run_tag_option
 @click.option("--report", "report_dir", metavar="DIR",
               help="Write a report folder: metrics.json, per_query.csv and PNG plots (distances of relevant and "
                    "hardest non-relevant pairs, recall@k, precision-recall, training curves).")
@@ -232,7 +337,8 @@ QRELS_HELP = ("Judgments: BEIR tsv or TREC text, or a jsonl/csv/parquet/arrow fi
 @quiet_option
 def evaluate(run_path, data_dir, corpus_path, queries_path, qrels_path, pairs_path, split, index_dir, ef,
              check_recall, mode, fusion, alpha, rrf_k, depth, model_name, k, batch_size, metrics_text,
-             relevance_level, complete, as_json, per_query_path, run_out, report_dir, compare_model, quiet) -> None:
+             relevance_level, complete, as_json, per_query_path, run_out, run_tag, report_dir, compare_model,
+             quiet) -> None:
     """Score retrieval with trec_eval's metrics (an existing run, or a model searching a corpus or an index),
     or pair classification with --pairs."""
     from . import data as data_module
@@ -301,8 +407,7 @@ def evaluate(run_path, data_dir, corpus_path, queries_path, qrels_path, pairs_pa
                     _write_report(report_dir, systems, results, bundle, relevance_level, batch_size,
                                   {"dense": model_path}, quiet)
                 if as_json:
-                    click.echo(json.dumps({m: {**means, "num_queries": results[m].num_queries}
-                                           for m, means in columns.items()}))
+                    click.echo(_systems_json(columns, results))
                 else:
                     click.echo(format_modes_table(columns, num_queries))
                 return
@@ -322,8 +427,7 @@ def evaluate(run_path, data_dir, corpus_path, queries_path, qrels_path, pairs_pa
                     _write_report(report_dir, systems, results, bundle, relevance_level, batch_size,
                                   {labels[0]: model_name, labels[1]: compare_model}, quiet)
                 if as_json:
-                    click.echo(json.dumps({name: {**r.means, "num_queries": r.num_queries}
-                                           for name, r in results.items()}))
+                    click.echo(_systems_json({name: r.means for name, r in results.items()}, results))
                 else:
                     click.echo(format_modes_table({name: r.means for name, r in results.items()},
                                                   next(iter(results.values())).num_queries))
@@ -338,7 +442,7 @@ def evaluate(run_path, data_dir, corpus_path, queries_path, qrels_path, pairs_pa
         _write_report(report_dir, systems, {name: result}, source, relevance_level, batch_size,
                       {name: model_path} if run_path is None else None, quiet)
     if run_out:
-        write_run(run, run_out)
+        write_run(run, run_out, tag=run_tag)
         _say(f"run written to {run_out}", quiet)
     if per_query_path:
         write_per_query(result, per_query_path)
@@ -348,6 +452,12 @@ def evaluate(run_path, data_dir, corpus_path, queries_path, qrels_path, pairs_pa
         click.echo(json.dumps({**means, "num_queries": result.num_queries}))
     else:
         click.echo(format_table(means, result.num_queries))
+
+
+def _systems_json(columns: dict, results: dict) -> str:
+    """Several systems' metrics as one shape: {"systems": [{"name", "metrics", "num_queries"}, ...]}."""
+    return json.dumps({"systems": [{"name": name, "metrics": means, "num_queries": results[name].num_queries}
+                                   for name, means in columns.items()]})
 
 
 def _evaluate_pairs(pairs_path, model_name, batch_size, as_json, progress) -> None:
@@ -477,9 +587,10 @@ def _read_ids(value: str) -> list[str]:
               help="Index only shard i of N (0 <= i < N; documents split by a hash of their id). Search the "
                    "N shard indexes together with `search --index A --index B ...`.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing index at --output.")
+@json_option("command, output, documents, dim, space, model, shard (\"i/N\" or null), lexical, seconds")
 @quiet_option
 def index_command(corpus_path, output, model_name, space, m, ef_construction, ef, batch_size, chunk_size,
-                  lexical, stemmer, stopwords, shard, overwrite, quiet) -> None:
+                  lexical, stemmer, stopwords, shard, overwrite, as_json, quiet) -> None:
     """Encode a corpus and build an HNSW index folder (an interrupted build resumes when run again)."""
     from .data import load_corpus
     from .index import index_exists
@@ -488,6 +599,7 @@ def index_command(corpus_path, output, model_name, space, m, ef_construction, ef
     from .index.shards import parse_shard
 
     progress = _setup(quiet)
+    start = time.perf_counter()
     out = Path(output)
     if out.exists() and not overwrite and not (out.is_dir() and not any(out.iterdir())):
         hint = "or `textmetric add` to add to it" if index_exists(out) else "or choose another folder"
@@ -507,24 +619,32 @@ def index_command(corpus_path, output, model_name, space, m, ef_construction, ef
     except KeyboardInterrupt:
         _say("the documents encoded so far are kept: run the same command again to resume", quiet)
         raise
-    _say(f"index written to {out}: {len(index)} documents, dim {index.dim}, space {index.space}", quiet)
+    _report(as_json, quiet, {"command": "index", "output": str(out), "documents": len(index), "dim": index.dim,
+                             "space": index.space, "model": (index.model or {}).get("name"),
+                             "shard": f"{part[0]}/{part[1]}" if part else None, "lexical": settings is not None,
+                             "seconds": _seconds(start)},
+            f"index written to {out}: {len(index)} documents, dim {index.dim}, space {index.space}")
 
 
 @cli.command("index-lexical")
 @click.option("--index", "index_dir", metavar="DIR", required=True, help="The index folder.")
 @lexical_options
+@json_option("command, index, documents, seconds")
 @quiet_option
-def index_lexical(index_dir, stemmer, stopwords, quiet) -> None:
+def index_lexical(index_dir, stemmer, stopwords, as_json, quiet) -> None:
     """Add the BM25 side to an existing index (or rebuild it with other settings); no model needed."""
     from .index import Index
     from .index.lexical import LexicalSettings
 
     _setup(quiet)
+    start = time.perf_counter()
     settings = LexicalSettings.named(stopwords, stemmer)
     index = Index.load(index_dir)
     index.enable_lexical(settings)
     index.save(index_dir)
-    _say(f"lexical side built for the {len(index)} documents of {index_dir}", quiet)
+    _report(as_json, quiet, {"command": "index-lexical", "index": str(index_dir), "documents": len(index),
+                             "seconds": _seconds(start)},
+            f"lexical side built for the {len(index)} documents of {index_dir}")
 
 
 @cli.command()
@@ -534,33 +654,39 @@ def index_lexical(index_dir, stemmer, stopwords, quiet) -> None:
 @model_option
 @encoder_options
 @batch_option
+@json_option("command, index, added, replaced, documents (now in the index), seconds")
 @quiet_option
-def add(index_dir, corpus_path, model_name, batch_size, quiet) -> None:
+def add(index_dir, corpus_path, model_name, batch_size, as_json, quiet) -> None:
     """Add documents to an index; a document whose id is already there is replaced."""
     from .data import load_corpus
     from .index import Index
     from .index.building import add_documents
 
     progress = _setup(quiet)
+    start = time.perf_counter()
     index = Index.load(index_dir)
     corpus = load_corpus(corpus_path)
     model = _load_index_model(index, model_name)
     added, replaced = add_documents(index, model, corpus, batch_size=batch_size, progress=progress)
     index.save(index_dir)
-    _say(f"added {added}, replaced {replaced}: {index_dir} holds {len(index)} documents", quiet)
+    _report(as_json, quiet, {"command": "add", "index": str(index_dir), "added": added, "replaced": replaced,
+                             "documents": len(index), "seconds": _seconds(start)},
+            f"added {added}, replaced {replaced}: {index_dir} holds {len(index)} documents")
 
 
 @cli.command()
 @click.option("--index", "index_dir", metavar="DIR", required=True, help="The index folder.")
 @click.option("--ids", "ids_arg", metavar="FILE_OR_LIST", required=True,
               help="A file with one doc id per line, or a comma-separated list.")
+@json_option("command, index, deleted, not_found (ids not in the index), documents (left), seconds")
 @quiet_option
-def delete(index_dir, ids_arg, quiet) -> None:
+def delete(index_dir, ids_arg, as_json, quiet) -> None:
     """Delete documents from an index; they never come back from a search (compact reclaims the space)."""
     from .errors import warn
     from .index import Index
 
     _setup(quiet)
+    start = time.perf_counter()
     ids = _read_ids(ids_arg)
     if not ids:
         raise InputError(f"no ids to delete in '{ids_arg}'")
@@ -569,39 +695,51 @@ def delete(index_dir, ids_arg, quiet) -> None:
     if missing:
         warn(f"{len(missing)} id(s) were not in the index (first: '{missing[0]}')")
     index.save(index_dir)
-    _say(f"deleted {len(set(ids)) - len(missing)}: {index_dir} holds {len(index)} documents", quiet)
+    deleted = len(set(ids)) - len(missing)
+    _report(as_json, quiet, {"command": "delete", "index": str(index_dir), "deleted": deleted,
+                             "not_found": len(missing), "documents": len(index), "seconds": _seconds(start)},
+            f"deleted {deleted}: {index_dir} holds {len(index)} documents")
 
 
 @cli.command()
 @click.option("--index", "index_dir", metavar="DIR", required=True, help="The index folder.")
+@json_option("command, index, vectors_before, documents (vectors after), seconds")
 @quiet_option
-def compact(index_dir, quiet) -> None:
+def compact(index_dir, as_json, quiet) -> None:
     """Rebuild an index's graph from its live documents, reclaiming the space deleted ones take."""
     from .index import Index
 
     _setup(quiet)
+    start = time.perf_counter()
     index = Index.load(index_dir)
     before = index.element_count
     index.compact().save(index_dir)
-    _say(f"compacted {index_dir}: {before} vectors -> {len(index)}", quiet)
+    _report(as_json, quiet, {"command": "compact", "index": str(index_dir), "vectors_before": before,
+                             "documents": len(index), "seconds": _seconds(start)},
+            f"compacted {index_dir}: {before} vectors -> {len(index)}")
 
 
 @cli.command()
 @click.option("--index", "index_dir", metavar="DIR", required=True, help="An index built with the adapter's encoder.")
 @click.option("--model", "model_name", metavar="PATH", required=True, help="A model trained with --adapter linear.")
 @click.option("--output", metavar="DIR", required=True, help="The re-projected index folder to write.")
+@json_option("command, index, output, documents, dim, space, seconds")
 @quiet_option
-def reproject(index_dir, model_name, output, quiet) -> None:
+def reproject(index_dir, model_name, output, as_json, quiet) -> None:
     """Apply a linear adapter's W to an index's stored vectors: a new index without re-encoding the corpus."""
     from .training.adapter import reproject_index
     from .encoding import load_model
     from .index import Index
 
     _setup(quiet)
+    start = time.perf_counter()
     if Path(output).exists():
         raise InputError("already exists: choose another output folder", output)
     fresh = reproject_index(Index.load(index_dir), load_model(model_name), output, adapted_name=model_name)
-    _say(f"re-projected {len(fresh)} documents into {output} (space l2, dim {fresh.dim})", quiet)
+    _report(as_json, quiet, {"command": "reproject", "index": str(index_dir), "output": str(output),
+                             "documents": len(fresh), "dim": fresh.dim, "space": fresh.space,
+                             "seconds": _seconds(start)},
+            f"re-projected {len(fresh)} documents into {output} (space {fresh.space}, dim {fresh.dim})")
 
 
 @cli.command()
@@ -617,11 +755,17 @@ def reproject(index_dir, model_name, output, quiet) -> None:
 @model_option
 @encoder_options
 @batch_option
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per query, one per line.")
+@click.option("--snippet", type=click.IntRange(min=4), default=None, metavar="N",
+              help=f"Show at most N characters of each hit's text [default: the whole text with --json, "
+                   f"{_TABLE_SNIPPET} in the table].")
+@click.option("--json", "as_json", is_flag=True,
+              help="One JSON object per query, one per line: query_id, query, score_kind (cosine, ip, l2, bm25, "
+                   "rrf or score-fusion) and hits [{rank, doc_id, score, title, text}].")
 @click.option("--run-out", "run_out", metavar="FILE", help="Write the hits as a TREC run file.")
+@run_tag_option
 @quiet_option
 def search(query, index_dir, queries_path, k, ef, mode, fusion, alpha, rrf_k, depth, model_name, batch_size,
-           as_json, run_out, quiet) -> None:
+           snippet, as_json, run_out, run_tag, quiet) -> None:
     """Search an index for QUERY (one or more) or for every query of --queries."""
     from .data import load_queries, number_queries
     from .evaluate import write_run
@@ -637,38 +781,57 @@ def search(query, index_dir, queries_path, k, ef, mode, fusion, alpha, rrf_k, de
     if ef is not None:
         index.ef = ef
     model = None if mode == "lexical" else _load_index_model(index, model_name)
-    run = Retriever(model, index, mode=mode, batch_size=batch_size, progress=progress,
-                    **_fusion(fusion, alpha, rrf_k, depth)).search(queries, k=k)
+    retriever = Retriever(model, index, mode=mode, batch_size=batch_size, progress=progress,
+                          **_fusion(fusion, alpha, rrf_k, depth))
+    run = retriever.search(queries, k=k)
     if run_out:
-        write_run(run, run_out)
+        write_run(run, run_out, tag=run_tag)
         _say(f"run written to {run_out}", quiet)
         if not as_json:
             return
     for qid, text in queries.items():
         ranked = rank(run[qid])
         if as_json:
-            hits = [{"rank": r, "doc_id": d, "score": run[qid][d], "title": index.document(d).title}
-                    for r, d in enumerate(ranked, start=1)]
-            click.echo(json.dumps({"query_id": qid, "query": text, "hits": hits}))
+            hits = []
+            for r, d in enumerate(ranked, start=1):
+                doc = index.document(d)
+                hits.append({"rank": r, "doc_id": d, "score": run[qid][d], "title": doc.title,
+                             "text": doc.text if snippet is None else _snippet(doc.text, snippet)})
+            click.echo(json.dumps({"query_id": qid, "query": text, "score_kind": retriever.score_kind,
+                                   "hits": hits}))
         else:
-            click.echo(_hits_table(text, ranked, run[qid], index))
+            click.echo(_hits_table(text, ranked, run[qid], index, retriever.score_kind, snippet or _TABLE_SNIPPET))
 
 
-def _hits_table(query: str, ranked: list[str], scores: dict, index) -> str:
-    lines = [f"query: {query}", f"{'rank':>4}  {'score':>7}  {'doc id':<20}  title / text"]
+def _snippet(text: str, length: int) -> str:
+    """``text`` on one line, cut to at most ``length`` characters (at a word where it can, then "...")."""
+    text = " ".join(text.split())
+    if len(text) <= length:
+        return text
+    cut = text[:length - 3]
+    if " " in cut[length // 2:]:
+        cut = cut[:cut.rindex(" ")]
+    return cut.rstrip() + "..."
+
+
+def _hits_table(query: str, ranked: list[str], scores: dict, index, kind: str, width: int) -> str:
+    heading = f"score ({kind})"
+    column = max(7, len(heading))
+    lines = [f"query: {query}", f"{'rank':>4}  {heading:>{column}}  {'doc id':<20}  title: text"]
     for position, doc_id in enumerate(ranked, start=1):
         doc = index.document(doc_id)
-        label = doc.title or doc.text
-        label = " ".join(label.split())
-        label = label if len(label) <= 70 else label[:67] + "..."
-        lines.append(f"{position:>4}  {scores[doc_id]:>7.4f}  {doc_id:<20}  {label}")
+        label = _snippet(f"{doc.title}: {doc.text}" if doc.title else doc.text, width)
+        lines.append(f"{position:>4}  {scores[doc_id]:>{column}.4f}  {doc_id:<20}  {label}")
     return "\n".join(lines) + "\n"
 
 
 @cli.command()
-@click.option("--data", "source", metavar="PATH", required=True,
-              help="A BEIR folder (its train qrels), or a jsonl/csv/parquet/arrow file or `datasets` save_to_disk "
-                   "folder of (query, positive), (anchor, positive, negative) or (text_a, text_b, label) rows.")
+@click.option("--data", "data_dir", metavar="DIR",
+              help="A BEIR folder: its --split qrels give the (query, positive) pairs, and the dev split.")
+@click.option("--split", default="train", show_default=True, help="Qrels split of the BEIR folder to train on.")
+@click.option("--examples", "examples_path", metavar="PATH",
+              help="Instead of --data: a jsonl/csv/parquet/arrow file or `datasets` save_to_disk folder of "
+                   "(query, positive), (anchor, positive, negative) or (text_a, text_b, label) rows.")
 @click.option("--output", metavar="DIR", required=True, help="The model folder to write.")
 @model_option
 @click.option("--loss", type=click.Choice(list(LOSS_SPECS)), default=DEFAULT_LOSS, show_default=True,
@@ -681,11 +844,13 @@ def _hits_table(query: str, ranked: list[str], scores: dict, index) -> str:
                    "`textmetric mine` file, or random ones (none). Example files bring their own.")
 @click.option("--negatives-per-pair", default=1, show_default=True, type=click.IntRange(min=1),
               help="Negatives per (query, positive) pair.")
-@click.option("--epochs", default=3.0, show_default=True, type=click.FloatRange(min=0, min_open=True))
+@click.option("--epochs", default=3.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
+              help="Passes over the training rows (a fraction stops part-way through the last).")
 @click.option("--batch-size", default=32, show_default=True, type=click.IntRange(min=1),
               help="Examples per step and process: under torchrun or accelerate launch a step sees "
                    "batch-size × processes, and mnrl gathers its in-batch negatives from all of them.")
-@click.option("--lr", default=2e-5, show_default=True, type=click.FloatRange(min=0, min_open=True))
+@click.option("--lr", default=2e-5, show_default=True, type=click.FloatRange(min=0, min_open=True),
+              help="Peak learning rate (AdamW, linear warm-up over the first 10% of steps, then linear decay).")
 @click.option("--max-seq-length", default=None, type=click.IntRange(min=8), help="Truncate texts to this many tokens.")
 @click.option("--dev-fraction", default=0.1, show_default=True, type=click.FloatRange(0, 1, max_open=True),
               help="Share of training queries held out as the dev split (fixed seed).")
@@ -695,23 +860,39 @@ def _hits_table(query: str, ranked: list[str], scores: dict, index) -> str:
               help="Evaluate the dev split (and checkpoint) every N steps [default: every epoch].")
 @click.option("--logging-steps", default=10, show_default=True, type=click.IntRange(min=1),
               help="Record the training loss in training_log.json every N steps.")
-@click.option("--seed", default=42, show_default=True, type=int)
+@click.option("--seed", default=42, show_default=True, type=int,
+              help="Seed of the dev split, the random negatives, the batch order and dropout.")
 @click.option("--adapter", type=click.Choice(["linear"]), default=None,
               help="Train only a linear map W on the frozen encoder (d = ||W(x - y)||): seconds, not minutes.")
+@click.option("--keep-last", is_flag=True,
+              help="Save the last checkpoint, not the one best on the dev split (the starting model included).")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run from its last checkpoint.")
 @prompt_options
+@json_option("command, output, saved (best, start or last), dev_metric, dev_before, dev_after, improvement, "
+             "best_metric, summary, train_rows, train_seconds, log (the training_log.json path)")
 @quiet_option
-def train(source, output, model_name, loss, margin, distance, hard_negatives, negatives_per_pair, epochs,
-          batch_size, lr, max_seq_length, dev_fraction, dev_corpus_size, eval_steps, logging_steps, seed, adapter,
-          resume, quiet) -> None:
-    """Fine-tune a bi-encoder with a metric-learning loss; keeps the checkpoint best on the dev split.
+def train(data_dir, split, examples_path, output, model_name, loss, margin, distance, hard_negatives,
+          negatives_per_pair, epochs, batch_size, lr, max_seq_length, dev_fraction, dev_corpus_size, eval_steps,
+          logging_steps, seed, adapter, keep_last, resume, as_json, quiet) -> None:
+    """Fine-tune a bi-encoder with a metric-learning loss; keeps the checkpoint best on the dev split, or the
+    starting model when no checkpoint beats it.
 
     Data-parallel under `torchrun --nproc_per_node N -m textmetric train ...` or `accelerate launch`.
     """
+    from .data import is_saved_dataset
     from .training.trainer import TrainConfig, fine_tune, rank_and_world_size
 
-    quiet = quiet or rank_and_world_size()[0] != 0  # in a distributed run, rank 0 speaks for all (errors aside)
+    speaks = rank_and_world_size()[0] == 0  # in a distributed run, rank 0 speaks for all (errors aside)
+    quiet = quiet or not speaks
     progress = _setup(quiet)
+    ctx = click.get_current_context()
+    if data_dir and not examples_path and (Path(data_dir).is_file() or is_saved_dataset(Path(data_dir))):
+        _old_spelling("--data with training examples", "--examples PATH")
+        data_dir, examples_path = None, data_dir
+    if bool(data_dir) == bool(examples_path):
+        raise click.UsageError("give --data DIR (a BEIR folder) or --examples PATH (one of them)")
+    if examples_path and ctx.get_parameter_source("split") is click.core.ParameterSource.COMMANDLINE:
+        raise click.UsageError("--split picks the qrels of a BEIR folder: it goes with --data, not --examples")
     if hard_negatives == "none":
         hard_negatives = None
     elif hard_negatives != "auto" and not Path(hard_negatives).is_file():
@@ -719,17 +900,22 @@ def train(source, output, model_name, loss, margin, distance, hard_negatives, ne
     config = TrainConfig(loss=loss, distance=distance, margin=margin, epochs=epochs, batch_size=batch_size, lr=lr,
                          max_seq_length=max_seq_length, dev_fraction=dev_fraction, dev_corpus_size=dev_corpus_size,
                          seed=seed, hard_negatives=hard_negatives, negatives_per_pair=negatives_per_pair,
-                         eval_steps=eval_steps, logging_steps=logging_steps, adapter=adapter, **_prompts())
+                         eval_steps=eval_steps, logging_steps=logging_steps, adapter=adapter, split=split,
+                         keep_last=keep_last, **_prompts())
     try:
-        log = fine_tune(source, output, model_name=model_name, config=config, resume=resume, progress=progress)
+        log = fine_tune(data_dir or examples_path, output, model_name=model_name, config=config, resume=resume,
+                        progress=progress)
     except KeyboardInterrupt:
         _say("checkpoints are kept: run the same command with --resume to continue", quiet)
         raise
-    best = log.get("best_metric")
-    summary = f"model written to {output} ({log['train_rows']} training rows, {log['train_seconds']:.0f} s)"
-    if best is not None:
-        summary += f"; best dev score {best:.4f} (before: {max(log['initial_dev'].values(), default=0):.4f})"
-    _say(summary, quiet)
+    if not speaks:
+        return
+    keys = ("saved", "dev_metric", "dev_before", "dev_after", "improvement", "best_metric", "summary",
+            "train_rows", "train_seconds")
+    _report(as_json, quiet, {"command": "train", "output": str(output), **{key: log.get(key) for key in keys},
+                             "log": str(Path(output) / "training_log.json")},
+            f"model written to {output} ({log['train_rows']} training rows, {log['train_seconds']:.0f} s): "
+            f"{log['summary']}")
 
 
 @cli.command()
@@ -746,13 +932,16 @@ def train(source, output, model_name, loss, margin, distance, hard_negatives, ne
 @click.option("--max-rank", default=50, show_default=True, type=click.IntRange(min=1),
               help="Take negatives from the top N hits only.")
 @batch_option
+@json_option("command, output, triplets, queries, seconds")
 @quiet_option
-def mine(data_dir, split, output, model_name, index_dir, negatives, skip_top, max_rank, batch_size, quiet) -> None:
+def mine(data_dir, split, output, model_name, index_dir, negatives, skip_top, max_rank, batch_size, as_json,
+         quiet) -> None:
     """Write (anchor, positive, negative) triplets whose negatives are the model's top-ranked non-relevant docs."""
     from .data import load_beir
     from .training.mining import mine_hard_negatives, write_triplets
 
     progress = _setup(quiet)
+    start = time.perf_counter()
     data = load_beir(data_dir, split)
     if index_dir:
         from .index import Index
@@ -768,47 +957,76 @@ def mine(data_dir, split, output, model_name, index_dir, negatives, skip_top, ma
     mined = mine_hard_negatives(model, index, data.queries, data.qrels, negatives=negatives, skip_top=skip_top,
                                 max_rank=max_rank, batch_size=batch_size, progress=progress)
     count = write_triplets(output, data.queries, data.corpus, data.qrels, mined)
-    _say(f"{count} triplets for {len(mined)} queries written to {output}", quiet)
+    _report(as_json, quiet, {"command": "mine", "output": str(output), "triplets": count, "queries": len(mined),
+                             "seconds": _seconds(start)},
+            f"{count} triplets for {len(mined)} queries written to {output}")
+
+
+def _demo_defaults():
+    from .demo import DEFAULT_WORKDIR, DemoConfig
+
+    return DEFAULT_WORKDIR, DemoConfig.epochs
 
 
 @cli.command()
-@click.option("--workdir", metavar="DIR", default="textmetric-demo", show_default=True,
-              help="Where everything the demo writes goes (a previous demo's outputs there are replaced).")
+@click.option("--output", metavar="DIR", default=_demo_defaults()[0], show_default=True,
+              help="The folder everything the demo writes goes to (a previous demo's outputs there are replaced).")
+@click.option("--workdir", "old_workdir", metavar="DIR", hidden=True, help="The old spelling of --output.")
 @click.option("--quick", is_flag=True,
               help="A smaller slice (the well-known stdlib modules) for a run of a few minutes on a laptop CPU.")
 @model_option
-@click.option("--epochs", default=1.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
-              help="Fine-tuning epochs over the train split.")
+@click.option("--epochs", default=_demo_defaults()[1], show_default=True,
+              type=click.FloatRange(min=0, min_open=True), help="Fine-tuning epochs over the train split.")
+@json_option("command, output, files (relative to output), seconds, and what demo.json records: config, "
+             "timings, dataset, zero-shot and fine-tuned metrics, comparison, training")
 @quiet_option
-def demo(workdir, quick, model_name, epochs, quiet) -> None:
+def demo(output, old_workdir, quick, model_name, epochs, as_json, quiet) -> None:
     """The whole job on the embedded stdlib dataset: zero-shot, fine-tune, index, evaluate, compare."""
-    from .demo import DemoConfig, run_demo
+    from .demo import MARKER, DemoConfig, run_demo
 
     progress = _setup(quiet)
-    run_demo(DemoConfig(workdir=workdir, model=model_name, quick=quick, epochs=epochs), echo=click.echo,
-             say=lambda message: _say(message, quiet), progress=progress)
+    workdir = _renamed("output", "--output", old_workdir, "--workdir")
+    result = run_demo(DemoConfig(workdir=workdir, model=model_name, quick=quick, epochs=epochs),
+                      echo=(lambda text: None) if as_json else click.echo,
+                      say=lambda message: _say(message, quiet), progress=progress)
+    if as_json:
+        recorded = json.loads((Path(workdir) / MARKER).read_text(encoding="utf-8"))
+        click.echo(json.dumps({"command": "demo", "output": str(workdir), "files": result.files,
+                               **{k: v for k, v in recorded.items() if k != "status"}}))
 
 
 @cli.command("export-demo-data")
-@click.argument("folder", metavar="DIR")
+@click.option("--output", metavar="DIR", help="The BEIR folder to write (required).")
+@click.argument("old_folder", required=False, cls=_HiddenArgument)
 @click.option("--quick", is_flag=True, help="Only the well-known modules, the slice `demo --quick` uses.")
-@click.option("--overwrite", is_flag=True, help="Replace a non-empty DIR.")
+@click.option("--overwrite", is_flag=True, help="Replace a non-empty --output folder.")
+@json_option("command, output, documents, train_queries, test_queries, train_modules, test_modules, seconds")
 @quiet_option
-def export_demo_data(folder, quick, overwrite, quiet) -> None:
+def export_demo_data(output, old_folder, quick, overwrite, as_json, quiet) -> None:
     """Write the embedded stdlib dataset as a BEIR folder (corpus.jsonl, queries.jsonl, qrels/train.tsv,
     qrels/test.tsv), built from this Python's standard library."""
     from .datasets import QUICK_MODULES, export_stdlib
 
     _setup(quiet)
+    start = time.perf_counter()
+    folder = _renamed("output", "--output DIR", old_folder, "export-demo-data DIR")
+    if not folder:
+        raise click.UsageError("give the folder to write: --output DIR")
     collection = export_stdlib(folder, modules=QUICK_MODULES if quick else None, overwrite=overwrite)
-    _say(f"wrote {folder}: {len(collection.corpus)} documents, {len(collection.qrels['train'])} train queries "
-         f"({len(collection.modules['train'])} modules), {len(collection.qrels['test'])} test queries "
-         f"({len(collection.modules['test'])} other modules)", quiet)
+    counts = {"documents": len(collection.corpus), "train_queries": len(collection.qrels["train"]),
+              "test_queries": len(collection.qrels["test"]), "train_modules": len(collection.modules["train"]),
+              "test_modules": len(collection.modules["test"])}
+    _report(as_json, quiet, {"command": "export-demo-data", "output": str(folder), **counts,
+                             "seconds": _seconds(start)},
+            f"wrote {folder}: {counts['documents']} documents, {counts['train_queries']} train queries "
+            f"({counts['train_modules']} modules), {counts['test_queries']} test queries "
+            f"({counts['test_modules']} other modules)")
 
 
 @cli.command()
-@click.argument("run_a", metavar="RUN_A")
-@click.argument("run_b", metavar="RUN_B")
+@click.option("--run", "runs", metavar="FILE", multiple=True,
+              help="A TREC run file; give two, --run A --run B: B is compared against A.")
+@click.argument("old_runs", nargs=-1, cls=_HiddenArgument)
 @click.option("--qrels", "qrels_path", metavar="PATH", required=True, help=QRELS_HELP)
 @click.option("--metrics", "metrics_text", default=None, metavar="LIST",
               help="Comma-separated metric names, as for evaluate (ours, trec_eval's or ranx/BEIR's, any case) "
@@ -821,36 +1039,30 @@ def export_demo_data(folder, quick, overwrite, quiet) -> None:
 @click.option("--permutations", default=10_000, show_default=True, type=click.IntRange(min=1),
               help="Random sign flips of the randomisation test (exact enumeration when 2^n is smaller).")
 @click.option("--seed", default=42, show_default=True, type=int, help="Seed of the randomisation test.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print one JSON object instead of a table: a, b (the run paths), num_queries, only_in_a, "
+                   "only_in_b, complete, permutations, seed, and metrics {name: {mean_a, mean_b, difference, t, "
+                   "p_t_test, p_randomization, improved, worsened, tied}}.")
 @quiet_option
-def compare(run_a, run_b, qrels_path, metrics_text, relevance_level, complete, permutations, seed, as_json,
+def compare(runs, old_runs, qrels_path, metrics_text, relevance_level, complete, permutations, seed, as_json,
             quiet) -> None:
     """Compare two TREC runs query by query: means, B - A, a paired t-test and a paired randomisation test,
     and how many queries B improves, worsens or ties."""
     from .compare import compare_runs, format_comparison
     from .data import load_qrels
-    from .errors import warn
     from .evaluate import read_run
     from .metrics import DEFAULT_METRICS
 
     _setup(quiet)
+    runs = _renamed("runs", "--run A --run B", old_runs, "compare A B")
+    if len(runs) != 2:
+        raise click.UsageError(f"give two runs, --run A --run B (got {len(runs)})")
+    run_a, run_b = runs
     metrics = _metric_names(metrics_text) if metrics_text else list(DEFAULT_METRICS)
     qrels = load_qrels(qrels_path)
     a, b = read_run(run_a), read_run(run_b)
     result = compare_runs(a, b, qrels, metrics, relevance_level=relevance_level, complete=complete,
                           permutations=permutations, seed=seed)
-    judged = [q for q, j in qrels.items() if j]
-    if not complete:
-        for label, only in (("A", result.only_in_a), ("B", result.only_in_b)):
-            if only:
-                warn(f"{len(only)} judged quer{'y is' if len(only) == 1 else 'ies are'} only in run {label} "
-                     f"(first: '{only[0]}'): left out of the comparison (--complete scores them 0 in the other run)")
-        absent = [q for q in judged if q not in a and q not in b]
-        if absent:
-            warn(f"{len(absent)} judged quer{'y is' if len(absent) == 1 else 'ies are'} in neither run "
-                 f"(first: '{absent[0]}'): left out")
-    if result.num_queries == 0:
-        raise InputError("no judged query is in both runs: nothing to compare", qrels_path)
     if as_json:
         click.echo(json.dumps({"a": run_a, "b": run_b, **result.as_dict()}))
         return
@@ -864,8 +1076,13 @@ def compare(run_a, run_b, qrels_path, metrics_text, relevance_level, complete, p
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI and turn every failure into one line and an exit code."""
+    if not (sys.argv[1:] if argv is None else argv):  # a bare `textmetric` asks for the help
+        with click.Context(cli, info_name="textmetric", **cli.context_settings) as ctx:
+            click.echo(cli.get_help(ctx))
+        sys.exit(0)
     try:
         code = cli.main(args=argv, prog_name="textmetric", standalone_mode=False)
+        sys.stdout.flush()  # a reader gone away shows here, while it can still be handled
     except click.UsageError as e:
         hint = f" (see '{e.ctx.command_path} --help')" if e.ctx is not None else ""
         click.echo(f"textmetric: error: {e.format_message()}{hint}", err=True)
@@ -880,8 +1097,7 @@ def main(argv: list[str] | None = None) -> None:
         click.echo("textmetric: interrupted", err=True)
         sys.exit(130)
     except BrokenPipeError:
-        sys.stderr.close()  # the reader went away (e.g. `| head`): nothing left to say
-        sys.exit(1)
+        _closed_pipe()
     except Exception as e:  # an unexpected failure: one line, the traceback on request
         if os.environ.get("TEXTMETRIC_DEBUG"):
             raise

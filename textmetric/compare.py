@@ -27,7 +27,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from .data import Qrels
-from .errors import InputError
+from .errors import InputError, option, warn
 from .metrics import DEFAULT_METRICS, Evaluation, Run, evaluate
 
 __all__ = ["paired_t_test", "randomization_test", "compare_runs", "compare_evaluations", "Comparison",
@@ -154,10 +154,47 @@ def compare_evaluations(a: Evaluation, b: Evaluation, *, permutations: int = DEF
 def compare_runs(run_a: Run, run_b: Run, qrels: Qrels, metrics: Sequence[str] = DEFAULT_METRICS, *,
                  relevance_level: int = 1, complete: bool = False, permutations: int = DEFAULT_PERMUTATIONS,
                  seed: int = DEFAULT_SEED) -> Comparison:
-    """Score both runs against ``qrels`` and compare them query by query (see the module docstring)."""
+    """Score both runs against ``qrels`` and compare them query by query (see the module docstring).
+
+    Judged queries that a run lacks are counted in a warning; a run answering no judged query, or
+    (without ``complete``) no judged query in both runs, is an InputError.
+    """
+    judged = [q for q, judgments in qrels.items() if judgments]
+    only_a = [q for q in judged if q in run_a and q not in run_b]
+    only_b = [q for q in judged if q in run_b and q not in run_a]
+    for label, run in (("A", run_a), ("B", run_b)):
+        if judged and not any(q in run for q in judged):
+            raise InputError(f"run {label} answers none of the {len(judged)} judged queries: "
+                             f"is it the run of these qrels?")
+    if complete:
+        for label, run in (("A", run_a), ("B", run_b)):
+            lacking = [q for q in judged if q not in run]
+            if lacking:
+                warn(f"{_queries(lacking)} missing from run {label} (first: '{lacking[0]}'): "
+                     f"they score 0 there")
+        # an empty ranking scores 0 on every metric, as complete scoring counts a missing query
+        run_a, run_b = ({**{q: {} for q in judged}, **run} for run in (run_a, run_b))
+    else:
+        for label, only in (("A", only_a), ("B", only_b)):
+            if only:
+                warn(f"{_queries(only)} only in run {label} (first: '{only[0]}'): left out of the comparison "
+                     f"({option('complete', value='True')} scores them 0 in the other run)")
+        absent = [q for q in judged if q not in run_a and q not in run_b]
+        if absent:
+            warn(f"{_queries(absent)} in neither run (first: '{absent[0]}'): left out")
+        common = {q: qrels[q] for q in judged if q in run_a and q in run_b}
+        if not common:
+            raise InputError("no judged query is in both runs: nothing to compare")
+        qrels = common  # both runs answer every query left, so scoring them warns of nothing
     a = evaluate(run_a, qrels, metrics, relevance_level=relevance_level, complete=complete)
     b = evaluate(run_b, qrels, metrics, relevance_level=relevance_level, complete=complete)
-    return compare_evaluations(a, b, permutations=permutations, seed=seed, complete=complete)
+    result = compare_evaluations(a, b, permutations=permutations, seed=seed, complete=complete)
+    result.only_in_a, result.only_in_b = sorted(only_a), sorted(only_b)
+    return result
+
+
+def _queries(ids: Sequence[str]) -> str:
+    return f"{len(ids)} judged quer{'y is' if len(ids) == 1 else 'ies are'}"
 
 
 def _number(value: float, digits: int = 4) -> str:

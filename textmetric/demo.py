@@ -28,7 +28,7 @@ from typing import Callable, Sequence
 from .atomic import atomic_write
 from .compare import Comparison, compare_evaluations
 from .datasets import MAX_DOCUMENTS, QUICK_MODULES, Collection, stdlib_collection, write_beir
-from .errors import InputError
+from .errors import InputError, option
 from .metrics import Evaluation, evaluate, rank
 
 __all__ = ["DemoConfig", "DemoResult", "run_demo", "DEMO_METRICS", "EXAMPLE_QUERIES", "DEFAULT_WORKDIR"]
@@ -87,11 +87,11 @@ def _prepare_workdir(workdir: Path) -> None:
     A non-empty folder that is not a demo folder is refused rather than emptied.
     """
     if workdir.exists() and not workdir.is_dir():
-        raise InputError("is a file: the demo needs a folder to work in (--workdir)", workdir)
+        raise InputError(f"is a file: the demo needs a folder to work in ({option('workdir', '--output')})", workdir)
     if workdir.is_dir() and any(workdir.iterdir()):
         if not (workdir / MARKER).is_file():
             raise InputError(f"is not empty and holds no {MARKER}, so it is not a demo folder: "
-                             f"choose another --workdir", workdir)
+                             f"choose another {option('workdir', '--output')}", workdir)
         for entry in workdir.iterdir():
             if entry.name in KEEP:
                 continue
@@ -210,7 +210,7 @@ def run_demo(config: DemoConfig | None = None, *, echo: Callable[[str], None] = 
     echo(format_examples(list(config.examples), examples, collection))
     echo(format_files(workdir, files))
     echo(f"\ntook {_duration(seconds)}. Compare the runs yourself: textmetric compare "
-         f"{workdir / 'runs' / 'zero-shot.run'} {workdir / 'runs' / 'fine-tuned.run'} "
+         f"--run {workdir / 'runs' / 'zero-shot.run'} --run {workdir / 'runs' / 'fine-tuned.run'} "
          f"--qrels {workdir / 'data' / 'qrels' / 'test.tsv'}")
     return DemoResult(before=before, after=after, comparison=comparison, table=table, improved=improved,
                       files=files, workdir=workdir, seconds=seconds, timings=timings)

@@ -27,7 +27,11 @@ if TYPE_CHECKING:
 
     from .encoding import Encoder
 
-__all__ = ["read_run", "write_run", "write_per_query", "evaluate_retriever", "evaluate_pairs"]
+__all__ = ["read_run", "write_run", "write_per_query", "evaluate_retriever", "evaluate_pairs", "check_run_tag",
+           "DEFAULT_RUN_TAG"]
+
+DEFAULT_RUN_TAG = "textmetric"
+"""The last column of the run files textmetric writes, unless told another."""
 
 
 def read_run(path: str | os.PathLike) -> Run:
@@ -58,8 +62,17 @@ def read_run(path: str | os.PathLike) -> Run:
     return {qid: dict(ordered(scores)) for qid, scores in run.items()}  # in trec_eval order from here on
 
 
-def write_run(run: Run, path: str | os.PathLike, tag: str = "textmetric") -> None:
-    """Write ``run`` as a TREC run file, each query in trec_eval's order (written atomically)."""
+def check_run_tag(tag: str) -> str:
+    """``tag`` if it can be a run file's tag column: one non-empty word (a space would add a seventh field)."""
+    if not isinstance(tag, str) or not tag or tag.split() != [tag]:
+        raise InputError(f"a run tag is one word without spaces, got {tag!r}")
+    return tag
+
+
+def write_run(run: Run, path: str | os.PathLike, tag: str = DEFAULT_RUN_TAG) -> None:
+    """Write ``run`` as a TREC run file, each query in trec_eval's order, ``tag`` in the last column
+    (written atomically)."""
+    check_run_tag(tag)
     with atomic_write(path) as f:
         for qid, scores in run.items():
             for position, doc_id in enumerate(rank(scores), start=1):

@@ -22,12 +22,12 @@ from typing import Callable, Iterable, Mapping, Sequence
 import numpy as np
 
 from .data import Qrels
-from .errors import InputError
+from .errors import InputError, option, warn
 from .search.ranking import rank
 
 __all__ = [
     "Run", "Metric", "Evaluation", "METRICS", "DEFAULT_METRICS",
-    "rank", "parse_metric", "evaluate",
+    "rank", "parse_metric", "evaluate", "check_coverage",
     "average_precision", "ndcg", "reciprocal_rank", "recall", "precision", "r_precision", "bpref", "success",
     "pair_accuracy",
 ]
@@ -258,6 +258,8 @@ def evaluate(run: Run, qrels: Qrels, metrics: Iterable[str] = DEFAULT_METRICS, *
 
     Evaluated queries: those in both run and qrels; with ``complete`` every qrels query, one missing
     from the run scoring 0. A qrels query with no judgments at all is skipped (as pytrec_eval does).
+    Judged queries missing from the run are counted in a warning; a run with none of them is an
+    InputError (see :func:`check_coverage`).
     """
     if isinstance(metrics, str):
         metrics = (metrics,)
@@ -266,6 +268,7 @@ def evaluate(run: Run, qrels: Qrels, metrics: Iterable[str] = DEFAULT_METRICS, *
             or relevance_level < 1:
         # pytrec_eval refuses 0 and misbehaves below it; a level < 1 would also make unjudged docs ambiguous.
         raise InputError(f"relevance level must be an integer >= 1, got {relevance_level!r}")
+    check_coverage(run, qrels, complete=complete)
     queries = sorted(q for q, judgments in qrels.items() if judgments and (complete or q in run))
     per_query: dict[str, dict[str, float]] = {}
     for q in queries:
@@ -276,6 +279,29 @@ def evaluate(run: Run, qrels: Qrels, metrics: Iterable[str] = DEFAULT_METRICS, *
     means = {m.name: (math.fsum(values[m.name] for values in per_query.values()) / n if n else 0.0)
              for m in parsed}
     return Evaluation(means=means, per_query=per_query, num_queries=n)
+
+
+def check_coverage(run: Run, qrels: Qrels, *, complete: bool = False) -> list[str]:
+    """The judged queries ``run`` lacks, counted in a warning; an InputError if it answers none of them.
+
+    A run sharing no query id with the qrels is a wrong file or another collection's ids, and
+    its zeros would read as a score; a run covering a few judged queries averages over those few.
+    """
+    judged = [q for q, judgments in qrels.items() if judgments]
+    missing = [q for q in judged if q not in run]
+    if judged and len(missing) == len(judged):
+        example = f" (the run has '{next(iter(run))}', the qrels '{judged[0]}')" if run else ""
+        raise InputError(f"the run answers none of the {len(judged)} judged queries{example}: "
+                         f"is it the run of these qrels?")
+    if missing:
+        if complete:
+            fate = "they score 0"
+        else:
+            fate = f"they are left out of the means ({option('complete', value='True')} scores them 0)"
+        warn(f"{len(missing)} of {len(judged)} judged queries {'is' if len(missing) == 1 else 'are'} missing "
+             f"from the run "
+             f"(first: '{missing[0]}'): {fate}")
+    return missing
 
 
 # --------------------------------------------------------------------------- pair classification

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 
-from ..errors import InputError, warn
+from ..errors import InputError, option, warn
 from .backends import BACKENDS, OnnxBackend, cpu_count
 from .fingerprint import weights_fingerprint
 from .loading import DEFAULT_MODEL, load_model, model_source, position_limit, set_max_seq_length
@@ -199,7 +199,7 @@ class Encoder:
             longest = position_limit(self.model)
             room = f"; the model reads up to {longest}" if longest and longest > limit else ""
             warn(f"{len(over):,} of {len(texts):,} texts are longer than max_seq_length {limit} tokens and were "
-                 f"truncated (longest {max(over):,} tokens; raise --max-seq-length to keep more{room})")
+                 f"truncated (longest {max(over):,} tokens; raise {option('max_seq_length')} to keep more{room})")
         return len(over)
 
     # -- identity --------------------------------------------------------------------------------
@@ -209,16 +209,17 @@ class Encoder:
         return weights_fingerprint(self.model)
 
     def identity(self, name: str | os.PathLike | None = None) -> dict:
-        """What an index manifest records of its encoder: name or path, weights hash, dimension, max length,
-        backend and prompts. ``name`` defaults to the one the encoder was loaded by."""
+        """What an index manifest records of its encoder: name or path (resolved, and as given), weights hash,
+        dimension, max length, backend and prompts. ``name`` defaults to the one the encoder was loaded by."""
         name = self.name if name is None else name
+        given = DEFAULT_MODEL if name is None else str(name)
         if name is None:
             name = DEFAULT_MODEL
         else:
             name = str(name)
             if Path(name).is_dir():
                 name = str(Path(name).resolve())
-        return {"name": name, "weights_sha256": self.fingerprint(), "dim": self.dim,
+        return {"name": name, "given_name": given, "weights_sha256": self.fingerprint(), "dim": self.dim,
                 "max_seq_length": self.max_seq_length, "backend": self.backend, "prompts": self.prompts}
 
     # -- the worker pool -------------------------------------------------------------------------
@@ -285,7 +286,7 @@ def check_backend(backend: str, workers: int = 1) -> None:
     if backend not in BACKENDS:
         raise InputError(f"unknown backend '{backend}'; choose one of: {', '.join(BACKENDS)}")
     if workers < 1:
-        raise InputError(f"--workers must be at least 1, got {workers}")
+        raise InputError(f"{option('workers')} must be at least 1, got {workers}")
 
 
 def recorded_prompts(identity: Mapping | None) -> dict[str, str]:

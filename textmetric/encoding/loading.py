@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
-from ..errors import InputError
+from ..errors import InputError, on_command_line, option
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -88,7 +88,8 @@ def set_max_seq_length(model: "SentenceTransformer", tokens: int) -> None:
     """Truncate texts to ``tokens`` tokens, refusing more than the model's positions can hold."""
     limit = position_limit(model)
     if tokens < 1 or (limit is not None and tokens > limit):
-        raise InputError(f"--max-seq-length {tokens} is outside what the model can read (1 to {limit} tokens)")
+        raise InputError(f"{option('max_seq_length')} {tokens} is outside what the model can read "
+                         f"(1 to {limit} tokens)")
     model.max_seq_length = tokens
 
 
@@ -118,7 +119,8 @@ def _load(source: str, *, device: str | None, trust_remote_code: bool) -> "Sente
         raise InputError(
             f"model '{source}' is neither a local folder nor in the local Hugging Face cache; "
             f"textmetric never downloads: pass the path of a sentence-transformers model folder "
-            f"(or omit --model for the offline default {DEFAULT_MODEL})") from None
+            f"(or {'omit --model' if on_command_line() else 'pass None'} for the offline default "
+            f"{DEFAULT_MODEL})") from None
 
 
 def _construct(source: str, kwargs: dict) -> "SentenceTransformer":

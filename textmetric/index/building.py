@@ -21,7 +21,7 @@ import numpy as np
 
 from ..data import CorpusSource, load_corpus
 from ..encoding import Encoder, describe_prompts, encode, recorded_prompts
-from ..errors import InputError, warn
+from ..errors import InputError, on_command_line, option, warn
 from .index import ExactIndex, Index
 from .lexical import LexicalSettings
 from .vectors import DEFAULT_EF, DEFAULT_EF_CONSTRUCTION, DEFAULT_M, space_of
@@ -201,7 +201,9 @@ def load_index_model(index: Index, name_or_path: str | os.PathLike | None = None
     """
     recorded = index.model or {}
     if name_or_path is None and recorded.get("name") is None:
-        raise InputError("the index does not record its model: pass --model")
+        raise InputError(f"the index does not record its model: pass {option('name_or_path', '--model')}")
+    if name_or_path is None and os.path.isabs(recorded["name"]) and not Path(recorded["name"]).exists():
+        raise InputError(_moved_model(recorded))
     given = {role: text for role, text in (prompts or {}).items() if text is not None}
     named = {role: name for role, name in (prompt_names or {}).items() if name is not None}
     built = {role: text for role, text in recorded_prompts(recorded).items()
@@ -214,6 +216,17 @@ def load_index_model(index: Index, name_or_path: str | os.PathLike | None = None
         model.max_seq_length = int(length)
     check_model(index, model)
     return model
+
+
+def _moved_model(recorded: dict) -> str:
+    """Why the recorded model folder cannot be loaded, and how to point at it where it is now."""
+    given = recorded.get("given_name")
+    named = f" (given as '{given}')" if given and given != recorded["name"] else ""
+    how = "--model NEW_PATH" if on_command_line() else "name_or_path=NEW_PATH"
+    sha = recorded.get("weights_sha256")
+    check = f", with the same weights (sha256 {sha[:12]})" if sha else ""
+    return (f"the index's model folder {recorded['name']}{named} is gone: if it moved, pass {how}, the folder "
+            f"where it is now{check}")
 
 
 def hnsw_recall(index: Index, query_embeddings: np.ndarray, k: int = 10) -> float:

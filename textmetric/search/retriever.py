@@ -65,6 +65,16 @@ class Retriever:
         self.batch_size = batch_size
         self.progress = progress
 
+    @property
+    def score_kind(self) -> str:
+        """What a hit's score is: the index's space for dense search (``cosine``, ``ip`` inner product,
+        ``l2`` minus the squared distance), ``bm25``, or the fusion's (``rrf``, ``score-fusion``)."""
+        if self.mode == "dense":
+            return self.index.space
+        if self.mode == "lexical":
+            return "bm25"
+        return "rrf" if self.fusion == "rrf" else "score-fusion"
+
     def search(self, queries: Mapping[str, str] | Sequence[str], k: int = 10,
                embeddings: np.ndarray | None = None) -> "Run":
         """``{query_id: {doc_id: score}}`` for the top ``k`` of each query (a list's ids are its positions, from "0").

@@ -42,12 +42,13 @@ class LinearAdapter:
 
 def train_linear_adapter(columns: Sequence[np.ndarray], labels: np.ndarray | None, loss, *, epochs: int = 20,
                          lr: float = 1e-3, batch_size: int = 64, seed: int = 42, dev=None,
-                         progress: bool = False) -> tuple[LinearAdapter, list[dict]]:
+                         progress: bool = False, keep_last: bool = False) -> tuple[LinearAdapter, list[dict]]:
     """Learn W (from the identity) so that ``loss`` over the projected embedding columns falls.
 
     ``columns`` are the per-row embeddings of each text column the loss reads, ``labels``
     its label column (or None). ``dev`` is called with the adapter after every epoch and
-    returns a dict of dev scores (with a ``score`` key); the best epoch's W is kept.
+    returns a dict of dev scores (with a ``score`` key); the best epoch's W is kept, the identity
+    (the start) when no epoch beats it, and the last epoch's with ``keep_last``.
     """
     import torch
     from tqdm.auto import tqdm
@@ -80,7 +81,7 @@ def train_linear_adapter(columns: Sequence[np.ndarray], labels: np.ndarray | Non
         record = {"epoch": epoch, "loss": total / n}
         if dev is not None:
             record.update(dev(LinearAdapter(weight.detach())))
-            if record["score"] > best_score:
+            if record["score"] > best_score or keep_last:
                 best_score, best_weight = record["score"], weight.detach().clone()
         else:
             best_weight = weight.detach().clone()

@@ -13,7 +13,7 @@ import os
 from typing import TYPE_CHECKING, Iterator
 
 from ..data import Corpus, Qrels, Queries
-from ..errors import InputError
+from ..errors import InputError, option
 from ..atomic import atomic_write
 from ..metrics import rank
 from ..index.protocols import SearchIndex
@@ -37,9 +37,10 @@ def mine_hard_negatives(model: "Encoder | SentenceTransformer", index: SearchInd
     (grade >= 1) are never negatives.
     """
     if negatives < 1:
-        raise InputError(f"--negatives must be at least 1, got {negatives}")
+        raise InputError(f"{option('negatives')} must be at least 1, got {negatives}")
     if skip_top < 0 or max_rank < 1 or skip_top >= max_rank:
-        raise InputError(f"need 0 <= skip-top < max-rank, got skip-top {skip_top} and max-rank {max_rank}")
+        skip, most = option("skip_top"), option("max_rank")
+        raise InputError(f"need 0 <= {skip} < {most}, got {skip} {skip_top} and {most} {max_rank}")
     judged = {q: t for q, t in queries.items() if q in qrels}
     run = Retriever(model, index, batch_size=batch_size, progress=progress).search(judged, k=max_rank)
     mined: dict[str, list[str]] = {}

@@ -5,6 +5,9 @@ the columns the chosen loss needs, carves a dev split from the training queries
 (fixed seed), evaluates the dev split with textmetric's own evaluator during
 training, keeps the best checkpoint, and writes the model folder atomically
 with ``training_log.json`` and ``training_curves.png`` beside the weights.
+The starting model is a candidate like any checkpoint: when no checkpoint beats
+it on dev, the output holds the starting weights and the log says so
+(``keep_last`` saves the last checkpoint whatever its score).
 
 Checkpoints live in ``.<name>.train/`` beside the output, so ``resume=True``
 continues an interrupted run; the folder is removed after a successful run.
@@ -26,14 +29,14 @@ import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 from sentence_transformers.sentence_transformer.evaluation import SentenceEvaluator
 
 from ..atomic import replace_folder, temp_folder_beside
 from ..data import (Corpus, Examples, ExamplesSource, Qrels, Queries, is_saved_dataset, load_beir, load_examples,
                     source_name)
-from ..errors import InputError, warn
+from ..errors import InputError, option, warn
 from .losses.registry import (DEFAULT_LOSS, LABEL_COLUMNS, LOSS_SPECS, LossSpec, batch_sampler_for, check_columns,
                               get_spec, make_loss)
 from ..evaluate import evaluate_pairs
@@ -48,7 +51,8 @@ if TYPE_CHECKING:
     from datasets import Dataset
     from sentence_transformers import SentenceTransformer
 
-__all__ = ["TrainConfig", "TrainingSet", "fine_tune", "prepare_training_set", "DevEvaluator", "work_folder"]
+__all__ = ["TrainConfig", "TrainingSet", "fine_tune", "prepare_training_set", "DevEvaluator", "work_folder",
+           "training_summary"]
 
 # How `hard_negatives="auto"` mines: the starting model's top 50, skipping the 3 highest-ranked
 # non-relevant hits (often relevant documents nobody judged). Chosen on SciFact's dev split
@@ -67,7 +71,9 @@ class TrainConfig:
     ``accelerate launch``) a step sees batch_size × N examples, and mnrl's in-batch negatives are
     gathered from all of them. ``hard_negatives`` is ``"auto"`` (mine them when the data is a
     BEIR folder and the loss reads negatives), ``None`` (random negatives where the loss needs
-    them) or a ``textmetric mine`` file.
+    them) or a ``textmetric mine`` file. ``split`` is the BEIR folder's qrels split that gives the
+    training pairs (and the dev split carved from them). ``keep_last`` saves the last checkpoint
+    instead of the one best on dev (the starting model included).
     """
 
     loss: str = DEFAULT_LOSS
@@ -86,6 +92,8 @@ class TrainConfig:
     eval_steps: int | None = None
     logging_steps: int = 10
     adapter: str | None = None  # "linear": train only W on top of the frozen encoder
+    split: str = "train"
+    keep_last: bool = False
     # The query and document prompts (see textmetric.Encoder): text, or the name of one of the model's
     # prompts; by default the model's own. The saved model folder keeps them.
     prompts: dict[str, str] | None = None
@@ -145,7 +153,7 @@ class DevEvaluator(SentenceEvaluator):
 def _split(items: list, fraction: float, seed: int) -> tuple[list, list]:
     """(train, dev): a seeded shuffle, with ``ceil(fraction * n)`` items in dev (none if fraction is 0)."""
     if not 0 <= fraction < 1:
-        raise InputError(f"--dev-fraction must be in [0, 1), got {fraction}")
+        raise InputError(f"{option('dev_fraction')} must be in [0, 1), got {fraction}")
     shuffled = sorted(items)
     random.Random(seed).shuffle(shuffled)
     n_dev = math.ceil(fraction * len(shuffled)) if fraction > 0 else 0
@@ -214,17 +222,18 @@ def prepare_training_set(source: ExamplesSource, config: TrainConfig, model: "Se
         if source.is_dir() and not is_saved_dataset(source):
             return _prepare_beir(source, config, model, progress)
     if config.hard_negatives not in (None, "auto"):
-        raise InputError("mined negatives (--hard-negatives FILE) go with a BEIR folder; example data "
-                         "brings its own negatives as (anchor, positive, negative) rows", source_name(source))
+        raise InputError(f"mined negatives ({option('hard_negatives', '--hard-negatives FILE', 'PATH')}) go with "
+                         "a BEIR folder; example data brings its own negatives as (anchor, positive, negative) rows",
+                         source_name(source))
     return _prepare_examples(load_examples(source), config)
 
 
 def _prepare_beir(folder: Path, config: TrainConfig, model, progress: bool) -> TrainingSet:
-    data = load_beir(folder, "train")
+    data = load_beir(folder, config.split)
     train_q, dev_q = _split(list(data.queries), config.dev_fraction, config.seed)
     pairs = [(q, d) for q in train_q for d, g in sorted(data.qrels[q].items()) if g >= 1 and d in data.corpus]
     if not pairs:
-        raise InputError("no relevant (query, document) pair to train on", folder / "qrels" / "train.tsv")
+        raise InputError("no relevant (query, document) pair to train on", folder / "qrels" / f"{config.split}.tsv")
     spec = get_spec(config.loss)
     negatives = None
     if config.hard_negatives == "auto" and spec.negatives != "unused":
@@ -367,7 +376,7 @@ def fine_tune(source: ExamplesSource, output: str | os.PathLike, *, model_name: 
         seed=config.seed, data_seed=config.seed, batch_sampler=batch_sampler_for(config.loss),
         eval_strategy=strategy if evaluator else "no", eval_steps=config.eval_steps,
         save_strategy=strategy, save_steps=config.eval_steps, save_total_limit=2,
-        load_best_model_at_end=evaluator is not None,
+        load_best_model_at_end=evaluator is not None and not config.keep_last,
         metric_for_best_model=f"eval_{evaluator.primary_metric}" if evaluator else None, greater_is_better=True,
         logging_steps=config.logging_steps, report_to=[], use_cpu=not torch.cuda.is_available(),
         disable_tqdm=not progress, dataloader_num_workers=0,
@@ -386,25 +395,76 @@ def fine_tune(source: ExamplesSource, output: str | os.PathLike, *, model_name: 
     start = time.perf_counter()
     trainer.train(resume_from_checkpoint=True if has_checkpoint else None)
     seconds = time.perf_counter() - start
+    best = trainer.state.best_metric
     log = {
         "config": asdict(config), "model": str(model_name) if model_name else None, "source": source_name(source),
         "train_rows": len(training.rows), "dev_queries": len(training.dev_queries),
         "dev_corpus": len(training.dev_corpus), "initial_dev": initial, "history": trainer.state.log_history,
-        "best_metric": trainer.state.best_metric, "train_seconds": seconds, "resumed": bool(has_checkpoint),
+        "best_metric": best, "train_seconds": seconds, "resumed": bool(has_checkpoint),
         "world_size": args.world_size,
+        **_outcome(config, evaluator.primary_metric if evaluator else None, initial, best,
+                   lambda: _last_dev_score(trainer, evaluator, model)),
     }
     if args.process_index != 0:
         _barrier()  # return once rank 0 has written the model
         return log
+    if log["saved"] == "start":  # no checkpoint beat the starting model on dev: it is the one saved
+        model = load_model(model_name, max_seq_length=config.max_seq_length)
+        model.prompts.update(prompts)  # with the prompts it was judged by, as a trained model keeps them
     _save(model, output, log)
     shutil.rmtree(work, ignore_errors=True)
     _barrier()
-    if evaluator and trainer.state.best_metric is not None and initial:
-        before = initial[evaluator.primary_metric]
-        if trainer.state.best_metric < before:
-            warn(f"fine-tuning did not improve the dev {evaluator.primary_metric}: "
-                 f"{before:.4f} before, {trainer.state.best_metric:.4f} at best")
+    _warn_unless_improved(log)
     return log
+
+
+def _last_dev_score(trainer, evaluator: "DevEvaluator | None", model) -> float | None:
+    """The dev score of the model as training left it: logged at its last step, else evaluated now."""
+    if evaluator is None:
+        return None
+    key = f"eval_{evaluator.primary_metric}"
+    logged = [h for h in trainer.state.log_history if key in h and h.get("step") == trainer.state.global_step]
+    return logged[-1][key] if logged else evaluator(model)[evaluator.primary_metric]
+
+
+def _outcome(config: TrainConfig, primary: str | None, initial: dict, best: float | None,
+             last_score: Callable[[], float | None]) -> dict:
+    """Which model is saved -- the last checkpoint when asked (or without a dev split), else the best one,
+    or the starting model when no checkpoint beats it -- with its dev score against the start's, in a sentence."""
+    if primary is None or config.keep_last:
+        kept, after = "last", last_score()
+    elif best is None or best <= initial[primary]:
+        kept, after = "start", initial[primary]
+    else:
+        kept, after = "best", best
+    before = initial.get(primary) if primary else None
+    record = {"saved": kept, "dev_metric": primary, "dev_before": before, "dev_after": after,
+              "improvement": None if before is None or after is None else after - before}
+    record["summary"] = training_summary({**record, "best_metric": best})
+    return record
+
+
+def _warn_unless_improved(log: dict) -> None:
+    if log.get("improvement") is not None and log["improvement"] <= 0:
+        warn(log["summary"])
+
+
+def training_summary(log: dict) -> str:
+    """One plain sentence on what training did on the dev split and which model was saved."""
+    metric = (log.get("dev_metric") or "").replace("dev_", "dev ", 1)
+    before, after, change = log.get("dev_before"), log.get("dev_after"), log.get("improvement")
+    if change is None:
+        return f"no dev split to judge by: the {'last checkpoint' if log.get('saved') == 'last' else 'model'} was saved"
+    if log.get("saved") == "start":
+        best = log.get("best_metric")
+        at_best = f"{best:.4f} at best ({best - before:+.4f})" if best is not None else "no checkpoint evaluated"
+        return (f"fine-tuning did not help: {metric} {before:.4f} before, {at_best}; the output holds the "
+                f"starting model's weights ({option('keep_last', value='True')} saves the last checkpoint instead)")
+    which = "the last checkpoint" if log.get("saved") == "last" else "the best checkpoint"
+    if change <= 0:
+        return f"fine-tuning did not help: {metric} {before:.4f} before, {after:.4f} after ({change:+.4f}); " \
+               f"{which} was saved"
+    return f"fine-tuning raised {metric} from {before:.4f} to {after:.4f} ({change:+.4f}); {which} was saved"
 
 
 def _fine_tune_adapter(model, model_name, loss, training: TrainingSet, config: TrainConfig, source, output: Path,
@@ -453,10 +513,10 @@ def _fine_tune_adapter(model, model_name, loss, training: TrainingSet, config: T
     epochs = max(1, round(config.epochs))
     adapter, history = train_linear_adapter(columns, labels, loss, epochs=epochs, lr=config.lr,
                                             batch_size=config.batch_size, seed=config.seed, dev=dev,
-                                            progress=progress)
+                                            progress=progress, keep_last=config.keep_last)
     combined = attach_adapter(model, adapter)
     initial = {k: v for k, v in history[0].items() if k.startswith("dev_")} if dev else {}
-    best = max((h["score"] for h in history if "score" in h), default=None)
+    best = max((h["score"] for h in history[1:] if "score" in h), default=None)
     log = {
         "config": asdict(config), "model": str(model_name) if model_name else None, "source": source_name(source),
         "train_rows": len(training.rows), "dev_queries": len(training.dev_queries),
@@ -464,11 +524,14 @@ def _fine_tune_adapter(model, model_name, loss, training: TrainingSet, config: T
         "history": [{"step": h["epoch"], **{k: v for k, v in h.items() if k != "score"}}
                     for h in (history[1:] if dev else history)],
         "best_metric": best, "train_seconds": time.perf_counter() - start, "resumed": False, "world_size": 1,
+        # saved "start" means the identity W: the frozen encoder's own embeddings
+        **_outcome(config, "dev_ndcg@10" if dev else None, initial, best, lambda: history[-1].get("score")),
     }
     for record in log["history"]:  # the curve plot reads eval_dev_* keys
         for key in [k for k in record if k.startswith("dev_")]:
             record[f"eval_{key}"] = record.pop(key)
     _save(combined, output, log)
+    _warn_unless_improved(log)
     return log
 
 
@@ -489,7 +552,7 @@ def _without_widget_examples(model: "SentenceTransformer") -> Iterator[None]:
 
 def _check_batches(config: TrainConfig, training: TrainingSet) -> None:
     if config.batch_size < 1:
-        raise InputError(f"--batch-size must be at least 1, got {config.batch_size}")
+        raise InputError(f"{option('batch_size')} must be at least 1, got {config.batch_size}")
     get_spec(config.loss).check_batch_size(config.batch_size)
     if not training.rows:
         raise InputError("no training rows")
