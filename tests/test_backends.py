@@ -111,6 +111,29 @@ def test_max_seq_length_truncates(model_dir):
     np.testing.assert_allclose(short, cut, atol=1e-6)
 
 
+def test_threads_sharing_an_encoder_each_get_their_own_truncation(model_dir):
+    # A fast tokenizer keeps its truncation setting between calls: unserialised, one thread's
+    # untruncated length count and another's truncated encode trade settings mid-call.
+    import threading
+
+    encoder = Encoder.load(model_dir, max_seq_length=8)
+    vectors, lengths = encoder.encode(TEXTS, batch_size=3), encoder.token_lengths(TEXTS)
+    wrong = []
+
+    def count():
+        wrong.extend(n for _ in range(30) if (n := encoder.token_lengths(TEXTS)) != lengths)
+
+    def embed():
+        wrong.extend(v for _ in range(30) if not np.array_equal(v := encoder.encode(TEXTS, batch_size=3), vectors))
+
+    threads = [threading.Thread(target=work) for work in (count, embed, count, embed)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert max(lengths) > 8 and not wrong
+
+
 def test_a_max_seq_length_beyond_the_model_positions_is_refused(model_dir):
     with pytest.raises(InputError, match="outside what the model can read"):
         Encoder.load(model_dir, max_seq_length=4096)

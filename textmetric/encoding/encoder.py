@@ -14,6 +14,7 @@ on every backend.
 from __future__ import annotations
 
 import os
+import threading
 import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
@@ -44,7 +45,8 @@ class Encoder:
     takes the prompt that sentence-transformers' ``encode_query`` / ``encode_document``
     would. With torch ``workers`` > 1, a pool of processes starts on first use and is
     closed when the worker count changes, on :meth:`close` (or leaving a ``with`` block)
-    and at exit.
+    and at exit. Threads may share an Encoder: its encodes take turns, since a fast tokenizer
+    shared by threads truncates one caller's texts by another's settings.
     """
 
     def __init__(self, model: "SentenceTransformer", *, backend: str = "torch", workers: int = 1,
@@ -60,6 +62,7 @@ class Encoder:
         self._pool: dict | None = None
         self._stop_pool: weakref.finalize | None = None
         self._warned: set[tuple[int, int, int]] = set()
+        self._turn = threading.RLock()  # one encode (one user of the tokenizer) at a time
         if max_seq_length is not None:
             self.max_seq_length = max_seq_length
         self._onnx: OnnxBackend | None = None
@@ -154,16 +157,17 @@ class Encoder:
             return np.zeros((0, self.dim), dtype=np.float32)
         texts = list(texts)
         prompt = self._prompt(role)
-        if lengths is None:
-            lengths = self.token_lengths(texts, role=role)
-            self.warn_truncated(texts, lengths)
-        if self._onnx is not None:
-            return self._onnx.encode(texts, prompt=prompt, batch_size=batch_size, normalize=normalize,
-                                     progress=progress, workers=self._workers, lengths=lengths)
-        pool = self._pool_for(len(texts), batch_size)
-        task = {} if role is None else {"task": role}  # routes a Router model's input, as encode_query does
-        embeddings = self.model.encode(texts, prompt=prompt, batch_size=batch_size, show_progress_bar=progress,
-                                       convert_to_numpy=True, normalize_embeddings=normalize, pool=pool, **task)
+        with self._turn:
+            if lengths is None:
+                lengths = self.token_lengths(texts, role=role)
+                self.warn_truncated(texts, lengths)
+            if self._onnx is not None:
+                return self._onnx.encode(texts, prompt=prompt, batch_size=batch_size, normalize=normalize,
+                                         progress=progress, workers=self._workers, lengths=lengths)
+            pool = self._pool_for(len(texts), batch_size)
+            task = {} if role is None else {"task": role}  # routes a Router model's input, as encode_query does
+            embeddings = self.model.encode(texts, prompt=prompt, batch_size=batch_size, show_progress_bar=progress,
+                                           convert_to_numpy=True, normalize_embeddings=normalize, pool=pool, **task)
         return np.ascontiguousarray(embeddings, dtype=np.float32)
 
     def encode_queries(self, texts: Sequence[str], **options: Any) -> np.ndarray:
@@ -181,9 +185,10 @@ class Encoder:
         if tokenizer is None:
             return None
         prompt = self._prompt(role) or ""
-        return [len(ids) for ids in tokenizer([prompt + t for t in texts], add_special_tokens=True, truncation=False,
-                                              return_attention_mask=False, return_token_type_ids=False,
-                                              verbose=False)["input_ids"]]
+        with self._turn:
+            ids = tokenizer([prompt + t for t in texts], add_special_tokens=True, truncation=False,
+                            return_attention_mask=False, return_token_type_ids=False, verbose=False)["input_ids"]
+        return [len(row) for row in ids]
 
     def warn_truncated(self, texts: Sequence[str], lengths: Sequence[int] | None = None, *,
                        role: str | None = None) -> int:
