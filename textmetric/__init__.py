@@ -32,7 +32,7 @@ __version__ = "0.1.0"
 # `import textmetric` and `textmetric evaluate --run` stay fast.
 _LAZY = {"fine_tune": "training.trainer", "TrainConfig": "training.trainer", "make_loss": "training.losses",
          "mine_hard_negatives": "training.mining", "write_triplets": "training.mining", "run_demo": "demo",
-         "DemoConfig": "demo", "write_report": "report"}
+         "DemoConfig": "demo", "write_report": "report", "Client": "serve.client"}
 
 
 def __getattr__(name: str):
@@ -54,5 +54,5 @@ __all__ = [
     "fine_tune", "TrainConfig", "make_loss", "mine_hard_negatives", "write_triplets",
     "stdlib", "stdlib_collection", "build_stdlib", "export_stdlib",
     "compare_runs", "compare_evaluations", "paired_t_test", "randomization_test",
-    "run_demo", "DemoConfig", "write_report",
+    "run_demo", "DemoConfig", "write_report", "Client",
 ]

@@ -804,14 +804,9 @@ def search(query, index_dir, queries_path, k, ef, mode, fusion, alpha, rrf_k, de
 
 
 def _snippet(text: str, length: int) -> str:
-    """``text`` on one line, cut to at most ``length`` characters (at a word where it can, then "...")."""
-    text = " ".join(text.split())
-    if len(text) <= length:
-        return text
-    cut = text[:length - 3]
-    if " " in cut[length // 2:]:
-        cut = cut[:cut.rindex(" ")]
-    return cut.rstrip() + "..."
+    from .search.snippets import snippet
+
+    return snippet(text, length)
 
 
 def _hits_table(query: str, ranked: list[str], scores: dict, index, kind: str, width: int) -> str:
@@ -1072,6 +1067,11 @@ def compare(runs, old_runs, qrels_path, metrics_text, relevance_level, complete,
     method = (f"all 2^{result.num_queries} sign flips" if 2 ** result.num_queries <= permutations
               else f"{permutations:,} random sign flips, seed {seed}")
     click.echo(f"\nt-test: paired, two-sided; randomisation: paired sign flips, two-sided ({method})")
+
+
+from .serve.command import serve  # noqa: E402  (the service's command lives with the service)
+
+cli.add_command(serve)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,58 @@
+"""``textmetric serve``: the index and its model behind HTTP, loaded once, until Ctrl-C or SIGTERM."""
+
+from __future__ import annotations
+
+import click
+
+from ..encoding import BACKENDS
+from .batching import DEFAULT_MAX_BATCH, DEFAULT_MAX_WAIT
+from .live import DEFAULT_POLL
+from .server import API_KEY_ENV, DEFAULT_HOST, DEFAULT_PORT
+
+
+@click.command()
+@click.option("--index", "index_dirs", metavar="DIR", required=True, multiple=True,
+              help="The index folder; repeat it to serve the shards of one corpus together (dense search, "
+                   "no writes).")
+@click.option("--host", default=DEFAULT_HOST, show_default=True,
+              help="The address to listen on (0.0.0.0: every interface of the machine).")
+@click.option("--port", default=DEFAULT_PORT, show_default=True, type=click.IntRange(0, 65535),
+              help="The port to listen on (0: a free one, printed at start).")
+@click.option("--model", "model_name", metavar="NAME_OR_PATH", default=None,
+              help="The model to encode queries with [default: the one the index records].")
+@click.option("--backend", type=click.Choice(BACKENDS), default=None,
+              help="Inference backend: torch, onnx or onnx-int8 [default: the index's].")
+@click.option("--max-seq-length", type=click.IntRange(min=1), default=None,
+              help="Truncate queries to this many tokens [default: the index's].")
+@click.option("--api-key", metavar="KEY", envvar=API_KEY_ENV, show_envvar=True, default=None,
+              help="Turn on the write endpoints (POST and DELETE /documents), which then need this key. "
+                   f"Prefer the variable {API_KEY_ENV}: a command line is visible to every user of the machine.")
+@click.option("--cors-origin", "cors_origins", metavar="ORIGIN", multiple=True,
+              help="Let pages from ORIGIN (e.g. https://example.org) call the API; repeat for more [default: none].")
+@click.option("--max-batch", default=DEFAULT_MAX_BATCH, show_default=True, type=click.IntRange(min=1),
+              help="Queries encoded together at most (micro-batching of concurrent requests).")
+@click.option("--batch-wait-ms", default=1000 * DEFAULT_MAX_WAIT, show_default=True, type=click.FloatRange(min=0),
+              help="How long the first query of a batch may wait for others, in milliseconds.")
+@click.option("--poll", default=DEFAULT_POLL, show_default=True, type=click.FloatRange(min=0),
+              help="Seconds between looks at the index folders for changes made by other processes (0: never).")
+@click.option("--quiet", "-q", is_flag=True, help="Only the URL on stdout; errors still show on stderr.")
+def serve(index_dirs, host, port, model_name, backend, max_seq_length, api_key, cors_origins, max_batch,
+          batch_wait_ms, poll, quiet) -> None:
+    """Serve an index over HTTP: a JSON API (/search, /documents, /info; documented at /docs) and a search
+    page at /. Prints the URL on stdout and a summary on stderr; Ctrl-C or SIGTERM stops it."""
+    from ..cli import _say, _setup
+    from .app import create_app
+    from .server import serve as run
+
+    _setup(quiet)
+    app = create_app(index_dirs, model=model_name, backend=backend, max_seq_length=max_seq_length,
+                     api_key=api_key, cors_origins=cors_origins, max_batch=max_batch,
+                     max_wait=batch_wait_ms / 1000, poll=poll)
+    service = app.state.service
+
+    def ready(url: str) -> None:
+        click.echo(url)
+        _say(f"textmetric serve: {url} — {service.summary()}; Ctrl-C stops it", quiet)
+
+    stopped_by = run(app, host, port, ready=ready)
+    _say(f"textmetric serve: stopped{f' ({stopped_by})' if stopped_by else ''}", quiet)

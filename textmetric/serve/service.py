@@ -1,0 +1,222 @@
+"""What the HTTP service does, as plain Python: search, documents by id, add, delete, info.
+
+A thin shell over the library: a search is a :class:`Retriever` over the current snapshot
+of the index with the queries' embeddings from the micro-batcher; writes go through
+:class:`LiveIndex` (``add_documents`` / ``Index.delete`` and the folder swap). The HTTP
+layer (``app.py``) only parses requests into the models of ``schema.py`` and turns
+errors into status codes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import os
+import time
+from typing import Any, Sequence
+
+from .. import __version__
+from ..data import Document
+from ..encoding import Encoder
+from ..errors import InputError
+from ..index import Index
+from ..index.building import check_model, load_index_model
+from ..search.fusion import FUSIONS
+from ..search.ranking import rank
+from ..search.retriever import MODES, Retriever
+from ..search.snippets import snippet
+from .batching import DEFAULT_MAX_BATCH, DEFAULT_MAX_WAIT, QueryBatcher
+from .live import DEFAULT_POLL, LiveIndex, Snapshot
+from .schema import MAX_BODY_BYTES, MAX_EF, MAX_K, MAX_QUERIES, MAX_QUERY_CHARS, DocumentIn, SearchRequest
+
+__all__ = ["Service", "AtDepth"]
+
+# Filters and document fields arrive with the metadata columns of the document store; until then a
+# request that uses them is refused in one line rather than answered as if they were not there.
+FILTERS = "filter" in inspect.signature(Retriever.search).parameters
+FIELDS = "fields" in {field.name for field in dataclasses.fields(Document)}
+
+
+class AtDepth:
+    """An index searched at HNSW depth ``ef``: one request's ``ef`` without changing the shared index's."""
+
+    def __init__(self, index: Any, ef: int) -> None:
+        self._index, self._ef = index, ef
+
+    def search(self, query_embeddings, k: int, **options):
+        return self._index.search(query_embeddings, k, ef=self._ef, **options)
+
+    def __getattr__(self, name: str):
+        return getattr(self._index, name)
+
+
+class Service:
+    """The loaded index folders, their model and the query batcher; what every endpoint calls.
+
+    ``model``: None for the model the index records, a name or folder (checked against the
+    index), or an :class:`Encoder` already loaded. Writes are allowed only with an ``api_key``.
+    """
+
+    def __init__(self, indexes: str | os.PathLike | Sequence[str | os.PathLike], *,
+                 model: "str | os.PathLike | Encoder | None" = None, backend: str | None = None,
+                 max_seq_length: int | None = None, api_key: str | None = None, max_batch: int = DEFAULT_MAX_BATCH,
+                 max_wait: float = DEFAULT_MAX_WAIT, poll: float = DEFAULT_POLL, batch_size: int = 32,
+                 max_body_bytes: int = MAX_BODY_BYTES) -> None:
+        paths = [indexes] if isinstance(indexes, (str, os.PathLike)) else list(indexes)
+        if api_key is not None and not api_key.strip():
+            raise InputError("the API key is empty")
+        self.api_key = api_key
+        self.max_body_bytes = max_body_bytes
+        self.batch_size = batch_size
+        self.live = LiveIndex(paths, poll=poll, batch_size=batch_size)
+        index = self.live.current.index
+        if isinstance(model, Encoder):
+            check_model(index, model)
+            self.encoder = model
+        else:
+            self.encoder = load_index_model(index, model, backend=backend, max_seq_length=max_seq_length)
+        self.live.encoder = self.encoder
+        self.batcher = QueryBatcher(self.encoder, max_batch=max_batch, max_wait=max_wait, batch_size=batch_size)
+
+    # -- lifetime ----------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Watch the index folders for changes made by other processes."""
+        self.live.start()
+
+    def stop(self) -> None:
+        """Stop watching and encoding; requests still waiting for an encode get theirs first."""
+        self.live.stop()
+        self.batcher.close()
+
+    # -- reading -----------------------------------------------------------------------------------
+
+    @property
+    def writes(self) -> bool:
+        """Whether the write endpoints are on: an API key was given and there is one index to write."""
+        return self.api_key is not None and self.live.writable
+
+    def modes(self, snapshot: Snapshot | None = None) -> list[str]:
+        """The modes the index can serve: dense always; lexical and hybrid with a BM25 side."""
+        index = (snapshot or self.live.current).index
+        return [mode for mode in MODES if mode == "dense" or index.lexical_settings is not None]
+
+    def summary(self) -> str:
+        """One line: documents, model, backend, modes, and whether writes are on."""
+        info = self.info()
+        writes = "writes on (with the API key)" if info["writes"] else (
+            "writes off (--api-key turns them on)" if self.live.writable else "writes off (several indexes)")
+        return (f"{info['documents']:,} documents, model {info['model']['name']} ({info['model']['backend']}), "
+                f"modes {', '.join(info['modes'])}; {writes}")
+
+    def search(self, request: SearchRequest) -> dict:
+        """The request's queries searched in the current index state: the answer of ``POST /search``."""
+        start = time.perf_counter()
+        snapshot = self.live.current
+        if request.filter is not None and not FILTERS:
+            raise InputError("filters are not supported yet")
+        index = snapshot.index if request.ef is None else AtDepth(snapshot.index, request.ef)
+        retriever = Retriever(None if request.mode == "lexical" else self.encoder, index, mode=request.mode,
+                              fusion=request.fusion, alpha=request.alpha, rrf_k=request.rrf_k, depth=request.depth,
+                              batch_size=self.batch_size)
+        queries = request.texts()
+        embeddings, warnings = None, []
+        if request.mode != "lexical":
+            encoded = self.batcher.encode(list(queries.values()))
+            embeddings = encoded.embeddings
+            warnings = self._truncated(list(queries), encoded.lengths)
+        options = {} if request.filter is None else {"filter": request.filter}
+        run = retriever.search(queries, request.k, embeddings=embeddings, **options)
+        results = [{"query_id": qid, "query": text, "hits": self._hits(snapshot.index, run[qid], request.snippet)}
+                   for qid, text in queries.items()]
+        return {"score_kind": retriever.score_kind, "mode": request.mode, "k": request.k, "results": results,
+                "warnings": warnings, "took_ms": round(1000 * (time.perf_counter() - start), 3),
+                "generation": snapshot.generation}
+
+    def _truncated(self, qids: list[str], lengths: list[int] | None) -> list[str]:
+        limit = self.encoder.max_seq_length
+        if lengths is None or not limit:
+            return []
+        return [f"query '{qid}' is {n:,} tokens long: truncated to the model's max_seq_length of {limit}"
+                for qid, n in zip(qids, lengths) if n > limit]
+
+    @staticmethod
+    def _hits(index, scores: dict[str, float], cut: int | None) -> list[dict]:
+        hits = []
+        for position, doc_id in enumerate(rank(scores), start=1):
+            doc = index.document(doc_id)
+            hits.append({"rank": position, "doc_id": doc_id, "score": scores[doc_id], "title": doc.title,
+                         "text": doc.text if cut is None else snippet(doc.text, cut), "fields": _fields(doc)})
+        return hits
+
+    def document(self, doc_id: str) -> dict | None:
+        """A document as the index holds it, or None: ``GET /documents/{id}``."""
+        doc = self.live.current.index.document(doc_id)
+        if doc is None:
+            return None
+        return {"doc_id": doc_id, "title": doc.title, "text": doc.text, "fields": _fields(doc)}
+
+    def info(self) -> dict:
+        """What is served: ``GET /info``."""
+        snapshot = self.live.current
+        index = snapshot.index
+        model = index.model or {}
+        record = {
+            "version": __version__,
+            "documents": len(index),
+            "indexes": [{"name": path.name, "documents": len(shard),
+                         "shard": None if shard.shard is None else f"{shard.shard[0]}/{shard.shard[1]}"}
+                        for path, shard in zip(self.live.paths, snapshot.parts)],
+            "model": {"name": model.get("given_name") or model.get("name"), "backend": self.encoder.backend,
+                      "dim": index.dim, "max_seq_length": self.encoder.max_seq_length,
+                      "prompts": self.encoder.prompts},
+            "space": index.space,
+            "modes": self.modes(snapshot),
+            "fusions": list(FUSIONS),
+            "lexical": None if index.lexical_settings is None else _lexical(index.lexical_settings.to_dict()),
+            "ef": index.ef,
+            "filters": FILTERS,
+            "writes": self.writes,
+            "generation": snapshot.generation,
+            "loaded_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(snapshot.loaded_at)),
+            "reload_error": self.live.reload_error,
+            "limits": {"max_k": MAX_K, "max_queries": MAX_QUERIES, "max_query_chars": MAX_QUERY_CHARS,
+                       "max_ef": MAX_EF, "max_body_bytes": self.max_body_bytes},
+            "batching": {"max_batch": self.batcher.max_batch, "max_wait_ms": 1000 * self.batcher.max_wait,
+                         "batches": self.batcher.batches, "queries": self.batcher.texts},
+        }
+        return record
+
+    # -- writing -----------------------------------------------------------------------------------
+
+    def add(self, documents: Sequence[DocumentIn]) -> dict:
+        """Add or replace documents, on disk before it returns: ``POST /documents``."""
+        seen: set[str] = set()
+        duplicates = [d.id for d in documents if d.id in seen or seen.add(d.id)]
+        if duplicates:
+            raise InputError(f"{len(duplicates)} duplicate id(s) in one request: {', '.join(duplicates[:5])}")
+        if any(d.fields for d in documents) and not FIELDS:
+            raise InputError("document fields are not supported yet")
+        corpus = {d.id: Document(text=d.text, title=d.title, **({"fields": d.fields} if d.fields else {}))
+                  for d in documents}
+        added, replaced = self.live.add(corpus)
+        snapshot = self.live.current
+        return {"added": added, "replaced": replaced, "documents": len(snapshot.index),
+                "generation": snapshot.generation}
+
+    def delete(self, ids: Sequence[str]) -> dict:
+        """Delete documents by id, on disk before it returns: ``DELETE /documents``."""
+        missing = self.live.delete(list(ids))
+        snapshot = self.live.current
+        return {"deleted": len(set(ids)) - len(missing), "not_found": missing, "documents": len(snapshot.index),
+                "generation": snapshot.generation}
+
+
+def _lexical(settings: dict) -> dict:
+    """The BM25 side's settings, its stop words counted rather than listed."""
+    return {**settings, "stopwords": len(settings.get("stopwords") or ())}
+
+
+def _fields(doc: Document) -> dict:
+    """A document's extra columns (none until the document store keeps them)."""
+    return dict(getattr(doc, "fields", None) or {})
