@@ -294,6 +294,7 @@ def test_the_page_loads_nothing_from_elsewhere(reader):
     for name in ("/", "/app.js", "/style.css"):
         text = reader.get(name).text
         assert "http://" not in text and "https://" not in text and "//cdn" not in text
+    assert reader.get("/favicon.svg").headers["content-type"] == "image/svg+xml"
 
 
 def test_the_openapi_document_lists_the_endpoints(reader):

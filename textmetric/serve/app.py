@@ -33,7 +33,8 @@ __all__ = ["create_app"]
 
 _PAGE_FILES = {"/": ("index.html", "text/html; charset=utf-8"),
                "/app.js": ("app.js", "text/javascript; charset=utf-8"),
-               "/style.css": ("style.css", "text/css; charset=utf-8")}
+               "/style.css": ("style.css", "text/css; charset=utf-8"),
+               "/favicon.svg": ("favicon.svg", "image/svg+xml")}
 # The page loads nothing from elsewhere: its own script, style and API only.
 _PAGE_HEADERS = {"Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; "
                                             "connect-src 'self'; img-src 'self' data:; base-uri 'none'; "

@@ -42,17 +42,23 @@ def serve(index_dirs, host, port, model_name, backend, max_seq_length, api_key, 
     page at /. Prints the URL on stdout and a summary on stderr; Ctrl-C or SIGTERM stops it."""
     from ..cli import _say, _setup
     from .app import create_app
+    from .server import bind
     from .server import serve as run
 
     _setup(quiet)
-    app = create_app(index_dirs, model=model_name, backend=backend, max_seq_length=max_seq_length,
-                     api_key=api_key, cors_origins=cors_origins, max_batch=max_batch,
-                     max_wait=batch_wait_ms / 1000, poll=poll)
+    sock = bind(host, port)  # a port already taken fails here, before the model loads
+    try:
+        app = create_app(index_dirs, model=model_name, backend=backend, max_seq_length=max_seq_length,
+                         api_key=api_key, cors_origins=cors_origins, max_batch=max_batch,
+                         max_wait=batch_wait_ms / 1000, poll=poll)
+    except BaseException:
+        sock.close()
+        raise
     service = app.state.service
 
     def ready(url: str) -> None:
         click.echo(url)
         _say(f"textmetric serve: {url} — {service.summary()}; Ctrl-C stops it", quiet)
 
-    stopped_by = run(app, host, port, ready=ready)
+    stopped_by = run(app, sock=sock, ready=ready)
     _say(f"textmetric serve: stopped{f' ({stopped_by})' if stopped_by else ''}", quiet)

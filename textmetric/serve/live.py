@@ -69,8 +69,9 @@ class LiveIndex:
         self._turn = threading.Lock()  # one writer or reloader at a time
         self._stop = threading.Event()
         self._watcher: threading.Thread | None = None
-        stamps = self._stamps()
-        self.current = Snapshot(*self._load(), stamps, 0, time.time())
+        stamps = self._stamps_or_none()  # taken before the load: a save meanwhile shows as a change
+        index, parts = self._load()  # a folder that is no index fails here, in one line
+        self.current = Snapshot(index, parts, stamps or self._stamps(), 0, time.time())
 
     @property
     def writable(self) -> bool:

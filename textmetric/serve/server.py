@@ -53,12 +53,13 @@ def _server(app):
                                          timeout_graceful_shutdown=_GRACE))
 
 
-def serve(app, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, *,
+def serve(app, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, *, sock: socket.socket | None = None,
           ready: Callable[[str], None] | None = None) -> str | None:
     """Serve ``app`` until Ctrl-C or SIGTERM, then stop cleanly (requests in flight finish, the watcher and
-    the batcher stop). ``ready`` is called with the URL once the service answers. Returns the name of the
-    signal that stopped it, if one did."""
-    sock = bind(host, port)
+    the batcher stop). ``sock``: a socket :func:`bind` made already, instead of ``host`` and ``port``.
+    ``ready`` is called with the URL once the service answers. Returns the name of the signal that
+    stopped it, if one did."""
+    sock = sock if sock is not None else bind(host, port)
     server = _server(app)
     caught: list[int] = []
     # uvicorn handles SIGINT and SIGTERM while it serves, and raises them again once it has stopped:
