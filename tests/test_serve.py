@@ -417,3 +417,23 @@ def test_searches_during_writes_see_each_write_whole_and_every_acknowledged_one(
     assert set(final) == last
     on_disk = tm.Index.load(index_dir)
     assert last <= set(on_disk.ids) and len(on_disk) == len(CORPUS) + size
+
+
+
+def test_answers_on_a_kept_alive_connection_do_not_wait_for_a_delayed_ack(built_index, encoder):
+    # With Nagle's algorithm on the server's sockets, each answer after the first on a connection
+    # waits ~40 ms for the client's delayed ACK.
+    import http.client
+    import statistics
+
+    with running(create_app(built_index, model=encoder, poll=0)) as url:
+        host, port = url.removeprefix("http://").split(":")
+        connection = http.client.HTTPConnection(host, int(port))
+        times = []
+        for _ in range(11):
+            start = time.perf_counter()
+            connection.request("GET", "/health")
+            connection.getresponse().read()
+            times.append(time.perf_counter() - start)
+        connection.close()
+    assert statistics.median(times[1:]) < 0.03
