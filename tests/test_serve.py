@@ -309,8 +309,14 @@ def test_concurrent_queries_are_encoded_in_one_batch_with_the_vectors_each_would
     texts = ["cats", "a programming language that is fast", "bread", "the moon and the earth"]
     batcher = QueryBatcher(encoder, max_wait=0.5)
     results: dict[int, np.ndarray] = {}
-    threads = [threading.Thread(target=lambda i=i: results.__setitem__(i, batcher.encode([texts[i]]).embeddings))
-               for i in range(len(texts))]
+    arrived = threading.Barrier(len(texts))
+
+    def search(i: int) -> None:
+        with batcher.visit():  # as the service marks each search under way
+            arrived.wait(timeout=10)
+            results[i] = batcher.encode([texts[i]]).embeddings
+
+    threads = [threading.Thread(target=search, args=(i,)) for i in range(len(texts))]
     try:
         for thread in threads:
             thread.start()
@@ -323,17 +329,50 @@ def test_concurrent_queries_are_encoded_in_one_batch_with_the_vectors_each_would
         np.testing.assert_allclose(results[i], encoder.encode_queries([text]), atol=1e-6)
 
 
-def test_a_lone_query_waits_no_longer_than_the_bound_for_company(encoder):
-    batcher = QueryBatcher(encoder, max_wait=0.05)
+def test_a_lone_query_does_not_wait_for_company_and_a_query_with_company_waits_at_most_the_bound(encoder):
+    batcher = QueryBatcher(encoder, max_wait=1.0)
     try:
         batcher.encode(["warm up"])
         start = time.perf_counter()
-        batcher.encode(["cats"])
-        waited = time.perf_counter() - start
+        with batcher.visit():
+            batcher.encode(["cats"])  # the only search under way: nothing to wait for
+        alone = time.perf_counter() - start
+        with batcher.visit(), batcher.visit():  # another search under way that never sends its query
+            start = time.perf_counter()
+            batcher.encode(["dogs"])
+            waited = time.perf_counter() - start
     finally:
         batcher.close()
-    assert waited < 0.05 + 2.0  # the bound, plus an encode on a busy machine
-    assert batcher.batches == 2
+    assert alone < 1.0 and 1.0 <= waited < 1.0 + 2.0  # plus an encode on a busy machine
+    assert batcher.batches == 3
+
+
+def test_on_int8_each_request_gets_the_vectors_of_its_own_queries_alone_whatever_else_is_searched(tiny_model_path):
+    # Dynamic int8 quantisation scales a batch by its own range: batched with others, a query's vector moves.
+    encoder = tm.Encoder.load(tiny_model_path, backend="onnx-int8")
+    requests = [["cats"], ["a programming language that is fast and safe", "bread"], ["the moon " * 20]]
+    batcher = QueryBatcher(encoder, max_wait=0.5, lanes=2)
+    results: dict[int, np.ndarray] = {}
+    arrived = threading.Barrier(len(requests))
+
+    def search(i: int) -> None:
+        with batcher.visit():
+            arrived.wait(timeout=10)
+            results[i] = batcher.encode(requests[i]).embeddings
+
+    threads = [threading.Thread(target=search, args=(i,)) for i in range(len(requests))]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+    finally:
+        batcher.close()
+    assert batcher.batches == 1 and not encoder.batch_independent
+    for i, texts in enumerate(requests):
+        assert np.array_equal(results[i], encoder.encode_queries(texts))
+    mixed = encoder.encode_queries([text for texts in requests for text in texts])
+    assert not np.array_equal(mixed[:1], results[0])  # what one batch for all would have given
 
 
 def test_an_encoding_failure_reaches_every_request_of_its_batch_and_the_batcher_goes_on(encoder, monkeypatch):

@@ -14,14 +14,16 @@ keyed by the weights' SHA-256 so a retrained folder never reuses a stale export.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import threading
 import time
 import warnings
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, ContextManager, Sequence
 
 import numpy as np
 
@@ -194,22 +196,29 @@ class OnnxBackend:
         self.export_seconds = time.perf_counter() - started
         self.names = _input_names(model)
         self._sessions: dict[int, object] = {}
+        self._opening = threading.Lock()  # callers in several threads open one session per thread count
         meta = self.path.with_suffix(".json")
         if not meta.exists():
             meta.write_text(json.dumps({"weights_sha256": fingerprint, "backend": backend, "opset": OPSET}) + "\n")
 
     def session(self, threads: int):
-        """An onnxruntime session using ``threads`` intra-op threads (cached per thread count)."""
-        if threads not in self._sessions:
-            import onnxruntime as ort
+        """An onnxruntime session using ``threads`` intra-op threads (cached per thread count; several threads may
+        run one session at once)."""
+        with self._opening:
+            if threads not in self._sessions:
+                import onnxruntime as ort
 
-            options = ort.SessionOptions()
-            options.intra_op_num_threads = threads
-            options.inter_op_num_threads = 1
-            options.log_severity_level = 3
-            self._sessions[threads] = ort.InferenceSession(str(self.path), options,
-                                                           providers=["CPUExecutionProvider"])
-        return self._sessions[threads]
+                options = ort.SessionOptions()
+                options.intra_op_num_threads = threads
+                options.inter_op_num_threads = 1
+                options.log_severity_level = 3
+                # Idle intra-op threads sleep rather than spin: spinning keeps a core busy between runs, taken
+                # from whatever the caller does meanwhile (tokenising the next batch, answering requests),
+                # which on a machine of few cores costs more than the wake-up it saves.
+                options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+                self._sessions[threads] = ort.InferenceSession(str(self.path), options,
+                                                               providers=["CPUExecutionProvider"])
+            return self._sessions[threads]
 
     def close(self) -> None:
         """Drop the onnxruntime sessions (made again when next needed)."""
@@ -217,12 +226,15 @@ class OnnxBackend:
 
     def encode(self, texts: Sequence[str], *, prompt: str | None = None, batch_size: int = 32,
                normalize: bool = False, progress: bool = False, workers: int = 1,
-               lengths: Sequence[int] | None = None) -> np.ndarray:
+               lengths: Sequence[int] | None = None, tokenizing: ContextManager | None = None) -> np.ndarray:
         """Float32 embeddings of ``texts`` (each after ``prompt``); ``workers`` batches run at once, sharing the cores.
 
         ``lengths`` (token counts, as :meth:`textmetric.Encoder.token_lengths` measures them)
         order the batches so that each holds texts of nearly one length: little padding.
+        ``tokenizing``: held while the tokenizer runs, so that callers in other threads may
+        encode at the same time (the sessions themselves run concurrently).
         """
+        tokenizing = tokenizing if tokenizing is not None else contextlib.nullcontext()
         from tqdm.auto import tqdm
 
         texts = list(texts)
@@ -238,7 +250,8 @@ class OnnxBackend:
         session = self.session(max(1, cpu_count() // workers))
 
         def feeds(rows: np.ndarray) -> dict[str, np.ndarray]:
-            features = self.model.preprocess([texts[i] for i in rows], prompt=prompt)
+            with tokenizing:
+                features = self.model.preprocess([texts[i] for i in rows], prompt=prompt)
             return {n: features[n].numpy().astype(np.int64, copy=False) for n in self.names}
 
         def run(rows: np.ndarray, inputs: dict[str, np.ndarray]) -> None:

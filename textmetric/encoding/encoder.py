@@ -45,8 +45,9 @@ class Encoder:
     takes the prompt that sentence-transformers' ``encode_query`` / ``encode_document``
     would. With torch ``workers`` > 1, a pool of processes starts on first use and is
     closed when the worker count changes, on :meth:`close` (or leaving a ``with`` block)
-    and at exit. Threads may share an Encoder: its encodes take turns, since a fast tokenizer
-    shared by threads truncates one caller's texts by another's settings.
+    and at exit. Threads may share an Encoder: they take turns at the tokenizer (a fast tokenizer
+    shared by threads truncates one caller's texts by another's settings) and, on torch, at the
+    whole encode; ONNX sessions run for several threads at once.
     """
 
     def __init__(self, model: "SentenceTransformer", *, backend: str = "torch", workers: int = 1,
@@ -127,6 +128,20 @@ class Encoder:
         return dict(self._prompts)
 
     @property
+    def batch_independent(self) -> bool:
+        """Whether a text's vector is the same whatever else is encoded in its batch (up to float rounding).
+
+        Not for ``onnx-int8``: dynamic quantisation scales each batch's activations by the
+        batch's own range, so a text's vector moves with its batch-mates (cosine 0.99 apart).
+        """
+        return self.backend != "onnx-int8"
+
+    @property
+    def concurrent(self) -> bool:
+        """Whether encodes called from several threads run at the same time (ONNX) or take turns (torch)."""
+        return self._onnx is not None
+
+    @property
     def onnx_path(self) -> Path | None:
         """The ONNX graph the onnx backends run (None on torch)."""
         return None if self._onnx is None else self._onnx.path
@@ -157,13 +172,13 @@ class Encoder:
             return np.zeros((0, self.dim), dtype=np.float32)
         texts = list(texts)
         prompt = self._prompt(role)
+        if lengths is None:
+            lengths = self.token_lengths(texts, role=role)
+            self.warn_truncated(texts, lengths)
+        if self._onnx is not None:  # only the tokenizer takes turns: the sessions run concurrently
+            return self._onnx.encode(texts, prompt=prompt, batch_size=batch_size, normalize=normalize,
+                                     progress=progress, workers=self._workers, lengths=lengths, tokenizing=self._turn)
         with self._turn:
-            if lengths is None:
-                lengths = self.token_lengths(texts, role=role)
-                self.warn_truncated(texts, lengths)
-            if self._onnx is not None:
-                return self._onnx.encode(texts, prompt=prompt, batch_size=batch_size, normalize=normalize,
-                                         progress=progress, workers=self._workers, lengths=lengths)
             pool = self._pool_for(len(texts), batch_size)
             task = {} if role is None else {"task": role}  # routes a Router model's input, as encode_query does
             embeddings = self.model.encode(texts, prompt=prompt, batch_size=batch_size, show_progress_bar=progress,

@@ -11,6 +11,7 @@ constant time). No CORS unless origins are given. Nothing from a request is used
 from __future__ import annotations
 
 import hmac
+import json
 import logging
 import os
 from contextlib import asynccontextmanager
@@ -74,9 +75,11 @@ def create_app(indexes: str | os.PathLike | Sequence[str | os.PathLike] | Servic
     app.add_middleware(BodyLimit, limit=service.max_body_bytes)
 
     @app.post("/search", response_model=SearchResponse, responses=_ERRORS, tags=["search"])
-    def search(request: SearchRequest) -> dict:
+    def search(request: SearchRequest) -> Response:
         """Search one query (`query`) or several (`queries`); hits in trec_eval order, with what the score is."""
-        return service.search(request)
+        # Serialised here rather than validated again against the response model: the hot path.
+        return Response(json.dumps(service.search(request), ensure_ascii=False, allow_nan=False).encode("utf-8"),
+                        media_type="application/json")
 
     @app.get("/documents/{doc_id:path}", response_model=DocumentOut, responses=_ERRORS, tags=["documents"])
     def get_document(doc_id: str) -> dict:

@@ -1,25 +1,36 @@
-"""Micro-batching: queries that arrive within a few milliseconds of each other are encoded in one call.
+"""Micro-batching: queries that arrive within a few milliseconds of each other are encoded together.
 
-A transformer encodes 16 short queries on a CPU in little more time than one, so a service
-that encodes each request on its own spends most of its time on per-call overhead. One
-thread owns query encoding: it takes the first waiting request, keeps collecting requests
-until the batch holds ``max_batch`` texts or the first one has waited ``max_wait`` seconds,
-encodes them all in one call and hands each request its rows. Under load, the requests that
+Where a model call costs more than its arithmetic (torch: the per-call and per-operator
+overhead), 16 short queries encode in little more time than one, so a service that encodes
+each request on its own spends most of its time on overhead. One thread gathers the queries:
+it takes the first waiting request, keeps collecting requests until the batch holds
+``max_batch`` texts or the first one has waited ``max_wait`` seconds, and hands each request
+its rows. It waits only while other requests are under way (:meth:`QueryBatcher.visit`),
+so a lone query never waits for company that cannot come; under load, the requests that
 arrived while a batch was encoding have waited already and form the next batch at once.
+
+How a batch is encoded follows from the encoder (:attr:`Encoder.concurrent`,
+:attr:`Encoder.batch_independent`): on torch, in one call; on ONNX, whose sessions run in
+several threads at once, in up to ``lanes`` calls side by side, one per core; and on
+``onnx-int8``, whose dynamic quantisation makes a text's vector depend on its batch-mates,
+one call per request, so a request's vectors never depend on who else is searching (each
+gets exactly what ``Retriever.search`` computes for its queries).
 """
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 import time
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 
 from ..encoding import Encoder
+from ..encoding.backends import cpu_count
 
 __all__ = ["QueryBatcher", "Encoded", "DEFAULT_MAX_BATCH", "DEFAULT_MAX_WAIT"]
 
@@ -55,20 +66,36 @@ class QueryBatcher:
     """
 
     def __init__(self, encoder: Encoder, *, max_batch: int = DEFAULT_MAX_BATCH, max_wait: float = DEFAULT_MAX_WAIT,
-                 batch_size: int = 32) -> None:
+                 batch_size: int = 32, lanes: int | None = None) -> None:
         if max_batch < 1:
             raise ValueError(f"max_batch must be at least 1, got {max_batch}")
         if max_wait < 0:
             raise ValueError(f"max_wait must be at least 0, got {max_wait}")
         self.encoder = encoder
         self.max_batch, self.max_wait, self.batch_size = max_batch, max_wait, batch_size
+        self.lanes = max(1, lanes or cpu_count()) if encoder.concurrent else 1
+        self._pool = ThreadPoolExecutor(self.lanes, thread_name_prefix="textmetric-encode") if self.lanes > 1 else None
         self.batches = 0  # encode calls made, and the texts they held: their ratio is the mean batch
         self.texts = 0
         self._queue: queue.Queue = queue.Queue()
+        self._active = 0  # requests under way (visit); while some are not in the batch, it may wait for them
+        self._counting = threading.Lock()
         self._closed = False
         self._closing = threading.Lock()  # no request enters the queue behind the stop mark
         self._thread = threading.Thread(target=self._run, name="textmetric-query-batcher", daemon=True)
         self._thread.start()
+
+    @contextlib.contextmanager
+    def visit(self) -> Iterator[None]:
+        """Mark a request as under way for the ``with`` block: while some are, a batch waits (at most
+        ``max_wait``) for their queries."""
+        with self._counting:
+            self._active += 1
+        try:
+            yield
+        finally:
+            with self._counting:
+                self._active -= 1
 
     def encode(self, texts: Sequence[str]) -> Encoded:
         """The embeddings of ``texts`` (and their token counts), encoded with whatever else arrives meanwhile."""
@@ -87,6 +114,8 @@ class QueryBatcher:
             self._closed = True
             self._queue.put(_STOP)
         self._thread.join(timeout)
+        if self._pool is not None:
+            self._pool.shutdown()
 
     def _run(self) -> None:
         stopping = False
@@ -97,6 +126,8 @@ class QueryBatcher:
             batch, size = [first], len(first.texts)
             deadline = first.arrived + self.max_wait
             while size < self.max_batch:
+                if self._queue.empty() and self._active <= len(batch):
+                    break  # nobody else under way: no company to wait for
                 wait = deadline - time.monotonic()
                 try:
                     item = self._queue.get(timeout=wait) if wait > 0 else self._queue.get_nowait()
@@ -110,18 +141,44 @@ class QueryBatcher:
             self._encode(batch)
 
     def _encode(self, batch: list[_Request]) -> None:
-        texts = [text for request in batch for text in request.texts]
+        jobs = self._jobs(batch)
+        if len(jobs) == 1 or self._pool is None:
+            for job in jobs:
+                self._encode_together(job)
+        else:
+            for done in [self._pool.submit(self._encode_together, job) for job in jobs]:
+                done.result()
+        self.batches += 1
+        self.texts += sum(len(request.texts) for request in batch)
+
+    def _jobs(self, batch: list[_Request]) -> list[list[_Request]]:
+        """The encode calls a batch takes: one, one per lane (whole requests, about as many texts each), or
+        one per request where batch-mates would change each other's vectors."""
+        if not self.encoder.batch_independent:
+            return [[request] for request in batch]
+        lanes = min(self.lanes, len(batch))
+        if lanes == 1:
+            return [batch]
+        jobs: list[list[_Request]] = [[] for _ in range(lanes)]
+        sizes = [0] * lanes
+        for request in sorted(batch, key=lambda r: len(r.texts), reverse=True):
+            lane = sizes.index(min(sizes))
+            jobs[lane].append(request)
+            sizes[lane] += len(request.texts)
+        return jobs
+
+    def _encode_together(self, requests: list[_Request]) -> None:
+        """Encode the texts of ``requests`` in one call and hand each request its rows."""
+        texts = [text for request in requests for text in request.texts]
         try:
             lengths = self.encoder.token_lengths(texts, role="query")
             embeddings = self.encoder.encode_queries(texts, batch_size=self.batch_size, lengths=lengths)
         except BaseException as error:  # every waiting request hears of it; the thread goes on
-            for request in batch:
+            for request in requests:
                 request.future.set_exception(error)
             return
-        self.batches += 1
-        self.texts += len(texts)
         start = 0
-        for request in batch:
+        for request in requests:
             end = start + len(request.texts)
             request.future.set_result(Encoded(embeddings[start:end], None if lengths is None else lengths[start:end]))
             start = end

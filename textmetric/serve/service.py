@@ -121,14 +121,15 @@ class Service:
                               batch_size=self.batch_size)
         queries = request.texts()
         embeddings, warnings = None, []
-        if request.mode != "lexical":
-            encoded = self.batcher.encode(list(queries.values()))
-            embeddings = encoded.embeddings
-            warnings = self._truncated(list(queries), encoded.lengths)
-        options = {} if request.filter is None else {"filter": request.filter}
-        run = retriever.search(queries, request.k, embeddings=embeddings, **options)
-        results = [{"query_id": qid, "query": text, "hits": self._hits(snapshot.index, run[qid], request.snippet)}
-                   for qid, text in queries.items()]
+        with self.batcher.visit():
+            if request.mode != "lexical":
+                encoded = self.batcher.encode(list(queries.values()))
+                embeddings = encoded.embeddings
+                warnings = self._truncated(list(queries), encoded.lengths)
+            options = {} if request.filter is None else {"filter": request.filter}
+            run = retriever.search(queries, request.k, embeddings=embeddings, **options)
+            results = [{"query_id": qid, "query": text,
+                        "hits": self._hits(snapshot.index, run[qid], request.snippet)} for qid, text in queries.items()]
         return {"score_kind": retriever.score_kind, "mode": request.mode, "k": request.k, "results": results,
                 "warnings": warnings, "took_ms": round(1000 * (time.perf_counter() - start), 3),
                 "generation": snapshot.generation}
