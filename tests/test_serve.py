@@ -476,3 +476,21 @@ def test_answers_on_a_kept_alive_connection_do_not_wait_for_a_delayed_ack(built_
             times.append(time.perf_counter() - start)
         connection.close()
     assert statistics.median(times[1:]) < 0.03
+
+
+def test_shards_are_served_together_for_dense_search_and_refuse_writes(tmp_path, tiny_model_path, encoder):
+    corpus = {d["_id"]: tm.Document(d["text"], d["title"]) for d in CORPUS}
+    for i in range(2):
+        tm.build_index(encoder, corpus, tmp_path / f"shard-{i}", model_name=tiny_model_path, shard=(i, 2))
+    shards = [tmp_path / "shard-0", tmp_path / "shard-1"]
+    with TestClient(create_app(shards, model=encoder, api_key=KEY)) as client:
+        info = client.get("/info").json()
+        answer = client.post("/search", json={"queries": QUERIES, "k": 3}).json()
+        write = client.post("/documents", json=[{"_id": "n1", "text": "x"}], headers={"X-API-Key": KEY})
+        lexical = client.post("/search", json={"query": "cats", "mode": "lexical"})
+    assert info["documents"] == len(CORPUS) and info["modes"] == ["dense"] and info["writes"] is False
+    assert sorted(i["shard"] for i in info["indexes"]) == ["0/2", "1/2"]
+    expected = tm.Retriever(encoder, tm.load_indexes(shards)).search(QUERIES, k=3)
+    assert hits_of(answer) == {qid: list(scores.items()) for qid, scores in expected.items()}
+    assert write.status_code == 403 and "one index" in write.json()["error"]
+    assert lexical.status_code == 400 and "per shard" in lexical.json()["error"]
