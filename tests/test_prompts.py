@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from transformers import TrainerCallback
 
-from conftest import build_tiny_model
+from conftest import build_tiny_model, rewrite_manifest
 from textmetric.data import load_corpus
 from textmetric.encoding import NO_PROMPTS, Encoder, load_model
 from textmetric.errors import InputError
@@ -160,9 +160,8 @@ def test_an_index_that_records_no_prompts_was_built_without_them(cli, prompted_p
     code, _, err = cli("index", "--corpus", beir_dir, "--output", out, "--model", prompted_path,
                        "--query-prompt", "", "--document-prompt", "", "-q")
     assert code == 0, err
-    manifest = json.loads((out / "manifest.json").read_text())
-    del manifest["model"]["prompts"]  # as textmetric wrote it before prompts were recorded
-    (out / "manifest.json").write_text(json.dumps(manifest))
+    # as textmetric wrote it before prompts were recorded
+    rewrite_manifest(out, lambda manifest: manifest["model"].pop("prompts"), version=1)
     assert load_index_model(Index.load(out)).prompts == NO_PROMPTS
     code, _, err = cli("search", "--index", out, "bread", "-q")
     assert code == 0, err
@@ -171,9 +170,7 @@ def test_an_index_that_records_no_prompts_was_built_without_them(cli, prompted_p
 
 
 def test_a_malformed_prompts_record_is_a_clear_error(prompted_index):
-    manifest = json.loads((prompted_index / "manifest.json").read_text())
-    manifest["model"]["prompts"] = {"query": 1}
-    (prompted_index / "manifest.json").write_text(json.dumps(manifest))
+    rewrite_manifest(prompted_index, lambda manifest: manifest["model"].update(prompts={"query": 1}))
     with pytest.raises(InputError, match="malformed 'model.prompts'"):
         Index.load(prompted_index)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -126,16 +127,15 @@ class DocStore:
             disk.close()
 
     @classmethod
-    def load(cls, path: str | os.PathLike, next_label: int) -> "DocStore":
-        """Read a store that :meth:`save` wrote (read-only; the file is never changed)."""
+    def load(cls, path: str | os.PathLike, next_label: int, data: bytes | None = None) -> "DocStore":
+        """Read a store that :meth:`save` wrote to ``path``, or (``data``) the bytes of that file. The file is
+        read as bytes, never opened by SQLite: no URI to escape, so any character may be in the path."""
         store = cls(next_label)
-        disk = sqlite3.connect(f"file:{os.fspath(path)}?mode=ro", uri=True)
         try:
-            disk.backup(store._db)
+            store._db.deserialize(data if data is not None else Path(path).read_bytes())
+            store._db.execute("SELECT label, doc_id, title, text FROM docs LIMIT 1").fetchall()
         except sqlite3.DatabaseError as e:
             raise InputError(f"cannot read {os.path.basename(path)}: {e}", os.path.dirname(path)) from None
-        finally:
-            disk.close()
         for label, doc_id in store._db.execute("SELECT label, doc_id FROM docs"):
             store._id_of[label] = doc_id
             store._label_of[doc_id] = label

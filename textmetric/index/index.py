@@ -21,9 +21,10 @@ from ..data import CorpusSource, Document, load_corpus
 from ..errors import InputError
 from ..search.ranking import Hits, sorted_rows
 from .docstore import DocStore
-from .folder import DOCS, GRAPH, LEXICAL, MANIFEST, Manifest, check_replaceable, open_folder, write_manifest
+from .folder import (DOCS, GRAPH, INDEX_ENTRIES, LEXICAL, MANIFEST, Manifest, PinnedFolder, check_replaceable,
+                     folder_generation, index_target, read_generation, write_lock, write_manifest)
 from .lexical import LexicalIndex, LexicalSettings, LexicalSide
-from .locking import ANY_MODE, ReadWriteLock
+from .locking import ANY_MODE, DEFAULT_LOCK_TIMEOUT, ReadWriteLock
 from .vectors import (DEFAULT_EF, DEFAULT_EF_CONSTRUCTION, DEFAULT_M, ExactVectors, HnswVectors, check_space,
                       space_of)
 
@@ -148,9 +149,16 @@ class _Composite:
 
 
 class Index(_Composite):
-    """An HNSW graph over document embeddings, with the documents themselves and their ids."""
+    """An HNSW graph over document embeddings, with the documents themselves and their ids.
+
+    An index loaded from (or saved to) a folder remembers which generation of it it holds: :meth:`changed`
+    tells a long-lived reader when a writer has saved a newer one, and :meth:`save` refuses to overwrite
+    a generation it has not seen (that would drop the other writer's work).
+    """
 
     vectors: HnswVectors
+    _path: Path | None = None        # the folder as the caller named it (a symlink stays one)
+    _generation: str | None = None   # the generation of it this index holds
 
     def __init__(self, dim: int, space: str = "cosine", *, model: dict | None = None, m: int = DEFAULT_M,
                  ef_construction: int = DEFAULT_EF_CONSTRUCTION, ef: int = DEFAULT_EF,
@@ -220,6 +228,7 @@ class Index(_Composite):
             fresh.add(ids, self.embeddings(ids), [self.document(d) for d in ids])
         fresh._join_lexical(self.lexical_settings)  # built from the fresh documents when next needed
         fresh.shard = self.shard
+        fresh._path, fresh._generation = self._path, self._generation  # saving it over a newer one is refused too
         return fresh
 
     # -- on disk ---------------------------------------------------------------------------------
@@ -234,39 +243,95 @@ class Index(_Composite):
                         ef=v.ef, elements=v.element_count, next_label=self.docs.next_label, seed=v.seed,
                         model=self.model, shard=self.shard, lexical=self.lexical_settings)
 
-    def save(self, path: str | os.PathLike) -> None:
-        """Write the index folder atomically: a complete new folder is swapped in, or nothing changes."""
+    @property
+    def generation(self) -> str | None:
+        """The generation of the folder this index was loaded from or last saved to (a hash of its
+        manifest), or None for an index never on disk."""
+        return self._generation
+
+    def changed(self) -> bool:
+        """Whether the folder this index was loaded from (or last saved to) holds another generation now: a
+        long-lived reader reloads with :meth:`load` when it does. Reads only the small manifest."""
+        return self._path is not None and folder_generation(self._path) != self._generation
+
+    def save(self, path: str | os.PathLike, *, lock_timeout: float | None = DEFAULT_LOCK_TIMEOUT) -> None:
+        """Write the index folder atomically: a complete new folder is swapped in, or nothing changes.
+
+        Holds the folder's writer lock (waiting ``lock_timeout`` seconds at most; None waits as long as it
+        takes). A symlinked folder is written where the link points. Files of the old folder that are not
+        the index's own are carried across, and its permissions kept. Saving over the folder this index was
+        loaded from is refused if another writer has saved it since: hold :func:`write_lock` from load to
+        save to change an index that other processes also change.
+        """
         path = Path(path)
-        check_replaceable(path)
-        with atomic_folder(path) as tmp:
-            with self._lock.reading():
-                self.vectors.save(tmp / GRAPH)
-                self.docs.save(tmp / DOCS)
-                lexical = [] if self.lexical is None else self.lexical.save(tmp / LEXICAL)
-                manifest = self._manifest()
-            write_manifest(tmp, manifest, [f"{LEXICAL}/{name}" for name in lexical])
+        with write_lock(path, lock_timeout) as target:
+            check_replaceable(target)
+            self._check_not_overtaken(target)
+            with atomic_folder(target, carry=lambda name: name not in INDEX_ENTRIES) as tmp:
+                with self._lock.reading():
+                    self.vectors.save(tmp / GRAPH)
+                    self.docs.save(tmp / DOCS)
+                    lexical = [] if self.lexical is None else self.lexical.save(tmp / LEXICAL)
+                    manifest = self._manifest()
+                generation = write_manifest(tmp, manifest, [f"{LEXICAL}/{name}" for name in lexical])
+        self._path, self._generation = path, generation
+
+    def _check_not_overtaken(self, target: Path) -> None:
+        if self._path is None or index_target(self._path) != target:
+            return
+        now = folder_generation(target)
+        if now is not None and now != self._generation:
+            raise InputError("another writer saved this index after it was loaded here: saving would drop that "
+                             "writer's work. Load it again and redo the change (hold write_lock(path) from "
+                             "loading to saving)", target)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Index":
-        """Read an index folder, checking that manifest, graph and documents agree."""
+        """Read an index folder, checking that manifest, graph and documents agree.
+
+        Reads one whole generation even while writers swap new ones in (see :func:`read_generation`).
+        """
         path = Path(path)
-        manifest = open_folder(path)
-        vectors = HnswVectors.load(path / GRAPH, manifest.dim, manifest.space, elements=manifest.elements,
+        index = read_generation(path, cls._read)
+        index._path = path
+        return index
+
+    @classmethod
+    def _read(cls, folder: PinnedFolder) -> "Index":
+        """The index in one pinned generation of its folder."""
+        path, manifest = folder.path, folder.manifest
+        kept = folder.verify(keep=[DOCS])
+        header = HnswVectors.header(folder.file(GRAPH))
+        if header is None:
+            raise InputError(f"{GRAPH} is not an hnswlib graph", path)
+        if header.elements != manifest.elements:
+            raise InputError(f"{GRAPH} holds {header.elements} vectors but {MANIFEST} says {manifest.elements}", path)
+        for what, found, recorded in (("dimension", header.dim, manifest.dim), ("M", header.m, manifest.m),
+                                      ("ef_construction", header.ef_construction, manifest.ef_construction)):
+            if found != recorded:
+                raise InputError(f"{GRAPH} has {what} {found} but {MANIFEST} says {recorded}", path)
+        if manifest.next_label < header.elements:
+            raise InputError(f"{MANIFEST} says labels end before {manifest.next_label} but {GRAPH} holds "
+                             f"{header.elements} vectors", path)
+        vectors = HnswVectors.load(folder.file(GRAPH), manifest.dim, manifest.space, elements=manifest.elements,
                                    m=manifest.m, ef_construction=manifest.ef_construction, ef=manifest.ef,
-                                   seed=manifest.seed)
-        if vectors.element_count != manifest.elements:
-            raise InputError(f"{GRAPH} holds {vectors.element_count} vectors but {MANIFEST} says "
-                             f"{manifest.elements}", path)
-        docs = DocStore.load(path / DOCS, manifest.next_label)
+                                   seed=manifest.seed, source=path / GRAPH)
+        docs = DocStore.load(path / DOCS, manifest.next_label, data=kept[DOCS])
         if len(docs) != manifest.count:
             raise InputError(f"{DOCS} holds {len(docs)} documents but {MANIFEST} says {manifest.count}", path)
+        top = max(docs.labels(docs.ids), default=-1)
+        if top >= manifest.next_label:
+            raise InputError(f"{DOCS} uses label {top} but {MANIFEST} says labels end before {manifest.next_label}",
+                             path)
         lexical = None
         if manifest.lexical is not None:
-            lexical = LexicalIndex.load(path / LEXICAL, manifest.lexical)
+            lexical = LexicalIndex.load(folder.folder(LEXICAL), manifest.lexical)
             if lexical.ids != docs.ids:
                 raise InputError(f"{LEXICAL}/ does not hold the same documents as {DOCS}", path)
-        return cls.of(vectors, docs, model=manifest.model, shard=manifest.shard, lexical=manifest.lexical,
-                      lexical_index=lexical)
+        index = cls.of(vectors, docs, model=manifest.model, shard=manifest.shard, lexical=manifest.lexical,
+                       lexical_index=lexical)
+        index._generation = folder.generation
+        return index
 
 
 class ExactIndex(_Composite):

@@ -9,8 +9,9 @@ squared distance for ``l2``. A label, once deleted, is never searched again.
 from __future__ import annotations
 
 import os
+import struct
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, NamedTuple, Sequence
 
 import numpy as np
 
@@ -20,8 +21,8 @@ from ..search.ranking import top_k
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
-__all__ = ["SPACES", "space_of", "HnswVectors", "ExactVectors", "DEFAULT_M", "DEFAULT_EF_CONSTRUCTION",
-           "DEFAULT_EF", "HNSW_SEED"]
+__all__ = ["SPACES", "space_of", "HnswVectors", "GraphHeader", "ExactVectors", "DEFAULT_M",
+           "DEFAULT_EF_CONSTRUCTION", "DEFAULT_EF", "HNSW_SEED"]
 
 SPACES = ("cosine", "ip", "l2")
 DEFAULT_M = 16
@@ -44,6 +45,22 @@ def space_of(model: "SentenceTransformer") -> str:
 def check_space(space: str) -> None:
     if space not in SPACES:
         raise InputError(f"unknown space '{space}' (expected one of {', '.join(SPACES)})")
+
+
+class GraphHeader(NamedTuple):
+    """What an hnswlib graph file says of itself: enough to check the manifest against it before reading it."""
+
+    dim: int
+    elements: int
+    m: int
+    ef_construction: int
+
+
+# hnswlib's saveIndex header: offsetLevel0, max_elements, cur_element_count, size_data_per_element,
+# label_offset, offsetData (size_t); maxlevel (int); enterpoint_node (unsigned); maxM, maxM0, M (size_t);
+# mult (double); ef_construction (size_t). The float32 vector of an element lies between offsetData and
+# label_offset.
+_HEADER = struct.Struct("=QQQQQQiIQQQdQ")
 
 
 class HnswVectors:
@@ -116,19 +133,34 @@ class HnswVectors:
         """Write the graph to the file ``path``."""
         self.graph.save_index(str(path))
 
+    @staticmethod
+    def header(path: str | os.PathLike) -> GraphHeader | None:
+        """The header of the graph file ``path``, or None if it is too short or inconsistent to be one."""
+        with open(path, "rb") as f:
+            raw = f.read(_HEADER.size)
+        if len(raw) < _HEADER.size:
+            return None
+        (_, _, count, per_element, label_offset, data_offset, _, _, _, _, m, _,
+         ef_construction) = _HEADER.unpack(raw)
+        data_bytes = label_offset - data_offset
+        if not 0 < data_bytes < per_element or data_bytes % 4:
+            return None
+        return GraphHeader(data_bytes // 4, count, m, ef_construction)
+
     @classmethod
     def load(cls, path: str | os.PathLike, dim: int, space: str, *, elements: int, m: int = DEFAULT_M,
              ef_construction: int = DEFAULT_EF_CONSTRUCTION, ef: int = DEFAULT_EF,
-             seed: int = HNSW_SEED) -> "HnswVectors":
-        """Read a graph of ``elements`` vectors that :meth:`save` wrote; an InputError if it cannot be read."""
+             seed: int = HNSW_SEED, source: str | os.PathLike | None = None) -> "HnswVectors":
+        """Read a graph of ``elements`` vectors that :meth:`save` wrote; an InputError (naming ``source``, by
+        default ``path``) if it cannot be read."""
         import hnswlib
 
-        path = Path(path)
+        source = Path(source if source is not None else path)
         graph = hnswlib.Index(space=space, dim=dim)
         try:
-            graph.load_index(str(path), max_elements=max(elements, 1))
+            graph.load_index(os.fspath(path), max_elements=max(elements, 1))
         except RuntimeError as e:
-            raise InputError(f"cannot read {path.name}: {e}", path.parent) from None
+            raise InputError(f"cannot read {source.name}: {e}", source.parent) from None
         return cls(dim, space, m=m, ef_construction=ef_construction, ef=ef, seed=seed, graph=graph)
 
 
