@@ -58,6 +58,30 @@ def json_option(keys: str):
                         help=f"Print one JSON object on stdout instead of the summary on stderr: {keys}.")
 
 
+def lock_option(folder_param: str):
+    """--lock-timeout, for a command that writes the index folder given as ``folder_param``: the whole command
+    holds that folder's writer lock (``write_lock``), from reading the old index to swapping the new one in."""
+    import functools
+
+    from .index.locking import DEFAULT_LOCK_TIMEOUT
+
+    def decorate(function):
+        @functools.wraps(function)
+        def locked(*args, lock_timeout, **kwargs):
+            from .index.folder import write_lock
+
+            _setup(kwargs.get("quiet", False))  # so that "waiting for another writer" shows, or not
+            with write_lock(kwargs[folder_param], lock_timeout):
+                return function(*args, **kwargs)
+
+        return click.option("--lock-timeout", type=click.FloatRange(min=0), default=DEFAULT_LOCK_TIMEOUT,
+                            metavar="SECONDS",
+                            help="Give up with an error if another writer holds the index for longer "
+                                 "[default: wait, saying so].")(locked)
+
+    return decorate
+
+
 def _report(as_json: bool, quiet: bool, record: dict, summary: str) -> None:
     """What a command did: ``record`` as one JSON object on stdout with --json, else ``summary`` on stderr."""
     if as_json:
@@ -589,6 +613,7 @@ def _read_ids(value: str) -> list[str]:
 @click.option("--overwrite", is_flag=True, help="Replace an existing index at --output.")
 @json_option("command, output, documents, dim, space, model, shard (\"i/N\" or null), lexical, seconds")
 @quiet_option
+@lock_option("output")
 def index_command(corpus_path, output, model_name, space, m, ef_construction, ef, batch_size, chunk_size,
                   lexical, stemmer, stopwords, shard, overwrite, as_json, quiet) -> None:
     """Encode a corpus and build an HNSW index folder (an interrupted build resumes when run again)."""
@@ -631,6 +656,7 @@ def index_command(corpus_path, output, model_name, space, m, ef_construction, ef
 @lexical_options
 @json_option("command, index, documents, seconds")
 @quiet_option
+@lock_option("index_dir")
 def index_lexical(index_dir, stemmer, stopwords, as_json, quiet) -> None:
     """Add the BM25 side to an existing index (or rebuild it with other settings); no model needed."""
     from .index import Index
@@ -656,6 +682,7 @@ def index_lexical(index_dir, stemmer, stopwords, as_json, quiet) -> None:
 @batch_option
 @json_option("command, index, added, replaced, documents (now in the index), seconds")
 @quiet_option
+@lock_option("index_dir")
 def add(index_dir, corpus_path, model_name, batch_size, as_json, quiet) -> None:
     """Add documents to an index; a document whose id is already there is replaced."""
     from .data import load_corpus
@@ -680,6 +707,7 @@ def add(index_dir, corpus_path, model_name, batch_size, as_json, quiet) -> None:
               help="A file with one doc id per line, or a comma-separated list.")
 @json_option("command, index, deleted, not_found (ids not in the index), documents (left), seconds")
 @quiet_option
+@lock_option("index_dir")
 def delete(index_dir, ids_arg, as_json, quiet) -> None:
     """Delete documents from an index; they never come back from a search (compact reclaims the space)."""
     from .errors import warn
@@ -705,6 +733,7 @@ def delete(index_dir, ids_arg, as_json, quiet) -> None:
 @click.option("--index", "index_dir", metavar="DIR", required=True, help="The index folder.")
 @json_option("command, index, vectors_before, documents (vectors after), seconds")
 @quiet_option
+@lock_option("index_dir")
 def compact(index_dir, as_json, quiet) -> None:
     """Rebuild an index's graph from its live documents, reclaiming the space deleted ones take."""
     from .index import Index
@@ -725,6 +754,7 @@ def compact(index_dir, as_json, quiet) -> None:
 @click.option("--output", metavar="DIR", required=True, help="The re-projected index folder to write.")
 @json_option("command, index, output, documents, dim, space, seconds")
 @quiet_option
+@lock_option("output")
 def reproject(index_dir, model_name, output, as_json, quiet) -> None:
     """Apply a linear adapter's W to an index's stored vectors: a new index without re-encoding the corpus."""
     from .training.adapter import reproject_index

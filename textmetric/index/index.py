@@ -325,7 +325,11 @@ class Index(_Composite):
                              path)
         lexical = None
         if manifest.lexical is not None:
-            lexical = LexicalIndex.load(folder.folder(LEXICAL), manifest.lexical)
+            try:
+                lexical = LexicalIndex.load(folder.folder(LEXICAL), manifest.lexical)
+            except InputError as e:  # name the index's lexical/, not the pinned path it was read through
+                raise InputError(e.problem.replace(str(folder.folder(LEXICAL)), str(path / LEXICAL)),
+                                 path / LEXICAL) from None
             if lexical.ids != docs.ids:
                 raise InputError(f"{LEXICAL}/ does not hold the same documents as {DOCS}", path)
         index = cls.of(vectors, docs, model=manifest.model, shard=manifest.shard, lexical=manifest.lexical,
