@@ -19,7 +19,7 @@ from .errors import InputError  # noqa: E402
 from .evaluate import evaluate_retriever, read_run, write_per_query, write_run  # noqa: E402
 from .metrics import DEFAULT_METRICS, Evaluation, Run, evaluate, pair_accuracy, rank  # noqa: E402
 from .search.fusion import reciprocal_rank_fusion, score_fusion  # noqa: E402
-from .index import ExactIndex, Index  # noqa: E402
+from .index import ExactIndex, Index, write_lock  # noqa: E402
 from .index.building import add_documents, build_index, load_index_model  # noqa: E402
 from .index.lexical import LexicalIndex, LexicalSettings  # noqa: E402
 from .encoding import DEFAULT_MODEL, Encoder, encode, load_model  # noqa: E402
@@ -47,7 +47,7 @@ __all__ = [
     "load_beir", "load_corpus", "load_queries", "load_qrels", "check_qrels",
     "load_model", "Encoder", "encode", "DEFAULT_MODEL",
     "ExactIndex", "Index", "ShardedIndex", "load_indexes", "Retriever", "build_index", "add_documents",
-    "load_index_model",
+    "load_index_model", "write_lock",
     "LexicalIndex", "LexicalSettings", "reciprocal_rank_fusion", "score_fusion",
     "evaluate", "evaluate_retriever", "pair_accuracy", "rank", "DEFAULT_METRICS",
     "read_run", "write_run", "write_per_query",

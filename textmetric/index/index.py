@@ -268,7 +268,7 @@ class Index(_Composite):
             check_replaceable(target)
             self._check_not_overtaken(target)
             with atomic_folder(target, carry=lambda name: name not in INDEX_ENTRIES) as tmp:
-                with self._lock.reading():
+                with self._lock.reading(ANY_MODE):  # writing files leaves the graph alone: searches go on
                     self.vectors.save(tmp / GRAPH)
                     self.docs.save(tmp / DOCS)
                     lexical = [] if self.lexical is None else self.lexical.save(tmp / LEXICAL)

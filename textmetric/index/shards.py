@@ -117,6 +117,10 @@ class ShardedIndex:
         per_shard = [s.search(query_embeddings, k, ef) for s in self.shards]
         return [merge_top_k(lists, k) for lists in zip(*per_shard)]  # a document in two shards counts once
 
+    def changed(self) -> bool:
+        """Whether any shard's folder holds a newer generation than the one loaded (see :meth:`Index.changed`)."""
+        return any(shard.changed() for shard in self.shards)
+
     @property
     def lexical_settings(self) -> None:
         """Always None: shards searched together have no lexical side."""
