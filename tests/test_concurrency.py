@@ -323,3 +323,39 @@ def test_an_index_knows_when_its_folder_holds_a_newer_generation(tmp_path):
 def test_an_index_never_saved_has_no_generation():
     index = Index(8)
     assert index.generation is None and not index.changed()
+
+
+def test_sharded_indexes_know_when_any_shard_changed(tmp_path):
+    from textmetric.index.shards import load_indexes
+
+    both = load_indexes([saved_index(tmp_path / "a"), saved_index(tmp_path / "b")])
+    assert not both.changed()
+    writer = Index.load(tmp_path / "b")
+    writer.delete(["d1"])
+    writer.save(tmp_path / "b")
+    assert both.changed()
+
+
+def test_a_save_does_not_wait_for_a_running_search(tmp_path, monkeypatch):
+    index = Index.load(saved_index(tmp_path / "idx"))
+    searching, release = threading.Event(), threading.Event()
+    real_search = index.vectors.search
+
+    def held_search(*args):
+        searching.set()
+        release.wait(10)
+        return real_search(*args)
+
+    monkeypatch.setattr(index.vectors, "search", held_search)
+    search = threading.Thread(target=index.search, args=(vectors(1), 3))
+    search.start()
+    assert searching.wait(10)
+    try:
+        saver = threading.Thread(target=index.save, args=(tmp_path / "copy",))
+        saver.start()
+        saver.join(5)
+        assert not saver.is_alive(), "the save waited for the search"
+    finally:
+        release.set()
+        search.join()
+    assert len(Index.load(tmp_path / "copy")) == 5
