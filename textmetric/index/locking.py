@@ -87,7 +87,7 @@ def lock_path(target: Path) -> Path:
     return target.parent / f".{target.name}.lock"
 
 
-_held = threading.local()  # per thread: lock path -> [fd, depth], so a writer may take its own lock again
+_held = threading.local()  # .paths: the lock files this thread holds, so that it may take its own lock again
 os.register_at_fork(after_in_child=lambda: _held.__dict__.clear())  # a forked child holds nothing of its own
 
 
@@ -101,21 +101,17 @@ def folder_lock(target: str | os.PathLike, timeout: float | None = DEFAULT_LOCK_
     """
     target = Path(target)
     path = lock_path(target)
-    held = _held.__dict__.setdefault("locks", {})
-    key = os.fspath(path)
-    if key in held:
-        held[key][1] += 1
-        try:
-            yield
-        finally:
-            held[key][1] -= 1
+    if not hasattr(_held, "paths"):
+        _held.paths = set()
+    if path in _held.paths:  # this thread holds it already: the outer block releases it
+        yield
         return
     fd = _acquire(target, path, timeout)
-    held[key] = [fd, 1]
+    _held.paths.add(path)
     try:
         yield
     finally:
-        del held[key]
+        _held.paths.discard(path)
         try:
             os.unlink(path)  # while still locked: a waiter that then gets the unlinked file sees it and retries
         except OSError:
