@@ -13,11 +13,11 @@ from __future__ import annotations
 import datetime
 import decimal
 import math
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 from ..errors import InputError
 
-__all__ = ["RESERVED_COLUMNS", "METADATA_COLUMN", "KINDS", "kind_of", "record_fields", "field_value"]
+__all__ = ["RESERVED_COLUMNS", "METADATA_COLUMN", "KINDS", "kind_of", "field_kinds", "record_fields", "field_value"]
 
 RESERVED_COLUMNS = frozenset({"_id", "id", "title", "text"})
 """Columns that are never fields, whatever the id, text and title columns are called."""
@@ -39,6 +39,15 @@ def kind_of(value: Any) -> str:
     if isinstance(value, str):
         return "string"
     return "json"
+
+
+def field_kinds(fields: Iterable[Mapping[str, Any]]) -> dict[str, frozenset[str]]:
+    """Each field name among ``fields`` (the ``fields`` of documents), and the kinds of value it holds."""
+    kinds: dict[str, set[str]] = {}
+    for record in fields:
+        for name, value in record.items():
+            kinds.setdefault(name, set()).add(kind_of(value))
+    return {name: frozenset(held) for name, held in sorted(kinds.items())}
 
 
 def field_value(value: Any, where: Mapping[str, Any], name: str) -> Any:
