@@ -92,7 +92,8 @@ class DocStore:
         ``boolean``, ``null``, ``json``); computed once per state of the store."""
         if self._kinds is None:
             kinds: dict[str, set[str]] = {}
-            for name, kind in self._db.execute("SELECT DISTINCT name, kind FROM fields"):
+            for name, kind in self._db.execute("SELECT DISTINCT name, kind FROM fields "
+                                               "WHERE label IN (SELECT label FROM docs)"):
                 kinds.setdefault(name, set()).add(kind)
             self._kinds = {name: frozenset(held) for name, held in sorted(kinds.items())}
         return self._kinds
