@@ -9,7 +9,7 @@ from textmetric.data import Document
 from textmetric.errors import InputError
 from textmetric.index import ExactIndex, Index
 from textmetric.index.shards import ShardedIndex, select_shard
-from textmetric.search.filters import Condition, Filter, parse_cli_filters, parse_filter
+from textmetric.index.filters import Condition, Filter, parse_cli_filters, parse_filter
 from textmetric.search.retriever import Retriever
 
 # -- the spec ------------------------------------------------------------------------------------

@@ -187,7 +187,7 @@ def run_tag_option(function):
 
 def filter_option(function):
     """--filter, for the commands that search (`search`, `evaluate`): which documents a hit may be."""
-    from .search.filters import parse_cli_filters
+    from .index.filters import parse_cli_filters
 
     return click.option("--filter", "filter_", metavar="FIELD=VALUE", multiple=True,
                         callback=lambda ctx, param, value: parse_cli_filters(value),
@@ -505,7 +505,7 @@ def _exact_search(bundle, model_name, k, batch_size, progress, quiet, filter_=No
     """The run of exact search over the bundle's corpus, with the model and the in-memory index it used."""
     from .data.fields import field_kinds
     from .index import ExactIndex
-    from .search.filters import checked_filter
+    from .index.filters import checked_filter
     from .search.retriever import Retriever
 
     # checked against the corpus's fields before any encoding

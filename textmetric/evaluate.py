@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
     from .encoding import Encoder
-    from .search.filters import FilterSpec
+    from .index.filters import FilterSpec
 
 __all__ = ["read_run", "write_run", "write_per_query", "evaluate_retriever", "evaluate_pairs", "check_run_tag",
            "DEFAULT_RUN_TAG"]

@@ -1,7 +1,7 @@
 """A document's fields: the columns of its input record beyond id, title and text, as JSON values.
 
 A field holds what JSON holds: a string, a number, a boolean, null, or a list or object
-of those. Filters (:mod:`textmetric.search.filters`) compare the scalar ones; a list or
+of those. Filters (:mod:`textmetric.index.filters`) compare the scalar ones; a list or
 object is kept and returned as it came, and no filter ever matches it. Values of other
 types are turned into JSON where the meaning is plain (a date or time becomes its ISO
 8601 text, a decimal a float, a NaN -- the missing value of pandas -- null) and refused

@@ -20,7 +20,7 @@ class Document:
     """One document of a corpus: its body, an optional title, and the other fields of its record.
 
     ``fields`` maps a column name to a JSON value (:mod:`textmetric.data.fields`); filters match
-    them (:mod:`textmetric.search.filters`), and the model never sees them.
+    them (:mod:`textmetric.index.filters`), and the model never sees them.
     """
 
     text: str

@@ -23,7 +23,7 @@ import numpy as np
 from ..data import Document
 from ..data.fields import field_value, kind_of
 from ..errors import InputError
-from ..search.filters import Condition, Filter
+from .filters import Condition, Filter
 from ..search.ranking import id_ranks
 
 __all__ = ["DocStore", "check_fields"]

@@ -19,7 +19,7 @@ import numpy as np
 from ..atomic import atomic_folder
 from ..data import CorpusSource, Document, load_corpus
 from ..errors import InputError
-from ..search.filters import Filter, FilterSpec, checked_filter
+from .filters import Filter, FilterSpec, checked_filter
 from ..search.ranking import Hits, sorted_rows
 from .docstore import DocStore, check_fields
 from .folder import DOCS, GRAPH, LEXICAL, MANIFEST, Manifest, check_replaceable, open_folder, write_manifest
@@ -90,7 +90,7 @@ class _Composite:
             return self.docs.field_kinds()
 
     def check_filter(self, filter: FilterSpec) -> Filter | None:
-        """``filter`` parsed and checked against this index's fields (see :mod:`textmetric.search.filters`)."""
+        """``filter`` parsed and checked against this index's fields (see :mod:`textmetric.index.filters`)."""
         return checked_filter(filter, self.field_kinds)
 
     def embeddings(self, doc_ids: Sequence[str]) -> np.ndarray:
@@ -210,7 +210,7 @@ class Index(_Composite):
     def search(self, query_embeddings: np.ndarray, k: int, ef: int | None = None, *,
                filter: FilterSpec = None) -> list[Hits]:
         """Top ``k`` live documents per query, in trec_eval order (score descending, ties by id descending);
-        only documents passing ``filter`` when one is given (:mod:`textmetric.search.filters`).
+        only documents passing ``filter`` when one is given (:mod:`textmetric.index.filters`).
 
         ``k`` is clamped to the live (matching) document count and ``ef`` raised to at least
         ``k`` (hnswlib fails otherwise). Scores: cosine similarity for ``cosine``, the inner
@@ -333,7 +333,7 @@ class ExactIndex(_Composite):
     def search(self, query_embeddings: np.ndarray, k: int, chunk: int = 256, *,
                filter: FilterSpec = None) -> list[Hits]:
         """The top ``k`` documents per query, in trec_eval order; only documents passing ``filter`` when one is
-        given (:mod:`textmetric.search.filters`); ``k`` is clamped to the (matching) corpus size."""
+        given (:mod:`textmetric.index.filters`); ``k`` is clamped to the (matching) corpus size."""
         queries = np.asarray(query_embeddings, dtype=np.float32)
         spec = self.check_filter(filter)
         k = min(k, len(self))

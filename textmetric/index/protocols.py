@@ -17,7 +17,7 @@ from ..search.ranking import Hits
 
 if TYPE_CHECKING:
     from ..data import Document
-    from ..search.filters import Filter, FilterSpec
+    from .filters import Filter, FilterSpec
     from .lexical import LexicalSettings
 
 __all__ = ["DenseSearch", "LexicalSearch", "VectorLookup", "DocumentLookup", "SearchIndex"]
@@ -33,7 +33,7 @@ class DenseSearch(Protocol):
 
     def search(self, query_embeddings: np.ndarray, k: int, *, filter: "FilterSpec" = None) -> list[Hits]:
         """Each query's top ``k`` live documents (fewer when the index holds fewer), among those passing
-        ``filter`` when one is given (:mod:`textmetric.search.filters`)."""
+        ``filter`` when one is given (:mod:`textmetric.index.filters`)."""
 
 
 @runtime_checkable

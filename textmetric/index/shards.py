@@ -17,7 +17,7 @@ import numpy as np
 from ..data import Corpus, Document
 from ..encoding import recorded_prompts
 from ..errors import InputError
-from ..search.filters import Filter, FilterSpec, checked_filter
+from .filters import Filter, FilterSpec, checked_filter
 from ..search.ranking import Hits, merge_top_k
 from .index import Index
 

@@ -16,7 +16,7 @@ import numpy as np
 from ..data import number_queries
 from ..errors import InputError
 from ..encoding import Encoder
-from .filters import FilterSpec
+from ..index.filters import FilterSpec
 from .fusion import DEFAULT_ALPHA, DEFAULT_RRF_K, FUSIONS, reciprocal_rank_fusion, score_fusion
 from .ranking import Hits
 
@@ -82,7 +82,7 @@ class Retriever:
 
         ``embeddings``: the queries already encoded by this model, so that several searches
         of the same queries (other modes, a recall check) encode them once. ``filter``: only
-        documents whose fields pass it (:mod:`textmetric.search.filters`), in every mode.
+        documents whose fields pass it (:mod:`textmetric.index.filters`), in every mode.
         """
         if k < 1:
             raise InputError(f"k must be at least 1, got {k}")
