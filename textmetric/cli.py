@@ -209,6 +209,19 @@ def run_tag_option(function):
                         )(function)
 
 
+def filter_option(function):
+    """--filter, for the commands that search (`search`, `evaluate`): which documents a hit may be."""
+    from .index.filters import parse_cli_filters
+
+    return click.option("--filter", "filter_", metavar="FIELD=VALUE", multiple=True,
+                        callback=lambda ctx, param, value: parse_cli_filters(value),
+                        help="Only documents whose field matches: FIELD=VALUE, or !=, >, >=, <, <= (numbers, or "
+                             "strings in code-point order); VALUE is JSON when it reads as a number, true, false, "
+                             "null, a quoted string or a list (= one of them), else text. Or a JSON object "
+                             "{\"field\": value or {\"$op\": value}} ($eq, $ne, $in, $gt, $gte, $lt, $lte). "
+                             "Repeat it: all must hold.")(function)
+
+
 def lexical_options(function):
     """The BM25 side's tokenisation, for `index --lexical` and `index-lexical` (recorded in the manifest)."""
     function = click.option("--stopwords", type=click.Choice(["en", "none"]), default="en", show_default=True,
@@ -330,6 +343,7 @@ QRELS_HELP = ("Judgments: BEIR tsv or TREC text, or a jsonl/csv/parquet/arrow fi
                    "repeat it to search the shards of one corpus together.")
 @click.option("--ef", type=click.IntRange(min=1), default=None, help="HNSW search depth [default: the index's].")
 @click.option("--check-recall", is_flag=True, help="With --index: also report HNSW recall@10 against exact search.")
+@filter_option
 @hybrid_options(("dense", "lexical", "hybrid", "all"))
 @model_option
 @encoder_options
@@ -360,7 +374,7 @@ QRELS_HELP = ("Judgments: BEIR tsv or TREC text, or a jsonl/csv/parquet/arrow fi
                    "(with --report: before/after plots and paired significance tests).")
 @quiet_option
 def evaluate(run_path, data_dir, corpus_path, queries_path, qrels_path, pairs_path, split, index_dir, ef,
-             check_recall, mode, fusion, alpha, rrf_k, depth, model_name, k, batch_size, metrics_text,
+             check_recall, filter_, mode, fusion, alpha, rrf_k, depth, model_name, k, batch_size, metrics_text,
              relevance_level, complete, as_json, per_query_path, run_out, run_tag, report_dir, compare_model,
              quiet) -> None:
     """Score retrieval with trec_eval's metrics (an existing run, or a model searching a corpus or an index),
@@ -372,7 +386,7 @@ def evaluate(run_path, data_dir, corpus_path, queries_path, qrels_path, pairs_pa
     progress = _setup(quiet)
     if pairs_path:
         if run_path or data_dir or corpus_path or queries_path or qrels_path or index_dir or report_dir \
-                or compare_model:
+                or compare_model or filter_ is not None:
             raise click.UsageError("--pairs scores pair classification: it takes only --model and --batch-size")
         _evaluate_pairs(pairs_path, model_name, batch_size, as_json, progress)
         return
@@ -387,6 +401,9 @@ def evaluate(run_path, data_dir, corpus_path, queries_path, qrels_path, pairs_pa
         raise click.UsageError("--compare-model evaluates two models: --run-out and --per-query take one "
                                "(use --report for both)")
     metrics = _metric_names(metrics_text) if metrics_text else list(DEFAULT_METRICS)
+    if filter_ is not None and (run_path or check_recall):
+        raise click.UsageError("--filter restricts a search: it takes --data, --corpus or --index, "
+                               "and not --run or --check-recall (which measures the whole graph)")
     if check_recall and not index_dir:
         raise click.UsageError("--check-recall compares an --index with exact search: give --index")
     if mode != "dense" and not index_dir:
@@ -418,7 +435,8 @@ def evaluate(run_path, data_dir, corpus_path, queries_path, qrels_path, pairs_pa
         if index_dir:
             modes = ("dense", "lexical", "hybrid") if mode == "all" else (mode,)
             runs, extra, model, index = _index_runs(bundle, index_dir, model_name, k, ef, batch_size, check_recall,
-                                                    modes, _fusion(fusion, alpha, rrf_k, depth), progress, quiet)
+                                                    modes, _fusion(fusion, alpha, rrf_k, depth), progress, quiet,
+                                                    filter_)
             searcher = (model, index) if model is not None else None
             systems = [(m, r, searcher if m == "dense" else None) for m, r in runs.items()]
             model_path = model_name or (index.model or {}).get("name")  # its training log, if a fine-tuned folder
@@ -437,12 +455,12 @@ def evaluate(run_path, data_dir, corpus_path, queries_path, qrels_path, pairs_pa
                 return
             run = runs[mode]
         else:
-            run, model, index = _exact_search(bundle, model_name, k, batch_size, progress, quiet)
+            run, model, index = _exact_search(bundle, model_name, k, batch_size, progress, quiet, filter_)
             systems = [(_model_label(model_name), run, (model, index))]
             model_path = model_name
             if compare_model:
                 other_run, other_model, other_index = _exact_search(bundle, compare_model, k, batch_size, progress,
-                                                                    quiet)
+                                                                    quiet, filter_)
                 labels = _two_labels(model_name, compare_model)
                 systems = [(labels[0], run, (model, index)), (labels[1], other_run, (other_model, other_index))]
                 results = {name: evaluate_run(r, bundle.qrels, metrics, relevance_level=relevance_level,
@@ -507,15 +525,20 @@ def _load_files(corpus_path, queries_path: str, qrels_path: str):
     return RetrievalData(corpus or {}, {q: queries[q] for q in qrels if q in queries}, qrels)
 
 
-def _exact_search(bundle, model_name, k, batch_size, progress, quiet):
+def _exact_search(bundle, model_name, k, batch_size, progress, quiet, filter_=None):
     """The run of exact search over the bundle's corpus, with the model and the in-memory index it used."""
+    from .data.fields import field_kinds
     from .index import ExactIndex
+    from .index.filters import checked_filter
     from .search.retriever import Retriever
 
+    # checked against the corpus's fields before any encoding
+    filter_ = checked_filter(filter_, lambda: field_kinds(doc.fields for doc in bundle.corpus.values()))
     model = _load_model(model_name)
     _say(f"encoding {len(bundle.corpus)} documents and {len(bundle.queries)} queries", quiet)
     index = ExactIndex.build(model, bundle.corpus, batch_size=batch_size, progress=progress)
-    return Retriever(model, index, batch_size=batch_size, progress=progress).search(bundle.queries, k=k), model, index
+    run = Retriever(model, index, batch_size=batch_size, progress=progress).search(bundle.queries, k=k, filter=filter_)
+    return run, model, index
 
 
 def _model_label(name) -> str:
@@ -551,7 +574,8 @@ def _write_report(folder, systems, results, bundle, relevance_level, batch_size,
     _say(f"report written to {folder}: {', '.join(p.name for p in written)}", quiet)
 
 
-def _index_runs(bundle, index_dir, model_name, k, ef, batch_size, check_recall, modes, fusion, progress, quiet):
+def _index_runs(bundle, index_dir, model_name, k, ef, batch_size, check_recall, modes, fusion, progress, quiet,
+                filter_=None):
     """The runs of an index (or of shards searched together) over the bundle's queries, one per mode, and
     HNSW recall@10 against exact search if asked."""
     from .index.building import hnsw_recall
@@ -559,6 +583,7 @@ def _index_runs(bundle, index_dir, model_name, k, ef, batch_size, check_recall, 
     from .search.retriever import Retriever
 
     index = load_indexes(index_dir)
+    filter_ = index.check_filter(filter_)  # before the model loads
     if bundle.corpus:
         missing = sum(1 for doc_id in bundle.corpus if doc_id not in index)
         if missing:
@@ -574,7 +599,8 @@ def _index_runs(bundle, index_dir, model_name, k, ef, batch_size, check_recall, 
     texts = list(bundle.queries.values())
     # Every mode but lexical, and the recall check, need the same query embeddings: encode them once.
     embeddings = next(iter(retrievers.values())).encode(texts) if model is not None and texts else None
-    runs = {mode: r.search(bundle.queries, k=k, embeddings=embeddings) for mode, r in retrievers.items()}
+    runs = {mode: r.search(bundle.queries, k=k, embeddings=embeddings, filter=filter_)
+            for mode, r in retrievers.items()}
     if not check_recall:
         return runs, {}, model, index
     return runs, {"hnsw_recall@10": hnsw_recall(index, embeddings, 10) if embeddings is not None else 0.0}, \
@@ -790,12 +816,13 @@ def reproject(index_dir, model_name, output, as_json, quiet) -> None:
                    f"{_TABLE_SNIPPET} in the table].")
 @click.option("--json", "as_json", is_flag=True,
               help="One JSON object per query, one per line: query_id, query, score_kind (cosine, ip, l2, bm25, "
-                   "rrf or score-fusion) and hits [{rank, doc_id, score, title, text}].")
+                   "rrf or score-fusion) and hits [{rank, doc_id, score, title, text, fields}].")
+@filter_option
 @click.option("--run-out", "run_out", metavar="FILE", help="Write the hits as a TREC run file.")
 @run_tag_option
 @quiet_option
 def search(query, index_dir, queries_path, k, ef, mode, fusion, alpha, rrf_k, depth, model_name, batch_size,
-           snippet, as_json, run_out, run_tag, quiet) -> None:
+           snippet, as_json, filter_, run_out, run_tag, quiet) -> None:
     """Search an index for QUERY (one or more) or for every query of --queries."""
     from .data import load_queries, number_queries
     from .evaluate import write_run
@@ -808,12 +835,13 @@ def search(query, index_dir, queries_path, k, ef, mode, fusion, alpha, rrf_k, de
         raise click.UsageError("give QUERY text or --queries FILE (one of them)")
     queries = load_queries(queries_path) if queries_path else number_queries(query)
     index = load_indexes(index_dir)
+    filter_ = index.check_filter(filter_)  # before the model loads
     if ef is not None:
         index.ef = ef
     model = None if mode == "lexical" else _load_index_model(index, model_name)
     retriever = Retriever(model, index, mode=mode, batch_size=batch_size, progress=progress,
                           **_fusion(fusion, alpha, rrf_k, depth))
-    run = retriever.search(queries, k=k)
+    run = retriever.search(queries, k=k, filter=filter_)
     if run_out:
         write_run(run, run_out, tag=run_tag)
         _say(f"run written to {run_out}", quiet)
@@ -826,7 +854,8 @@ def search(query, index_dir, queries_path, k, ef, mode, fusion, alpha, rrf_k, de
             for r, d in enumerate(ranked, start=1):
                 doc = index.document(d)
                 hits.append({"rank": r, "doc_id": d, "score": run[qid][d], "title": doc.title,
-                             "text": doc.text if snippet is None else _snippet(doc.text, snippet)})
+                             "text": doc.text if snippet is None else _snippet(doc.text, snippet),
+                             "fields": doc.fields})
             click.echo(json.dumps({"query_id": qid, "query": text, "score_kind": retriever.score_kind,
                                    "hits": hits}))
         else:

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
     from .encoding import Encoder
+    from .index.filters import FilterSpec
 
 __all__ = ["read_run", "write_run", "write_per_query", "evaluate_retriever", "evaluate_pairs", "check_run_tag",
            "DEFAULT_RUN_TAG"]
@@ -91,9 +92,10 @@ def write_per_query(evaluation: Evaluation, path: str | os.PathLike) -> None:
 
 def evaluate_retriever(retriever: Retriever, queries: Queries, qrels: Qrels, *, k: int = 1000,
                        metrics: Sequence[str] = DEFAULT_METRICS, relevance_level: int = 1,
-                       complete: bool = False) -> tuple[Evaluation, Run]:
-    """Search every query, then score the run against the qrels; returns the scores and the run."""
-    run = retriever.search(queries, k=k)
+                       complete: bool = False, filter: FilterSpec = None) -> tuple[Evaluation, Run]:
+    """Search every query (among the documents passing ``filter``, when given), then score the run against the
+    qrels; returns the scores and the run."""
+    run = retriever.search(queries, k=k, filter=filter)
     return evaluate(run, qrels, metrics, relevance_level=relevance_level, complete=complete), run
 
 

@@ -2,7 +2,7 @@
 
 The records (:mod:`.records`) are plain dictionaries, as in BEIR, pytrec_eval and ranx:
 
-* ``Corpus``  = ``{doc_id: Document(text, title)}``
+* ``Corpus``  = ``{doc_id: Document(text, title, fields)}``, fields the record's other columns (:mod:`.fields`)
 * ``Queries`` = ``{query_id: text}``
 * ``Qrels``   = ``{query_id: {doc_id: grade}}`` with integer grades
 

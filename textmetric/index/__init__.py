@@ -3,7 +3,8 @@
 ``Index`` (HNSW, saved as a folder) and ``ExactIndex`` (exact, in memory) are what a
 user opens; ``protocols`` says what every index answers. The parts: ``vectors``,
 ``docstore``, ``lexical``, ``folder`` (manifest, checksums, generations, the writer lock), ``locking``.
-``shards`` searches several indexes as one; ``building`` turns a corpus into an index.
+``shards`` searches several indexes as one; ``building`` turns a corpus into an index; ``filters``
+says which documents a search may return, by their fields.
 """
 
 from .folder import FORMAT_VERSION, index_exists, read_manifest, write_lock

@@ -19,8 +19,9 @@ import numpy as np
 from ..atomic import atomic_folder
 from ..data import CorpusSource, Document, load_corpus
 from ..errors import InputError
+from .filters import Filter, FilterSpec, checked_filter
 from ..search.ranking import Hits, sorted_rows
-from .docstore import DocStore
+from .docstore import DocStore, check_fields
 from .folder import (DOCS, GRAPH, INDEX_ENTRIES, LEXICAL, MANIFEST, Manifest, PinnedFolder, check_replaceable,
                      folder_generation, index_target, read_generation, write_lock, write_manifest)
 from .lexical import LexicalIndex, LexicalSettings, LexicalSide
@@ -81,8 +82,17 @@ class _Composite:
         return self.docs.ids
 
     def document(self, doc_id: str) -> Document | None:
-        """The stored title and text of a document, or None if it is not in the index."""
+        """The stored title, text and fields of a document, or None if it is not in the index."""
         return self.docs.document(doc_id)
+
+    def field_kinds(self) -> dict[str, frozenset[str]]:
+        """Each field some live document has, and the kinds of value it holds (``string``, ``number``, ...)."""
+        with self._lock.reading(ANY_MODE):
+            return self.docs.field_kinds()
+
+    def check_filter(self, filter: FilterSpec) -> Filter | None:
+        """``filter`` parsed and checked against this index's fields (see :mod:`textmetric.index.filters`)."""
+        return checked_filter(filter, self.field_kinds)
 
     def embeddings(self, doc_ids: Sequence[str]) -> np.ndarray:
         """The stored vectors of ``doc_ids`` (normalised for the cosine space)."""
@@ -100,6 +110,8 @@ class _Composite:
         duplicates = _duplicates(ids)
         if duplicates:
             raise InputError(f"{len(duplicates)} duplicate id(s) in one batch: {', '.join(duplicates[:5])}")
+        if documents is not None:
+            check_fields(ids, documents)
         if not ids:
             return
         with self._lock.writing():
@@ -139,13 +151,17 @@ class _Composite:
             raise InputError(f"{self._name_in_errors} has no lexical side (mode '{mode}' needs one): build an "
                              f"index with `textmetric index --lexical`, or add one with `textmetric index-lexical`")
 
-    def search_lexical(self, query_texts: Sequence[str], k: int) -> list[Hits]:
-        """Top ``k`` live documents per query by BM25, in trec_eval order; only documents sharing a term."""
+    def search_lexical(self, query_texts: Sequence[str], k: int, *, filter: FilterSpec = None) -> list[Hits]:
+        """Top ``k`` live documents per query by BM25, in trec_eval order; only documents sharing a term,
+        and passing ``filter`` (which restricts the hits, not the BM25 statistics)."""
         if self.lexical is None:
             raise InputError("the index has no lexical side: build it with `textmetric index --lexical`, "
                              "or add one with `textmetric index-lexical`")
+        spec = self.check_filter(filter)
         with self._lock.reading(ANY_MODE):
-            return self.lexical.search(query_texts, k)
+            # Row i of the lexical side is the i-th live label (both in label order).
+            rows = None if spec is None else np.searchsorted(self.docs.live_labels(), self.docs.matching(spec))
+            return self.lexical.search(query_texts, k, rows)
 
 
 class Index(_Composite):
@@ -199,23 +215,37 @@ class Index(_Composite):
         """Vectors in the graph, deleted ones included (``compact`` drops those)."""
         return self.vectors.element_count
 
-    def search(self, query_embeddings: np.ndarray, k: int, ef: int | None = None) -> list[Hits]:
-        """Top ``k`` live documents per query, in trec_eval order (score descending, ties by id descending).
+    def search(self, query_embeddings: np.ndarray, k: int, ef: int | None = None, *,
+               filter: FilterSpec = None) -> list[Hits]:
+        """Top ``k`` live documents per query, in trec_eval order (score descending, ties by id descending);
+        only documents passing ``filter`` when one is given (:mod:`textmetric.index.filters`).
 
-        ``k`` is clamped to the live document count and ``ef`` raised to at least ``k``
-        (hnswlib fails otherwise). Scores: cosine similarity for ``cosine``, the inner
-        product for ``ip``, minus the squared distance for ``l2`` -- higher is closer.
+        ``k`` is clamped to the live (matching) document count and ``ef`` raised to at least
+        ``k`` (hnswlib fails otherwise). Scores: cosine similarity for ``cosine``, the inner
+        product for ``ip``, minus the squared distance for ``l2`` -- higher is closer. A
+        filtered search scans the matching vectors -- the exact top ``k`` -- when that is
+        cheaper than walking the graph (:func:`~textmetric.index.vectors.scan_is_cheaper`),
+        and otherwise walks it with the filter inside (see :mod:`textmetric.index.vectors`).
         """
         queries = np.ascontiguousarray(query_embeddings, dtype=np.float32)
         if queries.ndim != 2 or queries.shape[1] != self.dim:
             raise InputError(f"query embeddings of shape {queries.shape} do not fit an index of "
                              f"dimension {self.dim}")
+        spec = self.check_filter(filter)
         k = min(k, len(self))
         if k < 1 or len(queries) == 0:
             return [[] for _ in range(len(queries))]
         ef = max(ef or self.ef, k)
         with self._lock.reading(ef):
-            labels, scores = self.vectors.search(queries, k, ef)
+            if spec is None:
+                labels, scores = self.vectors.search(queries, k, ef)
+            else:
+                allowed = self.docs.matching(spec)
+                k = min(k, len(allowed))
+                if k < 1:
+                    return [[] for _ in range(len(queries))]
+                labels, scores = self.vectors.search_among(queries, k, ef, allowed, len(self.docs),
+                                                           self.docs.tie_rank())
             ids = self.docs.ids_by_label[labels]
         return sorted_rows(ids, scores)  # hnswlib sorts by score: only ties need the doc-id order
 
@@ -369,14 +399,22 @@ class ExactIndex(_Composite):
                                               progress=progress)
         return cls(ids, embeddings, space_of(encoder.model), [corpus[i] for i in ids])
 
-    def search(self, query_embeddings: np.ndarray, k: int, chunk: int = 256) -> list[Hits]:
-        """The top ``k`` documents per query, in trec_eval order; ``k`` is clamped to the corpus size."""
+    def search(self, query_embeddings: np.ndarray, k: int, chunk: int = 256, *,
+               filter: FilterSpec = None) -> list[Hits]:
+        """The top ``k`` documents per query, in trec_eval order; only documents passing ``filter`` when one is
+        given (:mod:`textmetric.index.filters`); ``k`` is clamped to the (matching) corpus size."""
         queries = np.asarray(query_embeddings, dtype=np.float32)
+        spec = self.check_filter(filter)
         k = min(k, len(self))
         if k < 1:
             return [[] for _ in range(len(queries))]
         with self._lock.reading():
-            labels, scores = self.vectors.search(queries, k, self.docs.tie_rank(), chunk)
+            candidates = None if spec is None else self.docs.matching(spec)
+            if candidates is not None:
+                k = min(k, len(candidates))
+                if k < 1:
+                    return [[] for _ in range(len(queries))]
+            labels, scores = self.vectors.search(queries, k, self.docs.tie_rank(), chunk, candidates)
             ids = self.docs.ids_by_label[labels]
         return list(map(list, map(zip, ids.tolist(), scores.tolist())))
 
