@@ -52,6 +52,14 @@ def test_an_index_at_a_path_with_uri_characters_loads_and_leaves_nothing_in_the_
     assert os.listdir(workdir) == [name]
 
 
+def test_without_sqlite_deserialize_an_index_at_such_a_path_loads_too(tmp_path, monkeypatch):
+    import textmetric.index.docstore as docstore
+
+    monkeypatch.setattr(docstore, "_DESERIALIZE", False)  # as on Python 3.10
+    saved_index(tmp_path / "a#b?c%d e")
+    assert Index.load(tmp_path / "a#b?c%d e").document("d3").text == "text of document 3"
+
+
 def test_the_cli_builds_and_searches_an_index_at_a_path_with_uri_characters(cli, beir_dir, tiny_model_path,
                                                                             tmp_path):
     out = tmp_path / "my #1 index? 100%"

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -191,7 +192,7 @@ class DocStore:
         read as bytes, never opened by SQLite: no URI to escape, so any character may be in the path."""
         store = cls(next_label)
         try:
-            store._db.deserialize(data if data is not None else Path(path).read_bytes())
+            _restore(store._db, data if data is not None else Path(path).read_bytes())
             store._db.execute("SELECT label, doc_id, title, text FROM docs LIMIT 1").fetchall()
         except sqlite3.DatabaseError as e:
             raise InputError(f"cannot read {os.path.basename(path)}: {e}", os.path.dirname(path)) from None
@@ -203,6 +204,25 @@ class DocStore:
         for label, doc_id in store._id_of.items():
             store.ids_by_label[label] = doc_id
         return store
+
+
+_DESERIALIZE = hasattr(sqlite3.Connection, "deserialize")  # Python 3.11 and later
+
+
+def _restore(db: sqlite3.Connection, data: bytes) -> None:
+    """Make ``db`` a copy of the SQLite file whose bytes are ``data`` (without ``deserialize``, through a
+    private temporary file opened by its plain path, never a URI)."""
+    if _DESERIALIZE:
+        db.deserialize(data)
+        return
+    with tempfile.TemporaryDirectory() as folder:
+        copy = Path(folder) / "docs.sqlite"
+        copy.write_bytes(data)
+        disk = sqlite3.connect(copy)
+        try:
+            disk.backup(db)
+        finally:
+            disk.close()
 
 
 def check_fields(ids: Sequence[str], documents: Sequence[Document]) -> None:
