@@ -125,7 +125,7 @@ def test_warnings_go_to_stderr_and_quiet_silences_them(cli, tiny_model_path, bei
 
 
 def test_an_unexpected_failure_is_exit_code_1_without_a_traceback(cli, monkeypatch, run_and_qrels):
-    from textmetric import metrics as metrics_module
+    from textmetric.evaluation import metrics as metrics_module
 
     def broken(*args, **kwargs):
         raise RuntimeError("something odd")

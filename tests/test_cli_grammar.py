@@ -126,7 +126,7 @@ def demo_config(monkeypatch):
     def fake(config, *, echo, say, progress):
         seen["config"] = config
 
-    monkeypatch.setattr("textmetric.demo.run_demo", fake)
+    monkeypatch.setattr("textmetric.demo.run.run_demo", fake)
     return seen
 
 
@@ -144,7 +144,7 @@ def test_demo_refuses_both_spellings_at_once(cli, demo_config, tmp_path):
 
 @pytest.mark.parametrize("spelling", [("--output",), ()])
 def test_export_demo_data_writes_to_output_and_still_to_a_positional_folder(cli, monkeypatch, tmp_path, spelling):
-    from textmetric.datasets import Collection
+    from textmetric.demo.stdlib import Collection
 
     written = []
 
@@ -152,7 +152,7 @@ def test_export_demo_data_writes_to_output_and_still_to_a_positional_folder(cli,
         written.append(str(folder))
         return Collection({}, {}, {"train": {}, "test": {}}, {"train": [], "test": []})
 
-    monkeypatch.setattr("textmetric.datasets.export_stdlib", fake)
+    monkeypatch.setattr("textmetric.demo.stdlib.export_stdlib", fake)
     code, _, err = cli("export-demo-data", *spelling, tmp_path / "out")
     assert code == 0 and written == [str(tmp_path / "out")]
     assert ("old spelling" in err) == (not spelling)
@@ -210,7 +210,7 @@ def test_a_closed_pipe_exits_quietly_not_as_a_failure(cli, monkeypatch, tmp_path
     run.write_text("q1 Q0 a 1 0.9 t\n")
     qrels = tmp_path / "qrels.tsv"
     qrels.write_text("query-id\tcorpus-id\tscore\nq1\ta\t1\n")
-    monkeypatch.setattr(cli_module.click, "echo", reader_gone)
+    monkeypatch.setattr(click, "echo", reader_gone)
     code, out, err = cli("evaluate", "--run", run, "--qrels", qrels)
     assert code == cli_module.CLOSED_PIPE == 141 and err == ""
 

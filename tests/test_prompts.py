@@ -10,7 +10,7 @@ from conftest import build_tiny_model
 from textmetric.data import load_corpus
 from textmetric.encoding import NO_PROMPTS, Encoder, load_model
 from textmetric.errors import InputError
-from textmetric.evaluate import read_run
+from textmetric.evaluation.runs import read_run
 from textmetric.index import Index
 from textmetric.index.building import build_index, load_index_model
 
@@ -208,7 +208,7 @@ def test_a_loss_that_mixes_queries_and_documents_in_a_column_refuses_two_prompts
 
 
 def test_the_dev_evaluation_searches_with_encode_query_and_encode_document(prompted, toy_beir):
-    from textmetric.metrics import evaluate
+    from textmetric.evaluation.metrics import evaluate
     from textmetric.index import ExactIndex
     from textmetric.training.trainer import DevEvaluator, TrainConfig, prepare_training_set
 

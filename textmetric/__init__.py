@@ -11,13 +11,14 @@ import os
 # missing model must fail at once rather than retry the network for a minute.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from .compare import compare_evaluations, compare_runs, paired_t_test, randomization_test  # noqa: E402
+from .evaluation.compare import compare_evaluations, compare_runs, paired_t_test, randomization_test  # noqa: E402
 from .data import (Corpus, Document, Qrels, Queries, RetrievalData, check_qrels, load_beir,  # noqa: E402
                    load_corpus, load_qrels, load_queries)
-from .datasets import build_stdlib, export_stdlib, stdlib, stdlib_collection  # noqa: E402
+from .demo.stdlib import build_stdlib, export_stdlib, stdlib, stdlib_collection  # noqa: E402
 from .errors import InputError  # noqa: E402
-from .evaluate import evaluate_retriever, read_run, write_per_query, write_run  # noqa: E402
-from .metrics import DEFAULT_METRICS, Evaluation, Run, evaluate, pair_accuracy, rank  # noqa: E402
+from .evaluation.runs import read_run, write_per_query, write_run  # noqa: E402
+from .evaluation.systems import evaluate_retriever  # noqa: E402
+from .evaluation.metrics import DEFAULT_METRICS, Evaluation, Run, evaluate, pair_accuracy, rank  # noqa: E402
 from .search.fusion import reciprocal_rank_fusion, score_fusion  # noqa: E402
 from .index import ExactIndex, Index  # noqa: E402
 from .index.building import add_documents, build_index, load_index_model  # noqa: E402
@@ -31,8 +32,8 @@ __version__ = "0.1.0"
 # Training pulls in the sentence-transformers trainer: imported on first use, so that
 # `import textmetric` and `textmetric evaluate --run` stay fast.
 _LAZY = {"fine_tune": "training.trainer", "TrainConfig": "training.trainer", "make_loss": "training.losses",
-         "mine_hard_negatives": "training.mining", "write_triplets": "training.mining", "run_demo": "demo",
-         "DemoConfig": "demo", "write_report": "report"}
+         "mine_hard_negatives": "training.mining", "write_triplets": "training.mining", "run_demo": "demo.run",
+         "DemoConfig": "demo.run", "write_report": "evaluation.report"}
 
 
 def __getattr__(name: str):

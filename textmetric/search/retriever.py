@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
     from ..index.protocols import SearchIndex
-    from ..metrics import Run
+    from ..evaluation.metrics import Run
 
 __all__ = ["MODES", "DEFAULT_DEPTH", "Retriever"]
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Iterator
 from ..data import Corpus, Qrels, Queries
 from ..errors import InputError, option
 from ..atomic import atomic_write
-from ..metrics import rank
+from ..search.ranking import rank
 from ..index.protocols import SearchIndex
 from ..search.retriever import Retriever
 

@@ -39,10 +39,10 @@ from ..data import (Corpus, Examples, ExamplesSource, Qrels, Queries, is_saved_d
 from ..errors import InputError, option, warn
 from .losses.registry import (DEFAULT_LOSS, LABEL_COLUMNS, LOSS_SPECS, LossSpec, batch_sampler_for, check_columns,
                               get_spec, make_loss)
-from ..evaluate import evaluate_pairs
-from ..metrics import evaluate
+from ..evaluation.systems import evaluate_pairs
+from ..evaluation.metrics import evaluate
 from ..encoding import Encoder, describe_prompts, load_model, quiet_transformers
-from ..report import plot_training_log
+from ..evaluation.report import plot_training_log
 from ..index import ExactIndex
 from ..search.retriever import Retriever
 from .rows import TrainingPair

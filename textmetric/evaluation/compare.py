@@ -26,8 +26,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from .data import Qrels
-from .errors import InputError, option, warn
+from ..data import Qrels
+from ..errors import InputError, option, warn
 from .metrics import DEFAULT_METRICS, Evaluation, Run, evaluate
 
 __all__ = ["paired_t_test", "randomization_test", "compare_runs", "compare_evaluations", "Comparison",

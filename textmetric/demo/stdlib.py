@@ -31,9 +31,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from .atomic import replace_folder, temp_folder_beside
-from .data import Corpus, Document, Qrels, Queries, RetrievalData, load_corpus, load_qrels, load_queries
-from .errors import InputError, warn
+from ..atomic import replace_folder, temp_folder_beside
+from ..data import Corpus, Document, Qrels, Queries, RetrievalData, load_corpus, load_qrels, load_queries
+from ..errors import InputError, warn
 
 __all__ = ["Collection", "stdlib", "stdlib_collection", "build_stdlib", "scan_stdlib", "make_collection",
            "split_docstring", "write_beir", "export_stdlib", "cache_root", "QUICK_MODULES", "MAX_DOCUMENTS",

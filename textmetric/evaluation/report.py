@@ -37,9 +37,9 @@ from typing import TYPE_CHECKING, BinaryIO, Callable, Container, Mapping, Sequen
 
 import numpy as np
 
-from .atomic import atomic_write
-from .data import Qrels, Queries
-from .errors import InputError
+from ..atomic import atomic_write
+from ..data import Qrels, Queries
+from ..errors import InputError
 from .metrics import Evaluation, Run, rank
 
 if TYPE_CHECKING:
@@ -47,8 +47,8 @@ if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
     from .compare import Comparison
-    from .encoding import Encoder
-    from .index.protocols import SearchIndex
+    from ..encoding import Encoder
+    from ..index.protocols import SearchIndex
 
 __all__ = ["System", "Distances", "pair_distances", "model_distances", "recall_curve", "interpolated_precision",
            "RECALL_LEVELS", "write_report", "check_report_folder", "training_log_of", "plot_training_log"]
@@ -127,7 +127,7 @@ def model_distances(model: "Encoder | SentenceTransformer", queries: Queries, qr
                     batch_size: int = 32) -> Distances:
     """:func:`pair_distances` with the model's query embeddings and the document vectors an index holds
     (HNSW, exact or shards): only the queries are encoded."""
-    from .encoding import encode
+    from ..encoding import encode
 
     qids = [q for q in _evaluated(run, qrels) if q in queries]
     vectors = encode(model, [queries[q] for q in qids], role="query", batch_size=batch_size)

@@ -21,9 +21,9 @@ from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from .data import Qrels
-from .errors import InputError, option, warn
-from .search.ranking import rank
+from ..data import Qrels
+from ..errors import InputError, option, warn
+from ..search.ranking import rank
 
 __all__ = [
     "Run", "Metric", "Evaluation", "METRICS", "DEFAULT_METRICS",

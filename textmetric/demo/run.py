@@ -2,7 +2,7 @@
 
 ``run_demo`` (``textmetric demo``) takes the model (default all-MiniLM-L6-v2) and
 
-1. builds the stdlib dataset (see ``datasets.py``) and writes it as a BEIR folder;
+1. builds the stdlib dataset (see ``stdlib.py``) and writes it as a BEIR folder;
 2. indexes the corpus with the model as it is and evaluates the test queries (zero-shot);
 3. fine-tunes it with the default recipe (``fine_tune``, mnrl, on the train split: its
    queries come from other modules than the test queries');
@@ -25,11 +25,11 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
-from .atomic import atomic_write
-from .compare import Comparison, compare_evaluations
-from .datasets import MAX_DOCUMENTS, QUICK_MODULES, Collection, stdlib_collection, write_beir
-from .errors import InputError, option
-from .metrics import Evaluation, evaluate, rank
+from ..atomic import atomic_write
+from ..evaluation.compare import Comparison, compare_evaluations
+from .stdlib import MAX_DOCUMENTS, QUICK_MODULES, Collection, stdlib_collection, write_beir
+from ..errors import InputError, option
+from ..evaluation.metrics import Evaluation, evaluate, rank
 
 __all__ = ["DemoConfig", "DemoResult", "run_demo", "DEMO_METRICS", "EXAMPLE_QUERIES", "DEFAULT_WORKDIR"]
 
@@ -110,13 +110,13 @@ def _write_json(path: Path, data: dict) -> None:
 def run_demo(config: DemoConfig | None = None, *, echo: Callable[[str], None] = print,
              say: Callable[[str], None] = lambda message: None, progress: bool = False) -> DemoResult:
     """Run the demo; ``echo`` receives the results (table, examples, files), ``say`` the progress chatter."""
-    from .evaluate import write_run
-    from .index.building import build_index
-    from .encoding import Encoder
-    from .report import System, model_distances, training_log_of, write_report
-    from .search.retriever import Retriever
-    from .training.mining import mine_hard_negatives, write_triplets
-    from .training.trainer import AUTO_MAX_RANK, AUTO_SKIP_TOP, TrainConfig, fine_tune
+    from ..evaluation.runs import write_run
+    from ..index.building import build_index
+    from ..encoding import Encoder
+    from ..evaluation.report import System, model_distances, training_log_of, write_report
+    from ..search.retriever import Retriever
+    from ..training.mining import mine_hard_negatives, write_triplets
+    from ..training.trainer import AUTO_MAX_RANK, AUTO_SKIP_TOP, TrainConfig, fine_tune
 
     config = (config or DemoConfig()).resolved()
     workdir = Path(config.workdir)

@@ -1,0 +1,1 @@
+"""The demo: the stdlib dataset built offline from this Python, and the whole job run on it."""
