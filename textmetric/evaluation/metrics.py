@@ -23,7 +23,7 @@ import numpy as np
 
 from ..data import Qrels
 from ..errors import InputError, option, warn
-from ..search.ranking import rank
+from ..search.ranking import Run, rank
 
 __all__ = [
     "Run", "Metric", "Evaluation", "METRICS", "DEFAULT_METRICS",
@@ -31,8 +31,6 @@ __all__ = [
     "average_precision", "ndcg", "reciprocal_rank", "recall", "precision", "r_precision", "bpref", "success",
     "pair_accuracy",
 ]
-
-Run = dict[str, dict[str, float]]
 
 DEFAULT_METRICS = ("map", "map@100", "ndcg@10", "mrr@10", "recall@100", "p@10")
 

@@ -17,13 +17,12 @@ from ..data import number_queries
 from ..errors import InputError
 from ..encoding import Encoder
 from .fusion import DEFAULT_ALPHA, DEFAULT_RRF_K, FUSIONS, reciprocal_rank_fusion, score_fusion
-from .ranking import Hits
+from .ranking import Hits, Run
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
     from ..index.protocols import SearchIndex
-    from ..evaluation.metrics import Run
 
 __all__ = ["MODES", "DEFAULT_DEPTH", "Retriever"]
 
