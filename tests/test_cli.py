@@ -125,12 +125,12 @@ def test_warnings_go_to_stderr_and_quiet_silences_them(cli, tiny_model_path, bei
 
 
 def test_an_unexpected_failure_is_exit_code_1_without_a_traceback(cli, monkeypatch, run_and_qrels):
-    from textmetric.evaluation import metrics as metrics_module
+    from textmetric.evaluation import systems as systems_module
 
     def broken(*args, **kwargs):
         raise RuntimeError("something odd")
 
-    monkeypatch.setattr(metrics_module, "evaluate", broken)
+    monkeypatch.setattr(systems_module, "evaluate", broken)
     code, _, err = cli("evaluate", "--run", run_and_qrels[0], "--qrels", run_and_qrels[1])
     assert code == 1 and err.count("\n") == 1 and "internal error: RuntimeError: something odd" in err
 

@@ -86,6 +86,58 @@ def test_train_defaults_are_the_library_defaults():
         assert options[name] == getattr(TrainConfig(), name), name
 
 
+def library_defaults() -> dict:
+    """Each command's option defaults and choices as the library defines them: (command, option) -> value."""
+    from textmetric.encoding import BACKENDS, DEFAULT_BATCH_SIZE
+    from textmetric.evaluation.compare import DEFAULT_PERMUTATIONS, DEFAULT_SEED
+    from textmetric.evaluation.metrics import DEFAULT_RELEVANCE_LEVEL
+    from textmetric.evaluation.runs import DEFAULT_RUN_TAG
+    from textmetric.evaluation.systems import EVALUATION_TOP_K
+    from textmetric.index import DEFAULT_EF, DEFAULT_EF_CONSTRUCTION, DEFAULT_M, SPACES
+    from textmetric.index.building import DEFAULT_CHUNK
+    from textmetric.index.lexical import DEFAULT_STEMMER, DEFAULT_STOPWORDS, STEMMERS, STOPWORD_LISTS
+    from textmetric.search.fusion import DEFAULT_ALPHA, DEFAULT_FUSION, DEFAULT_RRF_K, FUSIONS
+    from textmetric.search.retriever import DEFAULT_DEPTH, DEFAULT_MODE, DEFAULT_TOP_K, MODES
+    from textmetric.training.config import ADAPTERS
+    from textmetric.training.mining import DEFAULT_MAX_RANK, DEFAULT_NEGATIVES, DEFAULT_SKIP_TOP
+
+    hybrid = {"fusion": (DEFAULT_FUSION, FUSIONS), "alpha": DEFAULT_ALPHA, "rrf_k": DEFAULT_RRF_K,
+              "depth": DEFAULT_DEPTH}
+    lexical = {"stopwords": (DEFAULT_STOPWORDS, tuple(STOPWORD_LISTS)), "stemmer": (DEFAULT_STEMMER, STEMMERS)}
+    return {
+        "evaluate": {"k": EVALUATION_TOP_K, "batch_size": DEFAULT_BATCH_SIZE,
+                     "relevance_level": DEFAULT_RELEVANCE_LEVEL, "run_tag": DEFAULT_RUN_TAG,
+                     "mode": (DEFAULT_MODE, (*MODES, "all")), "backend": (None, BACKENDS), **hybrid},
+        "search": {"k": DEFAULT_TOP_K, "batch_size": DEFAULT_BATCH_SIZE, "run_tag": DEFAULT_RUN_TAG,
+                   "mode": (DEFAULT_MODE, MODES), **hybrid},
+        "compare": {"relevance_level": DEFAULT_RELEVANCE_LEVEL, "permutations": DEFAULT_PERMUTATIONS,
+                    "seed": DEFAULT_SEED},
+        "index": {"m": DEFAULT_M, "ef_construction": DEFAULT_EF_CONSTRUCTION, "ef": DEFAULT_EF,
+                  "chunk_size": DEFAULT_CHUNK, "batch_size": DEFAULT_BATCH_SIZE, "space": (None, SPACES), **lexical},
+        "index-lexical": lexical,
+        "add": {"batch_size": DEFAULT_BATCH_SIZE},
+        "mine": {"negatives": DEFAULT_NEGATIVES, "skip_top": DEFAULT_SKIP_TOP, "max_rank": DEFAULT_MAX_RANK,
+                 "batch_size": DEFAULT_BATCH_SIZE},
+        "train": {"adapter": (None, ADAPTERS)},
+    }
+
+
+@pytest.mark.parametrize("command", list(library_defaults()))
+def test_every_option_default_and_choice_is_the_library_constant(command):
+    options = {p.name: p for p in cli.commands[command].params}
+    for name, expected in library_defaults()[command].items():
+        default, choices = expected if isinstance(expected, tuple) else (expected, None)
+        assert options[name].default == default, (command, name)
+        if choices is not None:
+            assert tuple(options[name].type.choices) == tuple(choices), (command, name)
+
+
+def test_the_max_seq_length_options_take_what_the_library_takes():
+    bounds = {(command.name, p.name): (p.type.min, p.type.max) for command in cli.commands.values()
+              for p in command.params if p.name == "max_seq_length"}
+    assert len(bounds) >= 5 and set(bounds.values()) == {(1, None)}
+
+
 # -- new spellings and the hidden old ones -------------------------------------------------------
 
 @pytest.fixture

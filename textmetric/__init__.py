@@ -31,7 +31,7 @@ __version__ = "0.1.0"
 
 # Training pulls in the sentence-transformers trainer: imported on first use, so that
 # `import textmetric` and `textmetric evaluate --run` stay fast.
-_LAZY = {"fine_tune": "training.trainer", "TrainConfig": "training.trainer", "make_loss": "training.losses",
+_LAZY = {"fine_tune": "training.trainer", "TrainConfig": "training.config", "make_loss": "training.losses",
          "mine_hard_negatives": "training.mining", "write_triplets": "training.mining", "run_demo": "demo.run",
          "DemoConfig": "demo.run", "write_report": "evaluation.report"}
 

@@ -7,9 +7,16 @@ from pathlib import Path
 
 import click
 
-from .options import (QRELS_HELP, CORPUS_HELP, QUERIES_HELP, _fusion, _load_index_model, _load_model,
-                      _metric_names, _renamed, _HiddenArgument, batch_option, encoder_options, hybrid_options,
-                      model_option, quiet_option, run_tag_option)
+from ..data import RetrievalData, load_beir, load_examples, load_qrels, load_retrieval_data
+from ..evaluation.compare import DEFAULT_PERMUTATIONS, DEFAULT_SEED, compare_runs, format_comparison
+from ..evaluation.report import check_report_folder
+from ..evaluation.runs import read_run, write_per_query, write_run
+from ..evaluation.systems import (EVALUATION_TOP_K, SystemRun, evaluate_pairs, evaluate_systems,
+                                  exact_search, model_labels, search_index)
+from ..search.retriever import MODES
+from .options import (ALL_MODES, CORPUS_HELP, QRELS_HELP, QUERIES_HELP, _fusion, _HiddenArgument,
+                      _load_index_model, _load_model, _metric_names, _renamed, batch_option, encoder_options,
+                      hybrid_options, metrics_option, model_option, quiet_option, relevance_option, run_tag_option)
 from .output import _say, _setup
 
 
@@ -27,19 +34,16 @@ from .output import _say, _setup
                    "repeat it to search the shards of one corpus together.")
 @click.option("--ef", type=click.IntRange(min=1), default=None, help="HNSW search depth [default: the index's].")
 @click.option("--check-recall", is_flag=True, help="With --index: also report HNSW recall@10 against exact search.")
-@hybrid_options(("dense", "lexical", "hybrid", "all"))
+@hybrid_options(with_all=True)
 @model_option
 @encoder_options
-@click.option("-k", "--top-k", "k", default=1000, show_default=True, type=click.IntRange(min=1),
+@click.option("-k", "--top-k", "k", default=EVALUATION_TOP_K, show_default=True, type=click.IntRange(min=1),
               help="Documents retrieved per query.")
 @batch_option
-@click.option("--metrics", "metrics_text", default=None, metavar="LIST",
-              help="Comma-separated, any case: map, map@K, ndcg, ndcg@K, mrr, mrr@K, recall@K, p@K, r-precision, "
-                   "bpref, success@K; trec_eval's names (P_10, ndcg_cut_10, map_cut_100, recip_rank, Rprec, "
-                   "recall_100, success_10) and ranx/BEIR's (NDCG@10, precision@10, hit_rate@10) too, printed as "
-                   "given [default: map,map@100,ndcg@10,mrr@10,recall@100,p@10].")
-@click.option("--relevance-level", default=1, show_default=True, type=int,
-              help="Lowest grade that counts as relevant (not used by nDCG).")
+@metrics_option("Comma-separated, any case: map, map@K, ndcg, ndcg@K, mrr, mrr@K, recall@K, p@K, r-precision, "
+                "bpref, success@K; trec_eval's names (P_10, ndcg_cut_10, map_cut_100, recip_rank, Rprec, "
+                "recall_100, success_10) and ranx/BEIR's (NDCG@10, precision@10, hit_rate@10) too, printed as given")
+@relevance_option
 @click.option("--complete", is_flag=True,
               help="Average over every qrels query; a query missing from the run scores 0 (trec_eval -c).")
 @click.option("--json", "as_json", is_flag=True,
@@ -57,16 +61,10 @@ from .output import _say, _setup
                    "(with --report: before/after plots and paired significance tests).")
 @quiet_option
 def evaluate(run_path, data_dir, corpus_path, queries_path, qrels_path, pairs_path, split, index_dir, ef,
-             check_recall, mode, fusion, alpha, rrf_k, depth, model_name, k, batch_size, metrics_text,
-             relevance_level, complete, as_json, per_query_path, run_out, run_tag, report_dir, compare_model,
-             quiet) -> None:
+             check_recall, mode, model_name, k, batch_size, metrics_text, relevance_level, complete, as_json,
+             per_query_path, run_out, run_tag, report_dir, compare_model, quiet) -> None:
     """Score retrieval with trec_eval's metrics (an existing run, or a model searching a corpus or an index),
     or pair classification with --pairs."""
-    from .. import data as data_module
-    from ..evaluation.runs import write_per_query, write_run
-    from ..evaluation.systems import format_modes_table, format_table
-    from ..evaluation.metrics import DEFAULT_METRICS, evaluate as evaluate_run
-
     progress = _setup(quiet)
     if pairs_path:
         if run_path or data_dir or corpus_path or queries_path or qrels_path or index_dir or report_dir \
@@ -75,8 +73,6 @@ def evaluate(run_path, data_dir, corpus_path, queries_path, qrels_path, pairs_pa
         _evaluate_pairs(pairs_path, model_name, batch_size, as_json, progress)
         return
     if report_dir:
-        from ..evaluation.report import check_report_folder
-
         check_report_folder(report_dir)  # before any encoding
     if compare_model and (run_path or index_dir):
         raise click.UsageError("--compare-model runs exact search with both models: give --data or "
@@ -84,110 +80,48 @@ def evaluate(run_path, data_dir, corpus_path, queries_path, qrels_path, pairs_pa
     if compare_model and (run_out or per_query_path):
         raise click.UsageError("--compare-model evaluates two models: --run-out and --per-query take one "
                                "(use --report for both)")
-    metrics = _metric_names(metrics_text) if metrics_text else list(DEFAULT_METRICS)
+    metrics = _metric_names(metrics_text)
     if check_recall and not index_dir:
         raise click.UsageError("--check-recall compares an --index with exact search: give --index")
     if mode != "dense" and not index_dir:
         raise click.UsageError(f"--mode {mode} needs --index: exact search over a corpus has no lexical side "
                                f"(build an index with `textmetric index --lexical`)")
-    if mode == "all" and (run_out or per_query_path):
-        raise click.UsageError("--mode all compares three runs: --run-out and --per-query take one --mode")
-    extra = {}
+    if mode == ALL_MODES and (run_out or per_query_path):
+        raise click.UsageError(f"--mode {ALL_MODES} compares three runs: --run-out and --per-query take one --mode")
     if run_path is not None:
         if data_dir or corpus_path or queries_path or model_name or run_out or index_dir:
             raise click.UsageError("--run scores an existing run: it takes only --qrels and scoring options")
         if not qrels_path:
             raise click.UsageError("--run needs --qrels")
-        from ..evaluation.runs import read_run
-
-        qrels = data_module.load_qrels(qrels_path)
-        run = read_run(run_path)
-        systems = [(Path(run_path).name, run, None)]
+        data = RetrievalData({}, {}, load_qrels(qrels_path))
+        systems = [SystemRun(Path(run_path).name, read_run(run_path))]
     else:
-        if data_dir:
-            if corpus_path or queries_path or qrels_path:
-                raise click.UsageError("--data is a BEIR folder: give either it or --corpus/--queries/--qrels")
-            bundle = data_module.load_beir(data_dir, split)
-        elif (corpus_path or index_dir) and queries_path and qrels_path:
-            bundle = _load_files(corpus_path, queries_path, qrels_path)
-        else:
-            raise click.UsageError("give --run and --qrels, or --data DIR, or --corpus (or --index), "
-                                   "--queries and --qrels")
+        data = _load_data(data_dir, split, corpus_path, queries_path, qrels_path, index_dir)
         if index_dir:
-            modes = ("dense", "lexical", "hybrid") if mode == "all" else (mode,)
-            runs, extra, model, index = _index_runs(bundle, index_dir, model_name, k, ef, batch_size, check_recall,
-                                                    modes, _fusion(fusion, alpha, rrf_k, depth), progress, quiet)
-            searcher = (model, index) if model is not None else None
-            systems = [(m, r, searcher if m == "dense" else None) for m, r in runs.items()]
-            model_path = model_name or (index.model or {}).get("name")  # its training log, if a fine-tuned folder
-            if mode == "all":
-                results = {m: evaluate_run(r, bundle.qrels, metrics, relevance_level=relevance_level,
-                                           complete=complete) for m, r in runs.items()}
-                columns = {m: {**r.means, **(extra if m == "dense" else {})} for m, r in results.items()}
-                num_queries = next(iter(results.values())).num_queries
-                if report_dir:
-                    _write_report(report_dir, systems, results, bundle, relevance_level, batch_size,
-                                  {"dense": model_path}, quiet)
-                if as_json:
-                    click.echo(_systems_json(columns, results))
-                else:
-                    click.echo(format_modes_table(columns, num_queries))
-                return
-            run = runs[mode]
+            systems = _search_index(data, index_dir, model_name, MODES if mode == ALL_MODES else (mode,), k, ef,
+                                    check_recall, batch_size, progress, quiet)
         else:
-            run, model, index = _exact_search(bundle, model_name, k, batch_size, progress, quiet)
-            systems = [(_model_label(model_name), run, (model, index))]
-            model_path = model_name
-            if compare_model:
-                other_run, other_model, other_index = _exact_search(bundle, compare_model, k, batch_size, progress,
-                                                                    quiet)
-                labels = _two_labels(model_name, compare_model)
-                systems = [(labels[0], run, (model, index)), (labels[1], other_run, (other_model, other_index))]
-                results = {name: evaluate_run(r, bundle.qrels, metrics, relevance_level=relevance_level,
-                                              complete=complete) for name, r, _ in systems}
-                if report_dir:
-                    _write_report(report_dir, systems, results, bundle, relevance_level, batch_size,
-                                  {labels[0]: model_name, labels[1]: compare_model}, quiet)
-                if as_json:
-                    click.echo(_systems_json({name: r.means for name, r in results.items()}, results))
-                else:
-                    click.echo(format_modes_table({name: r.means for name, r in results.items()},
-                                                  next(iter(results.values())).num_queries))
-                return
-        qrels = bundle.qrels
-    result = evaluate_run(run, qrels, metrics, relevance_level=relevance_level, complete=complete)
+            systems = _exact_search(data, [model_name] + ([compare_model] if compare_model else []), k,
+                                    batch_size, progress, quiet)
+    result = evaluate_systems(systems, data.qrels, metrics, relevance_level=relevance_level, complete=complete)
     if report_dir:
-        from ..data import RetrievalData
-
-        name, _, searcher = systems[0]
-        source = bundle if run_path is None else RetrievalData({}, {}, qrels)
-        _write_report(report_dir, systems, {name: result}, source, relevance_level, batch_size,
-                      {name: model_path} if run_path is None else None, quiet)
+        written = result.write_report(report_dir, data.queries, batch_size=batch_size)
+        if not any(path.name == "distances.png" for path in written):
+            _say("the report has no distance histograms: they need a model's embeddings (give --data or --index)",
+                 quiet)
+        _say(f"report written to {report_dir}: {', '.join(p.name for p in written)}", quiet)
     if run_out:
-        write_run(run, run_out, tag=run_tag)
+        write_run(systems[0].run, run_out, tag=run_tag)
         _say(f"run written to {run_out}", quiet)
     if per_query_path:
-        write_per_query(result, per_query_path)
+        write_per_query(result.evaluations[systems[0].name], per_query_path)
         _say(f"per-query metrics written to {per_query_path}", quiet)
-    means = {**result.means, **extra}
-    if as_json:
-        click.echo(json.dumps({**means, "num_queries": result.num_queries}))
-    else:
-        click.echo(format_table(means, result.num_queries))
-
-
-def _systems_json(columns: dict, results: dict) -> str:
-    """Several systems' metrics as one shape: {"systems": [{"name", "metrics", "num_queries"}, ...]}."""
-    return json.dumps({"systems": [{"name": name, "metrics": means, "num_queries": results[name].num_queries}
-                                   for name, means in columns.items()]})
+    click.echo(result.to_json() if as_json else result.table())
 
 
 def _evaluate_pairs(pairs_path, model_name, batch_size, as_json, progress) -> None:
-    from ..data import load_examples
-    from ..evaluation.systems import evaluate_pairs
-
-    examples = load_examples(pairs_path)
-    result = evaluate_pairs(_load_model(model_name), examples, batch_size=batch_size, progress=progress)
+    result = evaluate_pairs(_load_model(model_name), load_examples(pairs_path), batch_size=batch_size,
+                            progress=progress)
     if as_json:
         click.echo(json.dumps(result))
         return
@@ -196,87 +130,40 @@ def _evaluate_pairs(pairs_path, model_name, batch_size, as_json, progress) -> No
         click.echo(f"{name:<{width}}  {value}" if name == "num_pairs" else f"{name:<{width}}  {value:.4f}")
 
 
-def _load_files(corpus_path, queries_path: str, qrels_path: str):
-    from ..data import RetrievalData, check_qrels, load_corpus, load_qrels, load_queries
-
-    corpus = load_corpus(corpus_path) if corpus_path else None
-    queries, qrels = load_queries(queries_path), load_qrels(qrels_path)
-    check_qrels(qrels, corpus, queries, source=qrels_path)
-    return RetrievalData(corpus or {}, {q: queries[q] for q in qrels if q in queries}, qrels)
-
-
-def _exact_search(bundle, model_name, k, batch_size, progress, quiet):
-    """The run of exact search over the bundle's corpus, with the model and the in-memory index it used."""
-    from ..index import ExactIndex
-    from ..search.retriever import Retriever
-
-    model = _load_model(model_name)
-    _say(f"encoding {len(bundle.corpus)} documents and {len(bundle.queries)} queries", quiet)
-    index = ExactIndex.build(model, bundle.corpus, batch_size=batch_size, progress=progress)
-    return Retriever(model, index, batch_size=batch_size, progress=progress).search(bundle.queries, k=k), model, index
+def _load_data(data_dir, split, corpus_path, queries_path, qrels_path, index_dir) -> RetrievalData:
+    """The corpus, queries and qrels to search and score: a BEIR folder, or three files (no corpus with --index)."""
+    if data_dir:
+        if corpus_path or queries_path or qrels_path:
+            raise click.UsageError("--data is a BEIR folder: give either it or --corpus/--queries/--qrels")
+        return load_beir(data_dir, split)
+    if (corpus_path or index_dir) and queries_path and qrels_path:
+        return load_retrieval_data(corpus_path, queries_path, qrels_path)
+    raise click.UsageError("give --run and --qrels, or --data DIR, or --corpus (or --index), --queries and --qrels")
 
 
-def _model_label(name) -> str:
-    from ..encoding import DEFAULT_MODEL
-
-    if name is None:
-        return DEFAULT_MODEL
-    return Path(str(name)).name or str(name)
-
-
-def _two_labels(a, b) -> tuple[str, str]:
-    la, lb = _model_label(a), _model_label(b)
-    return (la, lb) if la != lb else (f"A: {la}", f"B: {lb}")
+def _exact_search(data, models, k, batch_size, progress, quiet) -> list[SystemRun]:
+    """One system per model, each searching the corpus exactly."""
+    systems = []
+    for name, model_name in zip(model_labels(*models), models):
+        model = _load_model(model_name)
+        _say(f"encoding {len(data.corpus)} documents and {len(data.queries)} queries", quiet)
+        systems.append(exact_search(model, data, name=name, model_path=model_name, k=k, batch_size=batch_size,
+                                    progress=progress))
+    return systems
 
 
-def _write_report(folder, systems, results, bundle, relevance_level, batch_size, model_paths, quiet) -> None:
-    """The report of ``systems`` ((name, run, (model, index) or None) triples) scored as ``results``."""
-    from ..evaluation.report import System, model_distances, training_log_of, write_report
-
-    built = []
-    for name, run, searcher in systems:
-        distances = None
-        if searcher is not None and bundle.queries:
-            model, index = searcher
-            distances = model_distances(model, bundle.queries, bundle.qrels, run, index,
-                                        relevance_level=relevance_level, batch_size=batch_size)
-        built.append(System(name, results[name], run, distances,
-                            training_log_of((model_paths or {}).get(name))))
-    written = write_report(folder, built, bundle.qrels, relevance_level=relevance_level)
-    if all(s.distances is None for s in built):
-        _say("the report has no distance histograms: they need a model's embeddings (give --data or --index)",
-             quiet)
-    _say(f"report written to {folder}: {', '.join(p.name for p in written)}", quiet)
-
-
-def _index_runs(bundle, index_dir, model_name, k, ef, batch_size, check_recall, modes, fusion, progress, quiet):
-    """The runs of an index (or of shards searched together) over the bundle's queries, one per mode, and
-    HNSW recall@10 against exact search if asked."""
-    from ..index.building import hnsw_recall
+def _search_index(data, index_dir, model_name, modes, k, ef, check_recall, batch_size, progress,
+                  quiet) -> list[SystemRun]:
+    """One system per mode, searching an index (or shards searched together), with HNSW recall@10 if asked."""
     from ..index.shards import load_indexes
-    from ..search.retriever import Retriever
 
     index = load_indexes(index_dir)
-    if bundle.corpus:
-        missing = sum(1 for doc_id in bundle.corpus if doc_id not in index)
-        if missing:
-            from ..errors import warn
-
-            warn(f"{missing} corpus document(s) are not in the index {', '.join(map(str, index_dir))}")
     if ef is not None:
         index.ef = ef
-    model = _load_index_model(index, model_name) if check_recall or modes != ("lexical",) else None
-    _say(f"searching {len(index)} documents for {len(bundle.queries)} queries ({', '.join(modes)})", quiet)
-    retrievers = {mode: Retriever(model, index, mode=mode, batch_size=batch_size, progress=progress, **fusion)
-                  for mode in modes}
-    texts = list(bundle.queries.values())
-    # Every mode but lexical, and the recall check, need the same query embeddings: encode them once.
-    embeddings = next(iter(retrievers.values())).encode(texts) if model is not None and texts else None
-    runs = {mode: r.search(bundle.queries, k=k, embeddings=embeddings) for mode, r in retrievers.items()}
-    if not check_recall:
-        return runs, {}, model, index
-    return runs, {"hnsw_recall@10": hnsw_recall(index, embeddings, 10) if embeddings is not None else 0.0}, \
-        model, index
+    model = _load_index_model(index, model_name) if check_recall or tuple(modes) != ("lexical",) else None
+    _say(f"searching {len(index)} documents for {len(data.queries)} queries ({', '.join(modes)})", quiet)
+    return search_index(index, model, data, modes, k=k, check_recall=check_recall, model_path=model_name,
+                        source=", ".join(map(str, index_dir)), batch_size=batch_size, progress=progress, **_fusion())
 
 
 @click.command()
@@ -284,17 +171,14 @@ def _index_runs(bundle, index_dir, model_name, k, ef, batch_size, check_recall, 
               help="A TREC run file; give two, --run A --run B: B is compared against A.")
 @click.argument("old_runs", nargs=-1, cls=_HiddenArgument)
 @click.option("--qrels", "qrels_path", metavar="PATH", required=True, help=QRELS_HELP)
-@click.option("--metrics", "metrics_text", default=None, metavar="LIST",
-              help="Comma-separated metric names, as for evaluate (ours, trec_eval's or ranx/BEIR's, any case) "
-                   "[default: map,map@100,ndcg@10,mrr@10,recall@100,p@10].")
-@click.option("--relevance-level", default=1, show_default=True, type=int,
-              help="Lowest grade that counts as relevant (not used by nDCG).")
+@metrics_option("Comma-separated metric names, as for evaluate (ours, trec_eval's or ranx/BEIR's, any case)")
+@relevance_option
 @click.option("--complete", is_flag=True,
               help="Compare over every judged query, a run missing one scoring 0 there (trec_eval -c); "
                    "by default only the judged queries present in both runs are compared.")
-@click.option("--permutations", default=10_000, show_default=True, type=click.IntRange(min=1),
+@click.option("--permutations", default=DEFAULT_PERMUTATIONS, show_default=True, type=click.IntRange(min=1),
               help="Random sign flips of the randomisation test (exact enumeration when 2^n is smaller).")
-@click.option("--seed", default=42, show_default=True, type=int, help="Seed of the randomisation test.")
+@click.option("--seed", default=DEFAULT_SEED, show_default=True, type=int, help="Seed of the randomisation test.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print one JSON object instead of a table: a, b (the run paths), num_queries, only_in_a, "
                    "only_in_b, complete, permutations, seed, and metrics {name: {mean_a, mean_b, difference, t, "
@@ -304,17 +188,12 @@ def compare(runs, old_runs, qrels_path, metrics_text, relevance_level, complete,
             quiet) -> None:
     """Compare two TREC runs query by query: means, B - A, a paired t-test and a paired randomisation test,
     and how many queries B improves, worsens or ties."""
-    from ..evaluation.compare import compare_runs, format_comparison
-    from ..data import load_qrels
-    from ..evaluation.runs import read_run
-    from ..evaluation.metrics import DEFAULT_METRICS
-
     _setup(quiet)
     runs = _renamed("runs", "--run A --run B", old_runs, "compare A B")
     if len(runs) != 2:
         raise click.UsageError(f"give two runs, --run A --run B (got {len(runs)})")
     run_a, run_b = runs
-    metrics = _metric_names(metrics_text) if metrics_text else list(DEFAULT_METRICS)
+    metrics = _metric_names(metrics_text)
     qrels = load_qrels(qrels_path)
     a, b = read_run(run_a), read_run(run_b)
     result = compare_runs(a, b, qrels, metrics, relevance_level=relevance_level, complete=complete,
@@ -325,7 +204,4 @@ def compare(runs, old_runs, qrels_path, metrics_text, relevance_level, complete,
     which = "every judged query, a missing one scoring 0" if complete else "judged queries present in both runs"
     click.echo(f"A: {run_a}\nB: {run_b}\nqueries: {result.num_queries} ({which})\n")
     click.echo(format_comparison(result))
-    method = (f"all 2^{result.num_queries} sign flips" if 2 ** result.num_queries <= permutations
-              else f"{permutations:,} random sign flips, seed {seed}")
-    click.echo(f"\nt-test: paired, two-sided; randomisation: paired sign flips, two-sided ({method})")
-
+    click.echo(f"\nt-test: paired, two-sided; randomisation: paired sign flips, two-sided ({result.sign_flips})")

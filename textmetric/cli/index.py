@@ -8,6 +8,8 @@ from pathlib import Path
 import click
 
 from ..errors import InputError
+from ..index import DEFAULT_EF, DEFAULT_EF_CONSTRUCTION, DEFAULT_M, SPACES
+from ..index.building import DEFAULT_CHUNK
 from .options import (CORPUS_HELP, _load_index_model, _load_model, batch_option, encoder_options, json_option,
                       lexical_options, model_option, quiet_option)
 from .output import _report, _say, _seconds, _setup
@@ -27,15 +29,15 @@ def _read_ids(value: str) -> list[str]:
 @click.option("--output", metavar="DIR", required=True, help="The index folder to write.")
 @model_option
 @encoder_options
-@click.option("--space", type=click.Choice(["cosine", "ip", "l2"]), default=None,
+@click.option("--space", type=click.Choice(SPACES), default=None,
               help="Similarity space [default: the model's own, cosine for most].")
-@click.option("--m", "m", default=16, show_default=True, type=click.IntRange(min=2), help="HNSW links per node.")
-@click.option("--ef-construction", default=200, show_default=True, type=click.IntRange(min=1),
+@click.option("--m", "m", default=DEFAULT_M, show_default=True, type=click.IntRange(min=2), help="HNSW links per node.")
+@click.option("--ef-construction", default=DEFAULT_EF_CONSTRUCTION, show_default=True, type=click.IntRange(min=1),
               help="HNSW build-time search depth.")
-@click.option("--ef", default=100, show_default=True, type=click.IntRange(min=1),
+@click.option("--ef", default=DEFAULT_EF, show_default=True, type=click.IntRange(min=1),
               help="Default HNSW search depth, stored in the manifest.")
 @batch_option
-@click.option("--chunk-size", default=512, show_default=True, type=click.IntRange(min=1),
+@click.option("--chunk-size", default=DEFAULT_CHUNK, show_default=True, type=click.IntRange(min=1),
               help="Documents per resumable encoding chunk.")
 @click.option("--lexical", is_flag=True, help="Also build the BM25 side, for --mode lexical and hybrid.")
 @lexical_options

@@ -1,11 +1,22 @@
 """The options several commands share (inputs, the model and its encoding, search and scoring settings), the
-hidden old spellings, and the help texts of the input options."""
+hidden old spellings, and the help texts of the input options.
+
+Every choice and default comes from the library's own constant, so the command line and the API never differ.
+"""
 
 from __future__ import annotations
 
 import click
 
+from ..encoding import BACKENDS, DEFAULT_BATCH_SIZE, DEFAULT_MODEL, ROLES
 from ..errors import warn
+from ..evaluation.metrics import DEFAULT_METRICS, DEFAULT_RELEVANCE_LEVEL, parse_metric
+from ..evaluation.runs import DEFAULT_RUN_TAG, check_run_tag
+from ..index.lexical import DEFAULT_STEMMER, DEFAULT_STOPWORDS, STEMMERS, STOPWORD_LISTS
+from ..search.fusion import DEFAULT_ALPHA, DEFAULT_FUSION, DEFAULT_RRF_K, FUSIONS
+from ..search.retriever import DEFAULT_DEPTH, DEFAULT_MODE, MODES
+
+ALL_MODES = "all"  # evaluate --mode all: every retrieval mode, side by side
 
 
 def json_option(keys: str):
@@ -41,16 +52,28 @@ quiet_option = click.option("--quiet", "-q", is_flag=True,
                             help="No progress bars and no messages on stderr (errors still show).")
 model_option = click.option("--model", "model_name", metavar="NAME_OR_PATH", default=None,
                             help="A sentence-transformers model folder or cached name "
-                                 "[default: the offline all-MiniLM-L6-v2].")
-def _store_encoding(ctx: click.Context, param: click.Parameter, value):
-    ctx.meta.setdefault("textmetric.encoding", {})[param.name] = value
-    return value
+                                 f"[default: the offline {DEFAULT_MODEL}].")
+
+
+def _keep_in(group: str):
+    """A callback that keeps an option's value in the click context under ``group`` (see :func:`_settings`)."""
+    def keep(ctx: click.Context, param: click.Parameter, value):
+        ctx.meta.setdefault(f"textmetric.{group}", {})[param.name] = value
+        return value
+
+    return keep
+
+
+def _settings(group: str) -> dict:
+    """The values of a group of options kept in the click context: the encoding or the fusion settings."""
+    return click.get_current_context().meta.get(f"textmetric.{group}", {})
+
+
+_store_encoding = _keep_in("encoding")
 
 
 def prompt_options(function):
     """The query and document prompts, by text or by the name of one of the model's (kept in the click context)."""
-    from ..encoding import ROLES
-
     examples = {"query": "query: ", "document": "passage: "}
     for role in reversed(ROLES):
         function = click.option(f"--{role}-prompt-name", metavar="NAME", default=None, expose_value=False,
@@ -65,21 +88,21 @@ def prompt_options(function):
 
 def _prompts() -> dict:
     """The ``prompts`` and ``prompt_names`` the command was given, by role (None when none was)."""
-    from ..encoding import ROLES
-
-    settings = _encoding()
+    settings = _settings("encoding")
     return {key: {role: settings[f"{role}_{suffix}"] for role in ROLES
                   if settings.get(f"{role}_{suffix}") is not None} or None
             for key, suffix in (("prompts", "prompt"), ("prompt_names", "prompt_name"))}
 
 
+# The tokens a model reads: the library refuses fewer than one, or more than the model's positions hold.
+seq_length_type = click.IntRange(min=1)
+
+
 def encoder_options(function):
     """--backend, --workers, --max-seq-length and the prompts for every command that encodes (kept in the click
     context)."""
-    from ..encoding import BACKENDS
-
     function = prompt_options(function)
-    function = click.option("--max-seq-length", type=click.IntRange(min=1), default=None, expose_value=False,
+    function = click.option("--max-seq-length", type=seq_length_type, default=None, expose_value=False,
                             callback=_store_encoding,
                             help="Truncate texts to this many tokens (a warning counts the truncated ones) "
                                  "[default: the model's, or the index's].")(function)
@@ -89,40 +112,38 @@ def encoder_options(function):
                                  "the CPU cores) or N parallel batches (ONNX).")(function)
     return click.option("--backend", type=click.Choice(BACKENDS), default=None, expose_value=False,
                         callback=_store_encoding,
-                        help="Inference backend: torch, onnx or onnx-int8 (exported once, cached beside the "
-                             "model) [default: torch, or the index's].")(function)
+                        help=f"Inference backend: {', '.join(BACKENDS[:-1])} or {BACKENDS[-1]} (exported once, "
+                             f"cached beside the model) [default: {BACKENDS[0]}, or the index's].")(function)
 
 
-def _encoding() -> dict:
-    return click.get_current_context().meta.get("textmetric.encoding", {})
+def _encoder_settings() -> dict:
+    """The encoding options the command was given (those left out take the library's defaults)."""
+    settings = _settings("encoding")
+    given = {name: settings.get(name) for name in ("backend", "max_seq_length")}
+    return {**{name: value for name, value in given.items() if value is not None},
+            "workers": settings.get("workers") or 1, **_prompts()}
 
 
 def _load_model(model_name):
     """The model's encoder, on the backend and with the workers, max length and prompts the command was given."""
     from ..encoding import Encoder
 
-    settings = _encoding()
-    return Encoder.load(model_name, backend=settings.get("backend") or "torch", workers=settings.get("workers") or 1,
-                        max_seq_length=settings.get("max_seq_length"), **_prompts())
+    return Encoder.load(model_name, **_encoder_settings())
 
 
 def _load_index_model(index, model_name):
     """The index's model (or the given one, checked), on the command's backend and prompts or else the index's."""
     from ..index.building import load_index_model
 
-    settings = _encoding()
-    return load_index_model(index, model_name, backend=settings.get("backend"), workers=settings.get("workers") or 1,
-                            max_seq_length=settings.get("max_seq_length"), **_prompts())
+    return load_index_model(index, model_name, **_encoder_settings())
 
 
-batch_option = click.option("--batch-size", default=32, show_default=True, type=click.IntRange(min=1),
-                            help="Texts per encoding batch.")
+batch_option = click.option("--batch-size", default=DEFAULT_BATCH_SIZE, show_default=True,
+                            type=click.IntRange(min=1), help="Texts per encoding batch.")
 
 
 def run_tag_option(function):
     """--run-tag, for the commands that write runs (--run-out)."""
-    from ..evaluation.runs import DEFAULT_RUN_TAG, check_run_tag
-
     return click.option("--run-tag", metavar="TAG", default=DEFAULT_RUN_TAG, show_default=True,
                         callback=lambda ctx, param, value: check_run_tag(value),
                         help="The tag column (the sixth) of the --run-out file: one word naming the system."
@@ -131,29 +152,36 @@ def run_tag_option(function):
 
 def lexical_options(function):
     """The BM25 side's tokenisation, for `index --lexical` and `index-lexical` (recorded in the manifest)."""
-    function = click.option("--stopwords", type=click.Choice(["en", "none"]), default="en", show_default=True,
+    function = click.option("--stopwords", type=click.Choice(list(STOPWORD_LISTS)), default=DEFAULT_STOPWORDS,
+                            show_default=True,
                             help="Drop Lucene's 33 English stop words, or keep every word.")(function)
-    return click.option("--stemmer", type=click.Choice(["english", "none"]), default="english",
+    return click.option("--stemmer", type=click.Choice(STEMMERS), default=DEFAULT_STEMMER,
                         show_default=True, help="Snowball stemming (PyStemmer), or none.")(function)
 
 
-def hybrid_options(modes: tuple[str, ...]):
-    """--mode and the fusion settings, for `search` and `evaluate`."""
-    from ..search.fusion import DEFAULT_ALPHA, DEFAULT_RRF_K
-    from ..search.retriever import DEFAULT_DEPTH
+_keep_fusion = _keep_in("fusion")
+
+
+def hybrid_options(with_all: bool = False):
+    """--mode and the fusion settings (kept in the click context), for `search` and, ``with_all``, `evaluate`."""
+    modes = (*MODES, ALL_MODES) if with_all else MODES
 
     def decorate(function):
         for option in reversed([
-            click.option("--mode", type=click.Choice(modes), default="dense", show_default=True,
+            click.option("--mode", type=click.Choice(modes), default=DEFAULT_MODE, show_default=True,
                          help="dense: the model's embeddings; lexical: BM25 alone (no model); hybrid: both, fused"
-                              + ("; all: the three side by side" if "all" in modes else "") + "."),
-            click.option("--fusion", type=click.Choice(["rrf", "score"]), default="rrf", show_default=True,
+                              + (f"; {ALL_MODES}: the three side by side" if with_all else "") + "."),
+            click.option("--fusion", type=click.Choice(FUSIONS), default=DEFAULT_FUSION, show_default=True,
+                         expose_value=False, callback=_keep_fusion,
                          help="Hybrid fusion: reciprocal rank fusion, or min-max normalised scores mixed by --alpha."),
             click.option("--alpha", type=click.FloatRange(0, 1), default=DEFAULT_ALPHA, show_default=True,
+                         expose_value=False, callback=_keep_fusion,
                          help="--fusion score: weight of the dense side (1 - alpha for the lexical side)."),
             click.option("--rrf-k", type=click.FloatRange(min=0), default=DEFAULT_RRF_K, show_default=True,
+                         expose_value=False, callback=_keep_fusion,
                          help="--fusion rrf: the constant k in 1 / (k + rank)."),
             click.option("--depth", type=click.IntRange(min=1), default=DEFAULT_DEPTH, show_default=True,
+                         expose_value=False, callback=_keep_fusion,
                          help="Hybrid: candidates taken from the top of each side before fusing."),
         ]):
             function = option(function)
@@ -162,13 +190,25 @@ def hybrid_options(modes: tuple[str, ...]):
     return decorate
 
 
-def _fusion(fusion, alpha, rrf_k, depth) -> dict:
-    return {"fusion": fusion, "alpha": alpha, "rrf_k": rrf_k, "depth": depth}
+def _fusion() -> dict:
+    """The Retriever's fusion settings the command was given: fusion, alpha, rrf_k, depth."""
+    return dict(_settings("fusion"))
 
 
-def _metric_names(text: str) -> list[str]:
-    from ..evaluation.metrics import parse_metric
+def metrics_option(help_text: str):
+    """--metrics: comma-separated names, each checked before any work (the default is the library's)."""
+    return click.option("--metrics", "metrics_text", default=None, metavar="LIST",
+                        help=f"{help_text} [default: {','.join(DEFAULT_METRICS)}].")
 
+
+relevance_option = click.option("--relevance-level", default=DEFAULT_RELEVANCE_LEVEL, show_default=True, type=int,
+                                help="Lowest grade that counts as relevant (not used by nDCG).")
+
+
+def _metric_names(text: str | None) -> list[str]:
+    """The metrics named in ``text`` (the library's defaults when none is given), each checked."""
+    if not text:
+        return list(DEFAULT_METRICS)
     names = [name.strip() for name in text.split(",") if name.strip()]
     if not names:
         raise click.BadParameter("name at least one metric", param_hint="--metrics")
@@ -183,4 +223,3 @@ QUERIES_HELP = ("Queries: a jsonl/csv/tsv/parquet/arrow file, a BEIR folder (its
                 "save_to_disk folder.")
 QRELS_HELP = ("Judgments: BEIR tsv or TREC text, or a jsonl/csv/parquet/arrow file or `datasets` save_to_disk folder "
               "with columns query-id, corpus-id, score (or qid, docid, rel).")
-

@@ -8,51 +8,57 @@ from pathlib import Path
 import click
 
 from ..errors import InputError
+from ..training.config import ADAPTERS, TrainConfig
 from ..training.distances import DEFAULT_DISTANCE, DISTANCES
-from ..training.losses.registry import DEFAULT_LOSS, LOSS_SPECS
+from ..training.losses.registry import LOSS_SPECS
+from ..training.mining import DEFAULT_MAX_RANK, DEFAULT_NEGATIVES, DEFAULT_SKIP_TOP, mine_hard_negatives, write_triplets
 from .options import (_load_index_model, _load_model, _old_spelling, _prompts, batch_option, encoder_options,
-                      json_option, model_option, prompt_options, quiet_option)
+                      json_option, model_option, prompt_options, quiet_option, seq_length_type)
 from .output import _report, _say, _seconds, _setup
+
+_TRAIN = TrainConfig()  # the library's defaults, shown as the options' defaults
 
 
 @click.command()
 @click.option("--data", "data_dir", metavar="DIR",
               help="A BEIR folder: its --split qrels give the (query, positive) pairs, and the dev split.")
-@click.option("--split", default="train", show_default=True, help="Qrels split of the BEIR folder to train on.")
+@click.option("--split", default=_TRAIN.split, show_default=True, help="Qrels split of the BEIR folder to train on.")
 @click.option("--examples", "examples_path", metavar="PATH",
               help="Instead of --data: a jsonl/csv/parquet/arrow file or `datasets` save_to_disk folder of "
                    "(query, positive), (anchor, positive, negative) or (text_a, text_b, label) rows.")
 @click.option("--output", metavar="DIR", required=True, help="The model folder to write.")
 @model_option
-@click.option("--loss", type=click.Choice(list(LOSS_SPECS)), default=DEFAULT_LOSS, show_default=True,
+@click.option("--loss", type=click.Choice(list(LOSS_SPECS)), default=_TRAIN.loss, show_default=True,
               help="Training objective.")
 @click.option("--margin", type=float, default=None, help="Margin m of the contrastive/triplet losses.")
 @click.option("--distance", type=click.Choice(list(DISTANCES)), default=None,
               help=f"Distance d of the contrastive/triplet losses [default: {DEFAULT_DISTANCE}].")
-@click.option("--hard-negatives", metavar="FILE|auto|none", default="auto", show_default=True,
+@click.option("--hard-negatives", metavar="FILE|auto|none", default=_TRAIN.hard_negatives, show_default=True,
               help="For a BEIR folder: negatives mined now with the starting model (auto), from a "
                    "`textmetric mine` file, or random ones (none). Example files bring their own.")
-@click.option("--negatives-per-pair", default=1, show_default=True, type=click.IntRange(min=1),
+@click.option("--negatives-per-pair", default=_TRAIN.negatives_per_pair, show_default=True, type=click.IntRange(min=1),
               help="Negatives per (query, positive) pair.")
-@click.option("--epochs", default=3.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
+@click.option("--epochs", default=_TRAIN.epochs, show_default=True, type=click.FloatRange(min=0, min_open=True),
               help="Passes over the training rows (a fraction stops part-way through the last).")
-@click.option("--batch-size", default=32, show_default=True, type=click.IntRange(min=1),
+@click.option("--batch-size", default=_TRAIN.batch_size, show_default=True, type=click.IntRange(min=1),
               help="Examples per step and process: under torchrun or accelerate launch a step sees "
                    "batch-size × processes, and mnrl gathers its in-batch negatives from all of them.")
-@click.option("--lr", default=2e-5, show_default=True, type=click.FloatRange(min=0, min_open=True),
+@click.option("--lr", default=_TRAIN.lr, show_default=True, type=click.FloatRange(min=0, min_open=True),
               help="Peak learning rate (AdamW, linear warm-up over the first 10% of steps, then linear decay).")
-@click.option("--max-seq-length", default=None, type=click.IntRange(min=8), help="Truncate texts to this many tokens.")
-@click.option("--dev-fraction", default=0.1, show_default=True, type=click.FloatRange(0, 1, max_open=True),
+@click.option("--max-seq-length", default=_TRAIN.max_seq_length, type=seq_length_type,
+              help="Truncate texts to this many tokens.")
+@click.option("--dev-fraction", default=_TRAIN.dev_fraction, show_default=True,
+              type=click.FloatRange(0, 1, max_open=True),
               help="Share of training queries held out as the dev split (fixed seed).")
-@click.option("--dev-corpus-size", default=1000, show_default=True, type=click.IntRange(min=1),
+@click.option("--dev-corpus-size", default=_TRAIN.dev_corpus_size, show_default=True, type=click.IntRange(min=1),
               help="Documents the dev queries are searched among (their judged ones plus random others).")
-@click.option("--eval-steps", default=None, type=click.IntRange(min=1),
+@click.option("--eval-steps", default=_TRAIN.eval_steps, type=click.IntRange(min=1),
               help="Evaluate the dev split (and checkpoint) every N steps [default: every epoch].")
-@click.option("--logging-steps", default=10, show_default=True, type=click.IntRange(min=1),
+@click.option("--logging-steps", default=_TRAIN.logging_steps, show_default=True, type=click.IntRange(min=1),
               help="Record the training loss in training_log.json every N steps.")
-@click.option("--seed", default=42, show_default=True, type=int,
+@click.option("--seed", default=_TRAIN.seed, show_default=True, type=int,
               help="Seed of the dev split, the random negatives, the batch order and dropout.")
-@click.option("--adapter", type=click.Choice(["linear"]), default=None,
+@click.option("--adapter", type=click.Choice(ADAPTERS), default=_TRAIN.adapter,
               help="Train only a linear map W on the frozen encoder (d = ||W(x - y)||): seconds, not minutes.")
 @click.option("--keep-last", is_flag=True,
               help="Save the last checkpoint, not the one best on the dev split (the starting model included).")
@@ -70,7 +76,7 @@ def train(data_dir, split, examples_path, output, model_name, loss, margin, dist
     Data-parallel under `torchrun --nproc_per_node N -m textmetric train ...` or `accelerate launch`.
     """
     from ..data import is_saved_dataset
-    from ..training.trainer import TrainConfig, fine_tune, rank_and_world_size
+    from ..training.trainer import fine_tune, rank_and_world_size
 
     speaks = rank_and_world_size()[0] == 0  # in a distributed run, rank 0 speaks for all (errors aside)
     quiet = quiet or not speaks
@@ -116,10 +122,11 @@ def train(data_dir, split, examples_path, output, model_name, loss, margin, dist
 @encoder_options
 @click.option("--index", "index_dir", metavar="DIR", default=None,
               help="Search this index of the corpus instead of encoding it (its model by default).")
-@click.option("--negatives", default=5, show_default=True, type=click.IntRange(min=1), help="Negatives per query.")
-@click.option("--skip-top", default=0, show_default=True, type=click.IntRange(min=0),
+@click.option("--negatives", default=DEFAULT_NEGATIVES, show_default=True, type=click.IntRange(min=1),
+              help="Negatives per query.")
+@click.option("--skip-top", default=DEFAULT_SKIP_TOP, show_default=True, type=click.IntRange(min=0),
               help="Pass over the first N hits (they often hold unjudged relevant documents).")
-@click.option("--max-rank", default=50, show_default=True, type=click.IntRange(min=1),
+@click.option("--max-rank", default=DEFAULT_MAX_RANK, show_default=True, type=click.IntRange(min=1),
               help="Take negatives from the top N hits only.")
 @batch_option
 @json_option("command, output, triplets, queries, seconds")
@@ -128,7 +135,6 @@ def mine(data_dir, split, output, model_name, index_dir, negatives, skip_top, ma
          quiet) -> None:
     """Write (anchor, positive, negative) triplets whose negatives are the model's top-ranked non-relevant docs."""
     from ..data import load_beir
-    from ..training.mining import mine_hard_negatives, write_triplets
 
     progress = _setup(quiet)
     start = time.perf_counter()
