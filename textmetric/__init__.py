@@ -5,11 +5,8 @@ score retrieval with trec_eval's exact metrics. Everything a user needs is
 importable from here; the CLI (``textmetric``) is a thin shell over it.
 """
 
-import os
-
-# huggingface_hub reads this once, at import: textmetric never downloads, and a
-# missing model must fail at once rather than retry the network for a minute.
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# textmetric never downloads: every model load and fine-tuning run is offline (encoding.hub_offline), so a
+# missing model fails at once rather than retrying the network for a minute.
 
 from .evaluation.compare import compare_evaluations, compare_runs, paired_t_test, randomization_test  # noqa: E402
 from .data import (Corpus, Document, Qrels, Queries, RetrievalData, check_qrels, load_beir,  # noqa: E402

@@ -64,6 +64,10 @@ for _command in (evaluate.evaluate, evaluate.compare, index.index_command, index
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI and turn every failure into one line and an exit code."""
+    # The command owns its process, so this one setting is process-wide on purpose: huggingface_hub, transformers
+    # and datasets each read HF_HUB_OFFLINE once, when first imported (after this), so nothing the command loads
+    # ever waits on the network. In Python, the library keeps the same promise call by call (hub_offline).
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if not (sys.argv[1:] if argv is None else argv):  # a bare `textmetric` asks for the help
         with click.Context(cli, info_name="textmetric", **cli.context_settings) as ctx:
             click.echo(cli.get_help(ctx))

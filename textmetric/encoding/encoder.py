@@ -244,8 +244,10 @@ class Encoder:
             devices = [f"cuda:{i}" for i in range(workers)]
         else:
             devices = ["cpu"] * workers
+        # The workers share the cores. Each is a new process whose torch reads OMP_NUM_THREADS as it starts, and
+        # only the environment reaches it there: set for their start alone, then put back.
         saved = os.environ.get("OMP_NUM_THREADS")
-        os.environ["OMP_NUM_THREADS"] = str(max(1, cpu_count() // workers))  # the workers share the cores
+        os.environ["OMP_NUM_THREADS"] = str(max(1, cpu_count() // workers))
         try:
             return self.model.start_multi_process_pool(devices)
         finally:

@@ -42,7 +42,7 @@ from .losses.registry import (LABEL_COLUMNS, LOSS_SPECS, LossSpec, batch_sampler
                               get_spec, make_loss)
 from ..evaluation.systems import evaluate_pairs
 from ..evaluation.metrics import evaluate
-from ..encoding import Encoder, describe_prompts, load_model, quiet_transformers
+from ..encoding import Encoder, describe_prompts, hub_offline, load_model, quiet_transformers
 from ..evaluation.report import plot_training_log
 from ..index import ExactIndex
 from ..search.retriever import Retriever
@@ -276,6 +276,7 @@ def work_folder(output: str | os.PathLike) -> Path:
 
 
 @quiet_transformers(errors_only=True)
+@hub_offline()  # nothing a training run does (the trainer, its model card) may wait on the Hub
 def fine_tune(source: ExamplesSource, output: str | os.PathLike, *, model_name: str | os.PathLike | None = None,
               config: TrainConfig | None = None, resume: bool = False, progress: bool = False,
               callbacks: list | None = None) -> dict[str, Any]:
@@ -304,7 +305,7 @@ def fine_tune(source: ExamplesSource, output: str | os.PathLike, *, model_name: 
         raise InputError("the linear adapter trains in seconds on one process: run it without torchrun or "
                          "accelerate launch")
     progress = progress and rank == 0
-    set_seed(config.seed)
+    set_seed(config.seed)  # random, numpy and torch, process-wide, as the Hugging Face trainer seeds them itself
     model = load_model(model_name, max_seq_length=config.max_seq_length)  # a length beyond the model is refused
     prompts = Encoder(model, prompts=config.prompts, prompt_names=config.prompt_names).prompts
     model.prompts.update(prompts)  # mining and the saved folder use them too
