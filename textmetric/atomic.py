@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Iterator
 
 __all__ = ["atomic_write", "atomic_folder", "temp_folder_beside", "replace_folder", "recover_interrupted_replace",
-           "fsync"]
+           "fsync", "work_folder"]
 
 
 def _umask() -> int:
@@ -124,3 +124,10 @@ def recover_interrupted_replace(target: Path) -> None:
     old = _old_path(target)
     if not target.exists() and old.is_dir():
         os.rename(old, target)
+
+
+def work_folder(output: str | os.PathLike, kind: str) -> Path:
+    """Where a long job that ends by writing ``output`` keeps what lets it resume: ``.<name>.<kind>`` beside it
+    (same file system, hidden, and named for the output it belongs to)."""
+    output = Path(output)
+    return output.parent / f".{output.name}.{kind}"

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 from sentence_transformers.sentence_transformer.evaluation import SentenceEvaluator
 
-from ..atomic import replace_folder, temp_folder_beside
+from .. import atomic
 from ..data import (Corpus, Examples, ExamplesSource, Qrels, Queries, is_saved_dataset, load_beir, load_examples,
                     source_name)
 from ..errors import InputError, option, warn
@@ -271,8 +271,7 @@ def _barrier() -> None:
 
 def work_folder(output: str | os.PathLike) -> Path:
     """Where a training run keeps its checkpoints: ``.<name>.train`` beside the output."""
-    output = Path(output)
-    return output.parent / f".{output.name}.train"
+    return atomic.work_folder(output, "train")
 
 
 @quiet_transformers(errors_only=True)
@@ -539,13 +538,7 @@ def column_roles(loss: str, columns: tuple[str, ...], prompts: dict[str, str]) -
 
 def _save(model: "SentenceTransformer", output: Path, log: dict) -> None:
     """Model folder + training_log.json + training_curves.png, swapped into place atomically."""
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_folder_beside(output)
-    try:
+    with atomic.atomic_folder(output) as tmp:
         model.save(str(tmp))
         (tmp / "training_log.json").write_text(json.dumps(log, indent=2, default=str) + "\n", encoding="utf-8")
         plot_training_log(log, tmp / "training_curves.png")
-        replace_folder(tmp, output)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
