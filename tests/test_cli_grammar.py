@@ -77,7 +77,7 @@ def test_the_version_flags(cli, flag):
 
 
 def test_train_defaults_are_the_library_defaults():
-    from textmetric.training.trainer import TrainConfig
+    from textmetric.training.config import TrainConfig
 
     options = cli.commands["train"].make_context("train", ["--output", "m"]).params
     compared = [field.name for field in dataclasses.fields(TrainConfig) if field.name in options]

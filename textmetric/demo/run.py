@@ -119,7 +119,8 @@ def run_demo(config: DemoConfig | None = None, *, echo: Callable[[str], None] = 
     from ..index.building import build_index
     from ..search.retriever import Retriever
     from ..training.mining import mine_hard_negatives, write_triplets
-    from ..training.trainer import AUTO_MAX_RANK, AUTO_SKIP_TOP, TrainConfig, fine_tune
+    from ..training.config import AUTO_MAX_RANK, AUTO_SKIP_TOP, TrainConfig
+    from ..training.trainer import fine_tune
 
     config = (config or DemoConfig()).resolved()
     workdir = Path(config.workdir)
