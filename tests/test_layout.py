@@ -2,6 +2,7 @@
 package importing only from the packages before it in the flow."""
 
 import ast
+import re
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "textmetric"
@@ -116,3 +117,11 @@ def test_no_library_module_imports_the_cli():
     for name, deps in graph.items():
         if part_of(name) not in ("cli", "__main__"):
             assert not any(part_of(dep) == "cli" for dep in deps), name
+
+
+def test_the_module_map_in_contributing_names_every_module_once():
+    text = (PACKAGE.parent / "CONTRIBUTING.md").read_text(encoding="utf-8")
+    mapped = re.findall(r"^- `([\w/]+\.py)` — ", text, flags=re.MULTILINE)
+    modules = [str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py")
+               if p.name != "__init__.py" and p.relative_to(PACKAGE).parts != ("__main__.py",)]
+    assert sorted(mapped) == sorted(modules)
