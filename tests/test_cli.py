@@ -162,3 +162,12 @@ def test_pairs_with_a_bad_label_name_the_line(cli, tmp_path):
                                                    {"text_a": "a", "text_b": "c", "label": 2}])
     code, _, err = cli("evaluate", "--pairs", pairs)
     assert code == 2 and f"{pairs}:2: field 'label': label 2 must be 0 or 1" in err
+
+
+def test_a_bad_pairs_file_fails_before_the_model_loads(cli, tmp_path, monkeypatch):
+    from conftest import write_jsonl
+
+    pairs = write_jsonl(tmp_path / "pairs.jsonl", [{"text_a": "a", "text_b": "b", "label": 3}])
+    monkeypatch.setattr("textmetric.encoding.Encoder.load", lambda *a, **k: pytest.fail("the model loaded first"))
+    code, _, err = cli("evaluate", "--pairs", pairs)
+    assert code == 2 and f"{pairs}:1: field 'label'" in err

@@ -120,8 +120,8 @@ def evaluate(run_path, data_dir, corpus_path, queries_path, qrels_path, pairs_pa
 
 
 def _evaluate_pairs(pairs_path, model_name, batch_size, as_json, progress) -> None:
-    result = evaluate_pairs(_load_model(model_name), load_examples(pairs_path), batch_size=batch_size,
-                            progress=progress)
+    examples = load_examples(pairs_path)  # a bad file fails before the model loads
+    result = evaluate_pairs(_load_model(model_name), examples, batch_size=batch_size, progress=progress)
     if as_json:
         click.echo(json.dumps(result))
         return
