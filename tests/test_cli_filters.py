@@ -5,7 +5,7 @@ import json
 import pytest
 
 from conftest import write_jsonl
-from textmetric.evaluate import read_run
+from textmetric.evaluation.runs import read_run
 
 CORPUS = [
     {"_id": "d1", "title": "Cats", "text": "Cats are small furry animals that purr.", "lang": "en", "year": 2001},

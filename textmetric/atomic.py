@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 __all__ = ["atomic_write", "atomic_folder", "temp_folder_beside", "replace_folder", "recover_interrupted_replace",
-           "remove_leftovers", "old_folder", "fsync"]
+           "remove_leftovers", "old_folder", "fsync", "work_folder"]
 
 
 def _umask() -> int:
@@ -212,3 +212,10 @@ def remove_leftovers(target: Path) -> None:
             shutil.rmtree(entry.path, ignore_errors=True)
     if target.exists():
         shutil.rmtree(old_folder(target), ignore_errors=True)
+
+
+def work_folder(output: str | os.PathLike, kind: str) -> Path:
+    """Where a long job that ends by writing ``output`` keeps what lets it resume: ``.<name>.<kind>`` beside it
+    (same file system, hidden, and named for the output it belongs to)."""
+    output = Path(output)
+    return output.parent / f".{output.name}.{kind}"

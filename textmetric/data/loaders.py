@@ -20,14 +20,15 @@ from typing import TYPE_CHECKING, Any, Union
 
 from ..errors import InputError
 from .fields import record_fields
-from .qrels import check_qrels, read_qrels_text
+from .qrels import QrelsSource, check_qrels, load_qrels, read_qrels_text
 from .records import Corpus, Document, Queries, RetrievalData, number_queries
-from .sources import DICT_NAME, Records, check_id, id_of, is_record_source, records_of, text_of, unsupported
+from .sources import (DICT_NAME, Records, check_id, id_of, is_record_source, records_of, source_name, text_of,
+                      unsupported)
 
 if TYPE_CHECKING:
     from datasets import Dataset
 
-__all__ = ["load_corpus", "load_queries", "load_beir", "CorpusSource", "QueriesSource"]
+__all__ = ["load_corpus", "load_queries", "load_beir", "load_retrieval_data", "CorpusSource", "QueriesSource"]
 
 CorpusSource = Union[str, os.PathLike, "Dataset", Mapping[str, Any]]
 QueriesSource = Union[str, os.PathLike, "Dataset", Mapping[str, Any], Sequence[str]]
@@ -163,3 +164,12 @@ def load_beir(folder: str | os.PathLike, split: str = "test") -> RetrievalData:
     check_qrels(qrels, corpus, all_queries, source=str(qrels_path), lines=lines)
     queries = {qid: all_queries[qid] for qid in qrels if qid in all_queries}
     return RetrievalData(corpus=corpus, queries=queries, qrels=qrels)
+
+
+def load_retrieval_data(corpus: CorpusSource | None, queries: QueriesSource, qrels: QrelsSource) -> RetrievalData:
+    """A corpus, queries and qrels from separate sources, checked against each other as :func:`load_beir` checks
+    a folder; the queries kept are those judged. ``corpus`` may be None (an index holds the documents)."""
+    documents = load_corpus(corpus) if corpus is not None else None
+    all_queries, judgments = load_queries(queries), load_qrels(qrels)
+    check_qrels(judgments, documents, all_queries, source=source_name(qrels))
+    return RetrievalData(documents or {}, {q: all_queries[q] for q in judgments if q in all_queries}, judgments)

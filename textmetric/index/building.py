@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Mapping, Sequence
 
 import numpy as np
 
+from .. import atomic
 from ..data import CorpusSource, load_corpus
 from ..encoding import Encoder, describe_prompts, encode, recorded_prompts
 from ..errors import InputError, on_command_line, option, warn
@@ -39,8 +40,7 @@ DEFAULT_CHUNK = 512
 
 def work_folder(output: str | os.PathLike) -> Path:
     """Where a build of ``output`` keeps its finished chunks: ``.<name>.build`` beside it."""
-    output = Path(output)
-    return output.parent / f".{output.name}.build"
+    return atomic.work_folder(output, "build")
 
 
 def _corpus_key(texts: Sequence[str], ids: Sequence[str]) -> str:

@@ -37,6 +37,7 @@ ENGLISH_STOPWORDS = ("a", "an", "and", "are", "as", "at", "be", "but", "by", "fo
                      "they", "this", "to", "was", "will", "with")
 STOPWORD_LISTS = {"en": ENGLISH_STOPWORDS, "none": ()}
 STEMMERS = ("english", "none")
+DEFAULT_STOPWORDS, DEFAULT_STEMMER = "en", "english"  # Lucene's English analyser, as Anserini indexes
 IDS = "ids.json"
 _BM25_FILES = ("data.csc.index.npy", "indices.csc.index.npy", "indptr.csc.index.npy", "vocab.index.json",
                "params.index.json")
@@ -59,7 +60,7 @@ class LexicalSettings:
     token_pattern: str = TOKEN_PATTERN
 
     @classmethod
-    def named(cls, stopwords: str = "en", stemmer: str = "english", **kwargs) -> "LexicalSettings":
+    def named(cls, stopwords: str = DEFAULT_STOPWORDS, stemmer: str = DEFAULT_STEMMER, **kwargs) -> "LexicalSettings":
         """Settings from option names: ``stopwords`` 'en' or 'none', ``stemmer`` 'english' or 'none'."""
         if stopwords not in STOPWORD_LISTS:
             raise InputError(f"unknown stop-word list '{stopwords}' (expected one of {', '.join(STOPWORD_LISTS)})")

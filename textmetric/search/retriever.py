@@ -17,18 +17,19 @@ from ..data import number_queries
 from ..errors import InputError
 from ..encoding import Encoder
 from ..index.filters import FilterSpec
-from .fusion import DEFAULT_ALPHA, DEFAULT_RRF_K, FUSIONS, reciprocal_rank_fusion, score_fusion
-from .ranking import Hits
+from .fusion import DEFAULT_ALPHA, DEFAULT_FUSION, DEFAULT_RRF_K, FUSIONS, reciprocal_rank_fusion, score_fusion
+from .ranking import Hits, Run
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
     from ..index.protocols import SearchIndex
-    from ..metrics import Run
 
-__all__ = ["MODES", "DEFAULT_DEPTH", "Retriever"]
+__all__ = ["MODES", "DEFAULT_MODE", "DEFAULT_TOP_K", "DEFAULT_DEPTH", "Retriever"]
 
 MODES = ("dense", "lexical", "hybrid")
+DEFAULT_MODE = "dense"
+DEFAULT_TOP_K = 10  # hits per query a search returns
 DEFAULT_DEPTH = 100  # candidates taken from each side before fusing
 
 
@@ -43,8 +44,8 @@ class Retriever:
     the run keeps the top ``k`` of the fused list, so at most ``2 * depth`` documents.
     """
 
-    def __init__(self, model: "Encoder | SentenceTransformer | None", index: "SearchIndex", *, mode: str = "dense",
-                 fusion: str = "rrf", alpha: float = DEFAULT_ALPHA, rrf_k: float = DEFAULT_RRF_K,
+    def __init__(self, model: "Encoder | SentenceTransformer | None", index: "SearchIndex", *, mode: str = DEFAULT_MODE,
+                 fusion: str = DEFAULT_FUSION, alpha: float = DEFAULT_ALPHA, rrf_k: float = DEFAULT_RRF_K,
                  depth: int = DEFAULT_DEPTH, batch_size: int = 32, progress: bool = False) -> None:
         if mode not in MODES:
             raise InputError(f"unknown mode '{mode}' (expected one of {', '.join(MODES)})")
@@ -76,7 +77,7 @@ class Retriever:
             return "bm25"
         return "rrf" if self.fusion == "rrf" else "score-fusion"
 
-    def search(self, queries: Mapping[str, str] | Sequence[str], k: int = 10,
+    def search(self, queries: Mapping[str, str] | Sequence[str], k: int = DEFAULT_TOP_K,
                embeddings: np.ndarray | None = None, *, filter: FilterSpec = None) -> "Run":
         """``{query_id: {doc_id: score}}`` for the top ``k`` of each query (a list's ids are its positions, from "0").
 
