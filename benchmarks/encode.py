@@ -8,7 +8,7 @@ MAP on SciFact test with the whole corpus encoded by that backend (exact search)
     python benchmarks/encode.py                    # all of it (~15 min on 2 cores)
     python benchmarks/encode.py --no-quality       # speed only (~5 min)
 
-Targets (issue 6): onnx-int8 >= 2.0x torch with nDCG@10 within 0.005; onnx >= 1.2x.
+Targets: onnx-int8 >= 2.0x torch with nDCG@10 within 0.005; onnx >= 1.2x.
 """
 
 from __future__ import annotations

@@ -127,7 +127,8 @@ def main() -> int:
         return 0
     from textmetric import load_beir, load_model
     from textmetric.index.lexical import LexicalIndex
-    from textmetric.training.trainer import TrainConfig, _split
+    from textmetric.training.config import TrainConfig
+    from textmetric.training.training_set import _split
 
     test, train = load_beir(SCIFACT, "test"), load_beir(SCIFACT, "train")
     corpus_ids = list(test.corpus)

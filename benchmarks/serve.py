@@ -11,7 +11,7 @@ then, in one run:
   deletes the one before, for ``--mixed-seconds``; then every acknowledged write is checked
   (added ones present, deleted ones gone): errors and lost writes.
 
-Targets (issue 14): service QPS at 16 clients >= 1.5x the in-process single-query loop, p99 at 16
+Targets: service QPS at 16 clients >= 1.5x the in-process single-query loop, p99 at 16
 clients <= 100 ms on a 2-core machine, 0 errors, 0 lost writes.
 
     python benchmarks/serve.py [--backend onnx-int8] [--mixed-seconds 60]

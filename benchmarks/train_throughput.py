@@ -4,7 +4,7 @@ Both train all-MiniLM-L6-v2 with mnrl (the default loss) on the same SciFact (qu
 mined negative) rows, batch 32, no duplicate texts per batch, one pass, no evaluation, a checkpoint at the end
 of the epoch (what `--resume` needs; the direct run saves one too); only ``trainer.train()`` is
 timed (textmetric's ``train_seconds`` covers the same call). An untimed run warms up first; then
-runs alternate ABBA so machine drift hits both sides alike. Target (issue 4): ratio >= 0.95.
+runs alternate ABBA so machine drift hits both sides alike. Target: ratio >= 0.95.
 
     python benchmarks/train_throughput.py [--steps 8] [--rounds 2] [--max-seq-length 128]
 """

@@ -40,6 +40,22 @@ def test_onnx_int8_encodes_close_to_torch(model_dir, torch_vectors):
     assert cosines(vectors, torch_vectors).min() >= 0.98
 
 
+def test_int8_quantisation_leaves_the_root_logger_as_it_was(model_dir):
+    import logging
+
+    from textmetric.encoding.backends import export_onnx, quantize_int8
+
+    root = logging.getLogger()
+    saved = root.level, list(root.handlers)
+    root.handlers.clear()  # as in a program that never configured logging
+    try:
+        quantize_int8(export_onnx(Encoder.load(model_dir).model, model_dir.parent / "plain.onnx"),
+                      model_dir.parent / "int8.onnx")
+        assert root.handlers == [] and root.level == saved[0]
+    finally:
+        root.handlers[:] = saved[1]
+
+
 def test_the_onnx_export_is_cached_in_the_model_folder_and_reused(model_dir):
     first = Encoder.load(model_dir, backend="onnx-int8").onnx_path
     stamps = {p.name: p.stat().st_mtime_ns for p in (model_dir / "onnx").glob("*.onnx")}

@@ -125,12 +125,12 @@ def test_warnings_go_to_stderr_and_quiet_silences_them(cli, tiny_model_path, bei
 
 
 def test_an_unexpected_failure_is_exit_code_1_without_a_traceback(cli, monkeypatch, run_and_qrels):
-    from textmetric import metrics as metrics_module
+    from textmetric.evaluation import systems as systems_module
 
     def broken(*args, **kwargs):
         raise RuntimeError("something odd")
 
-    monkeypatch.setattr(metrics_module, "evaluate", broken)
+    monkeypatch.setattr(systems_module, "evaluate", broken)
     code, _, err = cli("evaluate", "--run", run_and_qrels[0], "--qrels", run_and_qrels[1])
     assert code == 1 and err.count("\n") == 1 and "internal error: RuntimeError: something odd" in err
 
@@ -162,3 +162,12 @@ def test_pairs_with_a_bad_label_name_the_line(cli, tmp_path):
                                                    {"text_a": "a", "text_b": "c", "label": 2}])
     code, _, err = cli("evaluate", "--pairs", pairs)
     assert code == 2 and f"{pairs}:2: field 'label': label 2 must be 0 or 1" in err
+
+
+def test_a_bad_pairs_file_fails_before_the_model_loads(cli, tmp_path, monkeypatch):
+    from conftest import write_jsonl
+
+    pairs = write_jsonl(tmp_path / "pairs.jsonl", [{"text_a": "a", "text_b": "b", "label": 3}])
+    monkeypatch.setattr("textmetric.encoding.Encoder.load", lambda *a, **k: pytest.fail("the model loaded first"))
+    code, _, err = cli("evaluate", "--pairs", pairs)
+    assert code == 2 and f"{pairs}:1: field 'label'" in err

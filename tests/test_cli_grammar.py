@@ -77,13 +77,65 @@ def test_the_version_flags(cli, flag):
 
 
 def test_train_defaults_are_the_library_defaults():
-    from textmetric.training.trainer import TrainConfig
+    from textmetric.training.config import TrainConfig
 
     options = cli.commands["train"].make_context("train", ["--output", "m"]).params
     compared = [field.name for field in dataclasses.fields(TrainConfig) if field.name in options]
     assert len(compared) >= 15
     for name in compared:
         assert options[name] == getattr(TrainConfig(), name), name
+
+
+def library_defaults() -> dict:
+    """Each command's option defaults and choices as the library defines them: (command, option) -> value."""
+    from textmetric.encoding import BACKENDS, DEFAULT_BATCH_SIZE
+    from textmetric.evaluation.compare import DEFAULT_PERMUTATIONS, DEFAULT_SEED
+    from textmetric.evaluation.metrics import DEFAULT_RELEVANCE_LEVEL
+    from textmetric.evaluation.runs import DEFAULT_RUN_TAG
+    from textmetric.evaluation.systems import EVALUATION_TOP_K
+    from textmetric.index import DEFAULT_EF, DEFAULT_EF_CONSTRUCTION, DEFAULT_M, SPACES
+    from textmetric.index.building import DEFAULT_CHUNK
+    from textmetric.index.lexical import DEFAULT_STEMMER, DEFAULT_STOPWORDS, STEMMERS, STOPWORD_LISTS
+    from textmetric.search.fusion import DEFAULT_ALPHA, DEFAULT_FUSION, DEFAULT_RRF_K, FUSIONS
+    from textmetric.search.retriever import DEFAULT_DEPTH, DEFAULT_MODE, DEFAULT_TOP_K, MODES
+    from textmetric.training.config import ADAPTERS
+    from textmetric.training.mining import DEFAULT_MAX_RANK, DEFAULT_NEGATIVES, DEFAULT_SKIP_TOP
+
+    hybrid = {"fusion": (DEFAULT_FUSION, FUSIONS), "alpha": DEFAULT_ALPHA, "rrf_k": DEFAULT_RRF_K,
+              "depth": DEFAULT_DEPTH}
+    lexical = {"stopwords": (DEFAULT_STOPWORDS, tuple(STOPWORD_LISTS)), "stemmer": (DEFAULT_STEMMER, STEMMERS)}
+    return {
+        "evaluate": {"k": EVALUATION_TOP_K, "batch_size": DEFAULT_BATCH_SIZE,
+                     "relevance_level": DEFAULT_RELEVANCE_LEVEL, "run_tag": DEFAULT_RUN_TAG,
+                     "mode": (DEFAULT_MODE, (*MODES, "all")), "backend": (None, BACKENDS), **hybrid},
+        "search": {"k": DEFAULT_TOP_K, "batch_size": DEFAULT_BATCH_SIZE, "run_tag": DEFAULT_RUN_TAG,
+                   "mode": (DEFAULT_MODE, MODES), **hybrid},
+        "compare": {"relevance_level": DEFAULT_RELEVANCE_LEVEL, "permutations": DEFAULT_PERMUTATIONS,
+                    "seed": DEFAULT_SEED},
+        "index": {"m": DEFAULT_M, "ef_construction": DEFAULT_EF_CONSTRUCTION, "ef": DEFAULT_EF,
+                  "chunk_size": DEFAULT_CHUNK, "batch_size": DEFAULT_BATCH_SIZE, "space": (None, SPACES), **lexical},
+        "index-lexical": lexical,
+        "add": {"batch_size": DEFAULT_BATCH_SIZE},
+        "mine": {"negatives": DEFAULT_NEGATIVES, "skip_top": DEFAULT_SKIP_TOP, "max_rank": DEFAULT_MAX_RANK,
+                 "batch_size": DEFAULT_BATCH_SIZE},
+        "train": {"adapter": (None, ADAPTERS)},
+    }
+
+
+@pytest.mark.parametrize("command", list(library_defaults()))
+def test_every_option_default_and_choice_is_the_library_constant(command):
+    options = {p.name: p for p in cli.commands[command].params}
+    for name, expected in library_defaults()[command].items():
+        default, choices = expected if isinstance(expected, tuple) else (expected, None)
+        assert options[name].default == default, (command, name)
+        if choices is not None:
+            assert tuple(options[name].type.choices) == tuple(choices), (command, name)
+
+
+def test_the_max_seq_length_options_take_what_the_library_takes():
+    bounds = {(command.name, p.name): (p.type.min, p.type.max) for command in cli.commands.values()
+              for p in command.params if p.name == "max_seq_length"}
+    assert len(bounds) >= 5 and set(bounds.values()) == {(1, None)}
 
 
 # -- new spellings and the hidden old ones -------------------------------------------------------
@@ -126,7 +178,7 @@ def demo_config(monkeypatch):
     def fake(config, *, echo, say, progress):
         seen["config"] = config
 
-    monkeypatch.setattr("textmetric.demo.run_demo", fake)
+    monkeypatch.setattr("textmetric.demo.run.run_demo", fake)
     return seen
 
 
@@ -144,7 +196,7 @@ def test_demo_refuses_both_spellings_at_once(cli, demo_config, tmp_path):
 
 @pytest.mark.parametrize("spelling", [("--output",), ()])
 def test_export_demo_data_writes_to_output_and_still_to_a_positional_folder(cli, monkeypatch, tmp_path, spelling):
-    from textmetric.datasets import Collection
+    from textmetric.demo.stdlib import Collection
 
     written = []
 
@@ -152,7 +204,7 @@ def test_export_demo_data_writes_to_output_and_still_to_a_positional_folder(cli,
         written.append(str(folder))
         return Collection({}, {}, {"train": {}, "test": {}}, {"train": [], "test": []})
 
-    monkeypatch.setattr("textmetric.datasets.export_stdlib", fake)
+    monkeypatch.setattr("textmetric.demo.stdlib.export_stdlib", fake)
     code, _, err = cli("export-demo-data", *spelling, tmp_path / "out")
     assert code == 0 and written == [str(tmp_path / "out")]
     assert ("old spelling" in err) == (not spelling)
@@ -210,7 +262,7 @@ def test_a_closed_pipe_exits_quietly_not_as_a_failure(cli, monkeypatch, tmp_path
     run.write_text("q1 Q0 a 1 0.9 t\n")
     qrels = tmp_path / "qrels.tsv"
     qrels.write_text("query-id\tcorpus-id\tscore\nq1\ta\t1\n")
-    monkeypatch.setattr(cli_module.click, "echo", reader_gone)
+    monkeypatch.setattr(click, "echo", reader_gone)
     code, out, err = cli("evaluate", "--run", run, "--qrels", qrels)
     assert code == cli_module.CLOSED_PIPE == 141 and err == ""
 

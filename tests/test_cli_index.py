@@ -5,7 +5,7 @@ import json
 import pytest
 
 from conftest import write_jsonl
-from textmetric.evaluate import read_run
+from textmetric.evaluation.runs import read_run
 from textmetric.index import Index
 
 

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from conftest import write_jsonl
-from textmetric.evaluate import read_run
+from textmetric.evaluation.runs import read_run
 
 
 @pytest.fixture
@@ -85,16 +85,16 @@ def test_demo_json_is_what_demo_json_records_plus_the_files(cli, monkeypatch, tm
         (tmp_path / "w" / "demo.json").write_text(json.dumps({"status": "done", "seconds": 1.5, "timings": {}}))
         return SimpleNamespace(files=["demo.json"])
 
-    monkeypatch.setattr("textmetric.demo.run_demo", fake)
+    monkeypatch.setattr("textmetric.demo.run.run_demo", fake)
     assert report(cli, "demo", "--output", tmp_path / "w") == {
         "command": "demo", "output": str(tmp_path / "w"), "files": ["demo.json"], "seconds": 1.5, "timings": {}}
 
 
 def test_export_demo_data_json(cli, monkeypatch, tmp_path):
-    from textmetric.datasets import Collection
+    from textmetric.demo.stdlib import Collection
 
     collection = Collection({}, {}, {"train": {"q1": {}}, "test": {}}, {"train": ["json"], "test": ["csv", "re"]})
-    monkeypatch.setattr("textmetric.datasets.export_stdlib", lambda folder, **kwargs: collection)
+    monkeypatch.setattr("textmetric.demo.stdlib.export_stdlib", lambda folder, **kwargs: collection)
     record = report(cli, "export-demo-data", "--output", tmp_path / "out")
     assert {k: v for k, v in record.items() if k != "seconds"} == {
         "command": "export-demo-data", "output": str(tmp_path / "out"), "documents": 0, "train_queries": 1,

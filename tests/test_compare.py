@@ -6,7 +6,7 @@ import statistics
 
 import pytest
 
-from textmetric.compare import compare_runs, paired_t_test, randomization_test
+from textmetric.evaluation.compare import compare_runs, paired_t_test, randomization_test
 
 A = [0.50, 0.20, 0.90, 0.40, 0.10, 0.70, 0.30, 0.60]
 B = [0.70, 0.25, 0.85, 0.60, 0.30, 0.75, 0.30, 0.90]
@@ -102,7 +102,7 @@ def test_compare_cli_prints_means_both_tests_and_the_tally(cli, two_runs):
 
 def test_compare_cli_json_agrees_with_the_python_function(cli, two_runs):
     from textmetric.data import load_qrels
-    from textmetric.evaluate import read_run
+    from textmetric.evaluation.runs import read_run
 
     a, b, qrels = two_runs
     code, out, _ = cli("compare", "--run", a, "--run", b, "--qrels", qrels, "--metrics", "map", "--json")

@@ -16,6 +16,7 @@ import pytest
 from conftest import warning_messages
 from textmetric.data import (
     Document, RetrievalData, check_qrels, load_beir, load_corpus, load_examples, load_qrels, load_queries,
+    load_retrieval_data,
 )
 from textmetric.errors import InputError
 
@@ -141,6 +142,21 @@ def test_load_beir_judged_query_missing_from_queries_is_not_kept(tmp_path, warni
     data = load_beir(folder)
     assert data.queries == {"q1": "what purrs"}
     assert data.qrels == {"q1": {"d1": 1}, "q9": {"d2": 1}}  # still in the qrels
+
+
+def test_three_separate_files_load_as_the_beir_folder_they_come_from(tmp_path):
+    folder = make_beir(tmp_path / "beir")
+    data = load_retrieval_data(folder / "corpus.jsonl", folder / "queries.jsonl", folder / "qrels" / "test.tsv")
+    assert data == load_beir(folder)
+
+
+def test_separate_files_without_a_corpus_keep_the_judged_queries_and_warn_of_missing_ones(tmp_path, warnings_log):
+    folder = make_beir(tmp_path / "beir", splits={"test": [("q1", "d1", 1), ("x1", "d2", 1)]})
+    qrels = folder / "qrels" / "test.tsv"
+    data = load_retrieval_data(None, folder / "queries.jsonl", qrels)
+    assert data.corpus == {} and data.queries == {"q1": "what purrs"}
+    assert warning_messages(warnings_log) == [
+        f"{qrels}: 1 judged query id(s) are not in the queries (first: 'x1'); they are not evaluated"]
 
 
 # --------------------------------------------------------------------------- jsonl

@@ -5,8 +5,8 @@ import os
 
 import pytest
 
-from textmetric.compare import Comparison, MetricComparison
-from textmetric.demo import DEMO_METRICS, EXAMPLE_QUERIES, DemoConfig, run_demo, verdict
+from textmetric.evaluation.compare import Comparison, MetricComparison
+from textmetric.demo.run import DEMO_METRICS, EXAMPLE_QUERIES, DemoConfig, run_demo, verdict
 from textmetric.errors import InputError
 
 SMALL = ("base64", "bisect", "csv", "difflib", "fnmatch", "glob", "heapq", "json", "shlex", "textwrap")
@@ -74,7 +74,7 @@ def test_every_file_the_demo_writes_is_under_its_workdir_and_listed(demo):
 def test_a_second_run_in_the_same_workdir_replaces_the_first_and_reuses_its_dataset(demo, tiny_model_path,
                                                                                      monkeypatch):
     root, first, _, _ = demo
-    monkeypatch.setattr("textmetric.datasets.scan_stdlib", lambda *a, **k: pytest.fail("dataset built again"))
+    monkeypatch.setattr("textmetric.demo.stdlib.scan_stdlib", lambda *a, **k: pytest.fail("dataset built again"))
     (root / "work" / "report" / "stale.txt").write_text("from an old run")
     again = run_demo(_config(root / "work", tiny_model_path), echo=lambda line: None)
     assert not (root / "work" / "report" / "stale.txt").exists()
@@ -104,7 +104,7 @@ def test_the_demo_command_passes_its_options_to_run_demo(cli, monkeypatch, tmp_p
         seen.update(config=config)
         echo("table")
 
-    monkeypatch.setattr("textmetric.demo.run_demo", fake)
+    monkeypatch.setattr("textmetric.demo.run.run_demo", fake)
     code, out, _ = cli("demo", "--output", tmp_path / "w", "--quick", "--model", "m", "--epochs", "2")
     config = seen["config"]
     assert code == 0 and out == "table\n"

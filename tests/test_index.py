@@ -6,6 +6,7 @@ import threading
 import numpy as np
 import pytest
 
+from conftest import rewrite_manifest
 from textmetric.data import Document
 from textmetric.errors import InputError
 from textmetric.index import FORMAT_VERSION, ExactIndex, Index
@@ -214,9 +215,7 @@ def test_an_unknown_format_version_is_refused(saved):
 
 
 def test_a_manifest_that_disagrees_with_the_graph_is_refused(saved):
-    manifest = json.loads((saved / "manifest.json").read_text())
-    manifest["hnsw"]["elements"] = 21
-    (saved / "manifest.json").write_text(json.dumps(manifest))
+    rewrite_manifest(saved, lambda manifest: manifest["hnsw"].update(elements=21))
     with pytest.raises(InputError, match="holds 20 vectors but manifest.json says 21"):
         Index.load(saved)
 

@@ -21,7 +21,9 @@ import pytest
 from conftest import write_jsonl
 from textmetric.data import (Document, load_corpus, load_examples, load_qrels, load_queries, number_queries)
 from textmetric.errors import InputError
-from textmetric.training.trainer import TrainConfig, fine_tune, prepare_training_set
+from textmetric.training.config import TrainConfig
+from textmetric.training.trainer import fine_tune
+from textmetric.training.training_set import prepare_training_set
 
 DOCS = [{"_id": "d1", "title": "Cats", "text": "Cats purr."},
         {"_id": "d2", "title": "", "text": "Dogs bark."},

@@ -8,6 +8,7 @@ import threading
 import numpy as np
 import pytest
 
+from conftest import rewrite_manifest
 from textmetric.data import Document
 from textmetric.errors import InputError
 from textmetric.index import ExactIndex, Index
@@ -191,9 +192,8 @@ def test_a_lexical_side_from_another_state_of_the_index_is_refused(tmp_path):
     index.save(tmp_path / "idx")
     shutil.rmtree(tmp_path / "idx" / "lexical")
     shutil.copytree(tmp_path / "old" / "lexical", tmp_path / "idx" / "lexical")
-    manifest = json.loads((tmp_path / "idx" / "manifest.json").read_text())
-    manifest["lexical"] = json.loads((tmp_path / "old" / "manifest.json").read_text())["lexical"]
-    (tmp_path / "idx" / "manifest.json").write_text(json.dumps(manifest))
+    old_lexical = json.loads((tmp_path / "old" / "manifest.json").read_text())["lexical"]
+    rewrite_manifest(tmp_path / "idx", lambda manifest: manifest.update(lexical=old_lexical))
     with pytest.raises(InputError, match="does not hold the same documents"):
         Index.load(tmp_path / "idx")
 

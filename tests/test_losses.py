@@ -476,7 +476,7 @@ def test_the_registry_the_cli_and_reports_load_neither_torch_nor_the_trainer():
     import sys
 
     heavy = ("torch", "sentence_transformers", "textmetric.training.trainer")
-    code = ("import sys, textmetric, textmetric.cli, textmetric.report, textmetric.training.losses; "
+    code = ("import sys, textmetric, textmetric.cli, textmetric.evaluation.report, textmetric.training.losses; "
             f"print([m for m in {heavy!r} if m in sys.modules])")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr

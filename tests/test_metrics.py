@@ -1,4 +1,4 @@
-"""textmetric.metrics: trec_eval's numbers (pytrec_eval is the reference), ties and all.
+"""textmetric.evaluation.metrics: trec_eval's numbers (pytrec_eval is the reference), ties and all.
 
 Behaviour of pytrec_eval (trec_eval 9) checked by hand before writing these tests:
 * a qrels query whose judgments are all 0 (or negative) is evaluated and scores 0 everywhere;
@@ -36,7 +36,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from textmetric.errors import InputError
-from textmetric.metrics import (
+from textmetric.evaluation.metrics import (
     DEFAULT_METRICS,
     average_precision,
     bpref,

@@ -1,6 +1,6 @@
 """Loading models offline: the default, a folder, and clear failures."""
 
-import time
+import os
 
 import numpy as np
 import pytest
@@ -14,11 +14,42 @@ def test_a_model_folder_loads(tiny_model_path):
     assert model.get_embedding_dimension() == 32
 
 
-def test_an_unknown_hub_name_fails_at_once_with_a_clear_message():
-    start = time.perf_counter()
+@pytest.fixture
+def network_attempts(monkeypatch):
+    """Every attempt to reach the network (a name lookup or a connection), refused and recorded."""
+    import socket
+
+    attempts = []
+
+    def refuse(*args, **kwargs):
+        attempts.append(args)
+        raise OSError("the network is out of bounds in this test")
+
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    return attempts
+
+
+def test_an_unknown_hub_name_fails_at_once_with_a_clear_message(network_attempts, monkeypatch):
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)  # as in a program that never set HF_HUB_OFFLINE
     with pytest.raises(InputError, match="neither a local folder nor in the local Hugging Face cache"):
         load_model("no-such-org/no-such-model")
-    assert time.perf_counter() - start < 10  # never the ~70 s of network retries
+    assert network_attempts == []  # never the ~70 s of network retries
+    assert constants.HF_HUB_OFFLINE is False  # offline for the load alone
+
+
+def test_importing_textmetric_leaves_the_environment_alone():
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "HF_HUB_OFFLINE"}
+    code = "import os, textmetric; print(os.environ.get('HF_HUB_OFFLINE'))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "None"
 
 
 def test_a_folder_that_is_not_a_model_is_rejected(tmp_path):

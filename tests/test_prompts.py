@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from transformers import TrainerCallback
 
-from conftest import build_tiny_model
+from conftest import build_tiny_model, rewrite_manifest
 from textmetric.data import load_corpus
 from textmetric.encoding import NO_PROMPTS, Encoder, load_model
 from textmetric.errors import InputError
-from textmetric.evaluate import read_run
+from textmetric.evaluation.runs import read_run
 from textmetric.index import Index
 from textmetric.index.building import build_index, load_index_model
 
@@ -160,9 +160,8 @@ def test_an_index_that_records_no_prompts_was_built_without_them(cli, prompted_p
     code, _, err = cli("index", "--corpus", beir_dir, "--output", out, "--model", prompted_path,
                        "--query-prompt", "", "--document-prompt", "", "-q")
     assert code == 0, err
-    manifest = json.loads((out / "manifest.json").read_text())
-    del manifest["model"]["prompts"]  # as textmetric wrote it before prompts were recorded
-    (out / "manifest.json").write_text(json.dumps(manifest))
+    # as textmetric wrote it before prompts were recorded
+    rewrite_manifest(out, lambda manifest: manifest["model"].pop("prompts"), version=1)
     assert load_index_model(Index.load(out)).prompts == NO_PROMPTS
     code, _, err = cli("search", "--index", out, "bread", "-q")
     assert code == 0, err
@@ -171,9 +170,7 @@ def test_an_index_that_records_no_prompts_was_built_without_them(cli, prompted_p
 
 
 def test_a_malformed_prompts_record_is_a_clear_error(prompted_index):
-    manifest = json.loads((prompted_index / "manifest.json").read_text())
-    manifest["model"]["prompts"] = {"query": 1}
-    (prompted_index / "manifest.json").write_text(json.dumps(manifest))
+    rewrite_manifest(prompted_index, lambda manifest: manifest["model"].update(prompts={"query": 1}))
     with pytest.raises(InputError, match="malformed 'model.prompts'"):
         Index.load(prompted_index)
 
@@ -189,7 +186,8 @@ class TrainerPrompts(TrainerCallback):
 
 def test_training_passes_the_prompts_to_the_trainer_and_the_saved_folder_keeps_them(prompted_path, toy_beir,
                                                                                     tmp_path):
-    from textmetric.training.trainer import TrainConfig, fine_tune
+    from textmetric.training.config import TrainConfig
+    from textmetric.training.trainer import fine_tune
 
     spy = TrainerPrompts()
     config = TrainConfig(epochs=1, batch_size=8, dev_fraction=0.25, hard_negatives=None, prompts={"query": "q: "})
@@ -199,7 +197,8 @@ def test_training_passes_the_prompts_to_the_trainer_and_the_saved_folder_keeps_t
 
 
 def test_a_loss_that_mixes_queries_and_documents_in_a_column_refuses_two_prompts(prompted_path, toy_beir, tmp_path):
-    from textmetric.training.trainer import TrainConfig, fine_tune
+    from textmetric.training.config import TrainConfig
+    from textmetric.training.trainer import fine_tune
 
     with pytest.raises(InputError, match="holds queries and documents in one column 'text'"):
         fine_tune(toy_beir, tmp_path / "m", model_name=prompted_path,
@@ -208,9 +207,10 @@ def test_a_loss_that_mixes_queries_and_documents_in_a_column_refuses_two_prompts
 
 
 def test_the_dev_evaluation_searches_with_encode_query_and_encode_document(prompted, toy_beir):
-    from textmetric.metrics import evaluate
+    from textmetric.evaluation.metrics import evaluate
     from textmetric.index import ExactIndex
-    from textmetric.training.trainer import DevEvaluator, TrainConfig, prepare_training_set
+    from textmetric.training.config import TrainConfig
+    from textmetric.training.training_set import DevEvaluator, prepare_training_set
 
     training = prepare_training_set(toy_beir, TrainConfig(hard_negatives=None, dev_fraction=0.5), prompted)
     ids = list(training.dev_corpus)

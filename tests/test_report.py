@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from textmetric.errors import InputError
-from textmetric.metrics import evaluate
-from textmetric.report import (System, interpolated_precision, pair_distances, recall_curve, training_log_of,
+from textmetric.evaluation.metrics import evaluate
+from textmetric.evaluation.report import (System, interpolated_precision, pair_distances, recall_curve, training_log_of,
                                write_report)
 
 PNG = b"\x89PNG\r\n\x1a\n"

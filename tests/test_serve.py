@@ -152,7 +152,7 @@ def test_a_20000_character_query_is_truncated_as_encoding_truncates_it_with_a_wa
     ({"query": "cats", "alpha": 2}, 422, "alpha: Input should be less than or equal to 1"),
     ({"query": "cats", "top_k": 5}, 422, "top_k: Extra inputs are not permitted"),
     ({"query": "cats", "filter": "year=2020"}, 422, "filter: Input should be a valid dictionary"),
-    ({"query": "cats", "filter": {"year": 2020}}, 400, "filter"),
+    ({"query": "cats", "filter": {"genre": {"$near": 2}}}, 400, "unknown operator"),
     ({"query": "x" * 100_001}, 422, "the limit is 100,000"),
 ])
 def test_bad_search_input_is_a_4xx_json_error_naming_the_problem(reader, body, status, says):
@@ -162,10 +162,24 @@ def test_bad_search_input_is_a_4xx_json_error_naming_the_problem(reader, body, s
     assert "Traceback" not in response.text
 
 
-def test_a_filter_on_an_unknown_field_is_a_4xx_error(reader):
-    # Until the document store keeps fields, every filter is refused; afterwards, an unknown field is.
+def test_a_filter_on_an_unknown_field_is_a_400_naming_it(reader):
     response = reader.post("/search", json={"query": "cats", "filter": {"no_such_field": 1}})
-    assert 400 <= response.status_code < 500 and "filter" in response.json()["error"]
+    assert response.status_code == 400 and "no_such_field" in response.json()["error"]
+
+
+def test_documents_added_with_fields_are_found_through_filters_in_every_mode(writer, index_dir):
+    added = writer.post("/documents", headers={"X-API-Key": KEY}, json=[
+        {"_id": "p1", "title": "Owls", "text": "Owls hunt at night.", "year": 2020, "lang": "en"},
+        {"_id": "p2", "title": "Owls", "text": "Owls sleep by day.", "metadata": {"year": 1999, "lang": "de"}}])
+    assert added.status_code == 200
+    assert writer.get("/documents/p2").json()["fields"] == {"year": 1999, "lang": "de"}
+    assert tm.Index.load(index_dir).document("p1").fields == {"year": 2020, "lang": "en"}
+    for mode in ("dense", "lexical", "hybrid"):
+        answer = writer.post("/search", json={"query": "owls", "mode": mode, "filter": {"year": {"$gte": 2000}}})
+        assert [h["doc_id"] for h in answer.json()["results"][0]["hits"]] == ["p1"], mode
+        assert answer.json()["results"][0]["hits"][0]["fields"] == {"year": 2020, "lang": "en"}
+    wrong = writer.post("/search", json={"query": "owls", "filter": {"year": "2020"}})
+    assert wrong.status_code == 400 and "year" in wrong.json()["error"]
 
 
 @pytest.mark.parametrize("content, says", [(b"{\"query\": ", "malformed JSON"), (b"[1, 2", "malformed JSON"),
@@ -233,20 +247,30 @@ def test_an_acknowledged_add_is_on_disk_and_found_by_the_next_search(writer, ind
     response = writer.post("/documents", headers={"X-API-Key": KEY}, json=[
         {"_id": "n1", "title": "Owls", "text": "Owls are birds that hoot at night."},
         {"id": "d2", "title": "Dogs", "text": "Dogs are loyal animals."}])
-    assert response.json() == {"added": 1, "replaced": 1, "documents": 9, "generation": 1}
+    assert response.json() == {"added": 1, "replaced": 1, "documents": 9, "state": 1}
     on_disk = tm.Index.load(index_dir)
     assert len(on_disk) == 9 and on_disk.document("d2").text == "Dogs are loyal animals."
     found = writer.post("/search", json={"query": "birds that hoot", "mode": "lexical", "k": 1}).json()
-    assert found["results"][0]["hits"][0]["doc_id"] == "n1" and found["generation"] == 1
+    assert found["results"][0]["hits"][0]["doc_id"] == "n1" and found["state"] == 1
 
 
 def test_an_acknowledged_delete_is_on_disk_and_names_the_ids_not_found(writer, index_dir):
     response = writer.request("DELETE", "/documents", json={"ids": ["d1", "d7", "nope"]},
                               headers={"Authorization": f"Bearer {KEY}"})
-    assert response.json() == {"deleted": 2, "not_found": ["nope"], "documents": 6, "generation": 1}
+    assert response.json() == {"deleted": 2, "not_found": ["nope"], "documents": 6, "state": 1}
     assert "d1" not in tm.Index.load(index_dir) and writer.get("/documents/d1").status_code == 404
     hits = writer.post("/search", json={"query": "animals", "k": 10}).json()["results"][0]["hits"]
     assert {"d1", "d7"}.isdisjoint(h["doc_id"] for h in hits)
+
+
+def test_a_write_waits_for_another_writer_then_says_the_service_is_busy(index_dir, encoder):
+    with TestClient(create_app(index_dir, model=encoder, api_key=KEY, lock_timeout=0.2)) as client:
+        with tm.write_lock(index_dir):  # as `textmetric add` holds it in another process
+            busy = client.post("/documents", json=[{"_id": "n1", "text": "x"}], headers={"X-API-Key": KEY})
+            unchanged = "n1" not in tm.Index.load(index_dir)
+        done = client.post("/documents", json=[{"_id": "n1", "text": "x"}], headers={"X-API-Key": KEY})
+    assert busy.status_code == 503 and busy.headers["Retry-After"] == "5" and unchanged
+    assert done.status_code == 200 and "n1" in tm.Index.load(index_dir)
 
 
 @pytest.mark.parametrize("documents, says", [
@@ -257,6 +281,7 @@ def test_an_acknowledged_delete_is_on_disk_and_names_the_ids_not_found(writer, i
     ([{"_id": "a", "text": 5}], "[0].text: Input should be a valid string"),
     ([{"text": "x"}], "[0]._id: Field required"),
     ({"_id": "a", "text": "x"}, "Input should be a valid list"),
+    ([{"_id": "a", "text": "x", "metadata": {"text": "y"}}], "'text' is both a column and a key of 'metadata'"),
 ])
 def test_bad_documents_are_a_4xx_error_and_change_nothing(writer, index_dir, documents, says):
     response = writer.post("/documents", json=documents, headers={"X-API-Key": KEY})

@@ -80,7 +80,7 @@ def test_serve_prints_its_url_picks_up_an_add_from_another_process_and_stops_cle
     assert out.splitlines()[0] == url
     assert f"textmetric serve: {url} — 5 documents, model " in err and "modes dense, lexical, hybrid" in err
     assert "writes off" in err and err.rstrip().endswith("textmetric serve: stopped (SIGTERM)")
-    assert seen["before"]["documents"] == 5 and seen["after"]["generation"] == seen["before"]["generation"] + 1
+    assert seen["before"]["documents"] == 5 and seen["after"]["state"] == seen["before"]["state"] + 1
     assert list(seen["hits"]) == ["n1"]
 
 

@@ -8,7 +8,8 @@ from transformers import TrainerCallback
 from conftest import write_jsonl
 from textmetric.errors import InputError
 from textmetric.encoding import load_model, weights_fingerprint
-from textmetric.training.trainer import TrainConfig, fine_tune, work_folder
+from textmetric.training.config import TrainConfig
+from textmetric.training.trainer import fine_tune, work_folder
 
 FAST = dict(batch_size=8, dev_fraction=0.25, logging_steps=2)
 
@@ -49,7 +50,7 @@ def test_the_output_is_a_sentence_transformers_folder_with_its_log_and_plot(trai
 
 
 def test_the_saved_model_is_the_best_checkpoint_on_the_dev_split(trained):
-    from textmetric.training.trainer import DevEvaluator, prepare_training_set
+    from textmetric.training.training_set import DevEvaluator, prepare_training_set
 
     folder, log, toy, config = trained
     scores = [h["eval_dev_ndcg@10"] for h in log["history"] if "eval_dev_ndcg@10" in h]
@@ -71,7 +72,7 @@ class RestartAtTheEnd(TrainerCallback):
 
 
 def test_a_worse_last_checkpoint_is_not_the_one_saved(toy_beir, tiny_model_path, tmp_path):
-    from textmetric.training.trainer import DevEvaluator, prepare_training_set
+    from textmetric.training.training_set import DevEvaluator, prepare_training_set
 
     config = TrainConfig(lr=1e-3, epochs=3, hard_negatives=None, **FAST)
     log = fine_tune(toy_beir, tmp_path / "m", model_name=tiny_model_path, config=config,
@@ -107,7 +108,7 @@ def test_mnrl_with_hard_negatives_mined_from_the_starting_model(toy_beir, tiny_m
 
 def test_by_default_each_pair_gets_the_first_non_relevant_hit_below_the_top_three(toy_beir, tiny_model_path):
     from textmetric import ExactIndex, load_beir
-    from textmetric.training.trainer import prepare_training_set
+    from textmetric.training.training_set import prepare_training_set
 
     model = load_model(tiny_model_path)
     training = prepare_training_set(toy_beir, TrainConfig(), model)
@@ -124,7 +125,7 @@ def test_by_default_each_pair_gets_the_first_non_relevant_hit_below_the_top_thre
 
 
 def test_hard_negatives_none_trains_mnrl_on_in_batch_negatives_only(toy_beir, tiny_model_path):
-    from textmetric.training.trainer import prepare_training_set
+    from textmetric.training.training_set import prepare_training_set
 
     training = prepare_training_set(toy_beir, TrainConfig(hard_negatives=None), load_model(tiny_model_path))
     assert training.columns == ("query", "positive") and len(training.rows) == 23  # 26 less 3 dev

@@ -6,7 +6,9 @@ import pytest
 
 from conftest import TOY_TOPICS, warning_messages, write_jsonl
 from textmetric.encoding import load_model, weights_fingerprint
-from textmetric.training.trainer import DevEvaluator, TrainConfig, fine_tune
+from textmetric.training.config import TrainConfig
+from textmetric.training.trainer import fine_tune
+from textmetric.training.training_set import DevEvaluator
 
 FAST = dict(batch_size=8, dev_fraction=0.25, logging_steps=2, lr=1e-3)
 

@@ -5,21 +5,19 @@ score retrieval with trec_eval's exact metrics. Everything a user needs is
 importable from here; the CLI (``textmetric``) is a thin shell over it.
 """
 
-import os
+# textmetric never downloads: every model load and fine-tuning run is offline (encoding.hub_offline), so a
+# missing model fails at once rather than retrying the network for a minute.
 
-# huggingface_hub reads this once, at import: textmetric never downloads, and a
-# missing model must fail at once rather than retry the network for a minute.
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-from .compare import compare_evaluations, compare_runs, paired_t_test, randomization_test  # noqa: E402
+from .evaluation.compare import compare_evaluations, compare_runs, paired_t_test, randomization_test  # noqa: E402
 from .data import (Corpus, Document, Qrels, Queries, RetrievalData, check_qrels, load_beir,  # noqa: E402
                    load_corpus, load_qrels, load_queries)
-from .datasets import build_stdlib, export_stdlib, stdlib, stdlib_collection  # noqa: E402
+from .demo.stdlib import build_stdlib, export_stdlib, stdlib, stdlib_collection  # noqa: E402
 from .errors import InputError  # noqa: E402
-from .evaluate import evaluate_retriever, read_run, write_per_query, write_run  # noqa: E402
-from .metrics import DEFAULT_METRICS, Evaluation, Run, evaluate, pair_accuracy, rank  # noqa: E402
+from .evaluation.runs import read_run, write_per_query, write_run  # noqa: E402
+from .evaluation.systems import evaluate_retriever  # noqa: E402
+from .evaluation.metrics import DEFAULT_METRICS, Evaluation, Run, evaluate, pair_accuracy, rank  # noqa: E402
 from .search.fusion import reciprocal_rank_fusion, score_fusion  # noqa: E402
-from .index import ExactIndex, Index  # noqa: E402
+from .index import ExactIndex, Index, write_lock  # noqa: E402
 from .index.building import add_documents, build_index, load_index_model  # noqa: E402
 from .index.lexical import LexicalIndex, LexicalSettings  # noqa: E402
 from .encoding import DEFAULT_MODEL, Encoder, encode, load_model  # noqa: E402
@@ -30,9 +28,9 @@ __version__ = "0.1.0"
 
 # Training pulls in the sentence-transformers trainer: imported on first use, so that
 # `import textmetric` and `textmetric evaluate --run` stay fast.
-_LAZY = {"fine_tune": "training.trainer", "TrainConfig": "training.trainer", "make_loss": "training.losses",
-         "mine_hard_negatives": "training.mining", "write_triplets": "training.mining", "run_demo": "demo",
-         "DemoConfig": "demo", "write_report": "report", "Client": "serve.client"}
+_LAZY = {"fine_tune": "training.trainer", "TrainConfig": "training.config", "make_loss": "training.losses",
+         "mine_hard_negatives": "training.mining", "write_triplets": "training.mining", "run_demo": "demo.run",
+         "DemoConfig": "demo.run", "write_report": "evaluation.report", "Client": "serve.client"}
 
 
 def __getattr__(name: str):
@@ -47,7 +45,7 @@ __all__ = [
     "load_beir", "load_corpus", "load_queries", "load_qrels", "check_qrels",
     "load_model", "Encoder", "encode", "DEFAULT_MODEL",
     "ExactIndex", "Index", "ShardedIndex", "load_indexes", "Retriever", "build_index", "add_documents",
-    "load_index_model",
+    "load_index_model", "write_lock",
     "LexicalIndex", "LexicalSettings", "reciprocal_rank_fusion", "score_fusion",
     "evaluate", "evaluate_retriever", "pair_accuracy", "rank", "DEFAULT_METRICS",
     "read_run", "write_run", "write_per_query",

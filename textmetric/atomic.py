@@ -4,7 +4,9 @@ Files: written to a temporary file beside the target, fsynced, renamed over it.
 Folders (``atomic_folder``): a complete new folder is written beside the target and swapped in with
 Linux ``renameat2(RENAME_EXCHANGE)``; where the file system cannot exchange, two
 renames, and a crash between them leaves the old folder at ``.<name>.old``, which
-``recover_interrupted_replace`` puts back.
+``recover_interrupted_replace`` puts back. A new version of a folder keeps the old one's
+permissions, and may carry the old one's other entries across. A writer killed mid-way
+leaves ``.<name>.tmp-*`` behind, which ``remove_leftovers`` clears (under the writer's lock).
 """
 
 from __future__ import annotations
@@ -12,13 +14,14 @@ from __future__ import annotations
 import ctypes
 import os
 import shutil
+import stat
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 __all__ = ["atomic_write", "atomic_folder", "temp_folder_beside", "replace_folder", "recover_interrupted_replace",
-           "fsync"]
+           "remove_leftovers", "old_folder", "fsync", "work_folder"]
 
 
 def _umask() -> int:
@@ -27,11 +30,15 @@ def _umask() -> int:
     return mask
 
 
+def _temp_prefix(target: Path) -> str:
+    return f".{target.name}.tmp-"
+
+
 def temp_folder_beside(target: Path) -> Path:
     """A new empty folder next to ``target`` (same file system, so it can be renamed into place),
     with the permissions a plain ``mkdir`` would give, not ``mkdtemp``'s owner-only 0700."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    folder = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    folder = Path(tempfile.mkdtemp(prefix=_temp_prefix(target), dir=target.parent))
     folder.chmod(0o777 & ~_umask())
     return folder
 
@@ -56,19 +63,83 @@ def atomic_write(path: str | os.PathLike, newline: str | None = None, binary: bo
 
 
 @contextmanager
-def atomic_folder(target: str | os.PathLike) -> Iterator[Path]:
+def atomic_folder(target: str | os.PathLike, carry: Callable[[str], bool] | None = None) -> Iterator[Path]:
     """A new empty folder beside ``target`` for the block to fill; once the block succeeds, everything in it
-    is flushed to the disk and the folder swapped into place at ``target``; if the block fails, it is removed."""
+    is flushed to the disk and the folder swapped into place at ``target``; if the block fails, it is removed.
+
+    Replacing a folder keeps its permissions: the new folder and every entry the old one also had get the old
+    modes, and new entries no more access than the old folder grants. Entries of the old folder that the block
+    did not write and ``carry(name)`` accepts are carried across (hard links, so nothing is copied).
+    """
     target = Path(target)
     tmp = temp_folder_beside(target)
     try:
         yield tmp
+        if target.is_dir():
+            if carry is not None:
+                _carry_across(target, tmp, carry)
+            _keep_modes(target, tmp)
         for path in sorted(tmp.rglob("*"), reverse=True):  # files before the folders that list them
-            fsync(path)
+            if not path.is_symlink():
+                fsync(path)
         replace_folder(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _carry_across(old: Path, new: Path, carry: Callable[[str], bool]) -> None:
+    """Link every entry of ``old`` that ``new`` lacks and ``carry`` accepts into ``new`` (folders as new folders
+    of links); a copy where the file system has no hard links."""
+    for entry in old.iterdir():
+        if (new / entry.name).exists() or (new / entry.name).is_symlink() or not carry(entry.name):
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.copytree(entry, new / entry.name, symlinks=True, copy_function=_link_or_copy)
+        else:
+            _link_or_copy(entry, new / entry.name)
+
+
+def _link_or_copy(source: str | os.PathLike, destination: str | os.PathLike) -> None:
+    if os.path.islink(source):
+        os.symlink(os.readlink(source), destination)
+        return
+    try:
+        os.link(source, destination, follow_symlinks=False)
+    except OSError:
+        if not stat.S_ISREG(os.lstat(source).st_mode):
+            raise
+        shutil.copy2(source, destination)
+
+
+def _keep_modes(old: Path, new: Path) -> None:
+    """Give ``new`` and its entries the modes (and, where allowed, the group) of ``old`` and its same-named
+    entries; an entry ``old`` lacks gets its default mode less the access ``old`` denies."""
+    old_stat = old.stat()
+    denied = _denied(old_stat.st_mode)
+    for path in [new, *new.rglob("*")]:
+        if path.is_symlink():
+            continue
+        counterpart = old / path.relative_to(new)
+        try:
+            before = counterpart.lstat()
+        except OSError:
+            before = None
+        if before is not None and stat.S_IFMT(before.st_mode) == stat.S_IFMT(path.lstat().st_mode):
+            mode, group = stat.S_IMODE(before.st_mode), before.st_gid
+        else:
+            mode, group = stat.S_IMODE(path.lstat().st_mode) & ~denied, old_stat.st_gid
+        if path.lstat().st_gid != group:
+            try:
+                os.chown(path, -1, group)
+            except OSError:
+                pass  # not ours to give away: the mode still holds
+        os.chmod(path, mode)
+
+
+def _denied(folder_mode: int) -> int:
+    """The permission bits of the classes (owner, group, others) to which ``folder_mode`` grants nothing."""
+    return sum(0o7 << shift for shift in (6, 3, 0) if not (folder_mode >> shift) & 0o7)
 
 
 def fsync(path: Path) -> None:
@@ -107,7 +178,7 @@ def replace_folder(new: Path, target: Path) -> None:
     elif _exchange(new, target):
         shutil.rmtree(new)  # now holds the old index
     else:  # two renames; a crash in between leaves the old index under .<name>.old, which load finds
-        old = _old_path(target)
+        old = old_folder(target)
         shutil.rmtree(old, ignore_errors=True)
         os.rename(target, old)
         os.rename(new, target)
@@ -115,12 +186,36 @@ def replace_folder(new: Path, target: Path) -> None:
     fsync(target.parent)
 
 
-def _old_path(target: Path) -> Path:
+def old_folder(target: Path) -> Path:
+    """Where a two-rename swap keeps the old folder between its renames: ``.<name>.old`` beside it."""
     return target.parent / f".{target.name}.old"
 
 
 def recover_interrupted_replace(target: Path) -> None:
-    """Where a two-rename swap died between its renames, put the old, complete index back."""
-    old = _old_path(target)
+    """Where a two-rename swap died between its renames, put the old, complete index back (call it only
+    while holding the folder's writer lock: a live swap looks just the same)."""
+    old = old_folder(target)
     if not target.exists() and old.is_dir():
         os.rename(old, target)
+
+
+def remove_leftovers(target: Path) -> None:
+    """Remove the temporary folders (``.<name>.tmp-*``) and the old folder of a swap that writers of ``target``
+    left when they were killed (call it only while holding the folder's writer lock)."""
+    prefix = _temp_prefix(target)
+    try:
+        entries = list(os.scandir(target.parent))
+    except FileNotFoundError:
+        return
+    for entry in entries:
+        if entry.name.startswith(prefix) and entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(entry.path, ignore_errors=True)
+    if target.exists():
+        shutil.rmtree(old_folder(target), ignore_errors=True)
+
+
+def work_folder(output: str | os.PathLike, kind: str) -> Path:
+    """Where a long job that ends by writing ``output`` keeps what lets it resume: ``.<name>.<kind>`` beside it
+    (same file system, hidden, and named for the output it belongs to)."""
+    output = Path(output)
+    return output.parent / f".{output.name}.{kind}"

@@ -2,7 +2,7 @@
 
 The records (:mod:`.records`) are plain dictionaries, as in BEIR, pytrec_eval and ranx:
 
-* ``Corpus``  = ``{doc_id: Document(text, title)}``
+* ``Corpus``  = ``{doc_id: Document(text, title, fields)}``, fields the record's other columns (:mod:`.fields`)
 * ``Queries`` = ``{query_id: text}``
 * ``Qrels``   = ``{query_id: {doc_id: grade}}`` with integer grades
 
@@ -27,14 +27,14 @@ that the corpus or the queries file lacks -- they still count as relevant
 from .examples import EXAMPLE_KINDS, Examples, ExamplesSource, load_examples
 from .files import FORMATS, iter_records, read_text
 from .hf_datasets import is_dataset, is_saved_dataset
-from .loaders import CorpusSource, QueriesSource, load_beir, load_corpus, load_queries
+from .loaders import CorpusSource, QueriesSource, load_beir, load_corpus, load_queries, load_retrieval_data
 from .qrels import QRELS_COLUMNS, QrelsSource, check_qrels, load_qrels
 from .records import Corpus, Document, Qrels, Queries, RetrievalData, number_queries
 from .sources import source_name
 
 __all__ = [
     "Document", "Corpus", "Queries", "Qrels", "RetrievalData", "number_queries",
-    "load_corpus", "load_queries", "load_qrels", "load_beir", "check_qrels", "Examples", "load_examples",
+    "load_corpus", "load_queries", "load_qrels", "load_beir", "load_retrieval_data", "check_qrels", "Examples", "load_examples",
     "EXAMPLE_KINDS", "FORMATS", "QRELS_COLUMNS", "iter_records", "read_text", "source_name", "is_dataset",
     "is_saved_dataset", "CorpusSource", "QueriesSource", "QrelsSource", "ExamplesSource",
 ]

@@ -6,7 +6,9 @@ BEIR folder (its ``corpus.jsonl`` / ``queries.jsonl``), a ``datasets``
 ``{id: Document | {"title", "text"} | text}`` as BEIR's ``GenericDataLoader`` returns
 it, queries ``{id: text}``, or a list of query texts (ids ``"0"``, ``"1"``, ...).
 The same column rules hold for every form: an id column ``_id`` or ``id``, ``text``,
-an optional ``title``. An empty file or dataset is an error; an empty dict is just empty.
+an optional ``title``; a document keeps its record's other columns as its ``fields``
+(:mod:`.fields`), queries keep only their text. An empty file or dataset is an error; an
+empty dict is just empty.
 """
 
 from __future__ import annotations
@@ -17,14 +19,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
 from ..errors import InputError
-from .qrels import check_qrels, read_qrels_text
+from .fields import record_fields
+from .qrels import QrelsSource, check_qrels, load_qrels, read_qrels_text
 from .records import Corpus, Document, Queries, RetrievalData, number_queries
-from .sources import DICT_NAME, Records, check_id, id_of, is_record_source, records_of, text_of, unsupported
+from .sources import (DICT_NAME, Records, check_id, id_of, is_record_source, records_of, source_name, text_of,
+                      unsupported)
 
 if TYPE_CHECKING:
     from datasets import Dataset
 
-__all__ = ["load_corpus", "load_queries", "load_beir", "CorpusSource", "QueriesSource"]
+__all__ = ["load_corpus", "load_queries", "load_beir", "load_retrieval_data", "CorpusSource", "QueriesSource"]
 
 CorpusSource = Union[str, os.PathLike, "Dataset", Mapping[str, Any]]
 QueriesSource = Union[str, os.PathLike, "Dataset", Mapping[str, Any], Sequence[str]]
@@ -40,6 +44,7 @@ def _load_texts(records: Records, id_field: str | None, text_field: str, title_f
                 kind: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     first: dict[str, int] = {}
+    reserved = {name for name in (id_field, text_field, title_field) if name is not None}
     for number, record in records:
         where = records.where(number)
         doc_id = id_of(record, id_field, where)
@@ -50,7 +55,8 @@ def _load_texts(records: Records, id_field: str | None, text_field: str, title_f
         if title_field is None:
             out[doc_id] = text
         else:
-            out[doc_id] = Document(text=text, title=text_of(record, title_field, where, required=False))
+            out[doc_id] = Document(text=text, title=text_of(record, title_field, where, required=False),
+                                   fields=record_fields(record, reserved, where))
     if not out:
         raise records.empty(f"{kind}s")
     return out
@@ -70,6 +76,7 @@ def _dict_ids(source: Mapping, kind: str) -> list[tuple[str, Any, dict[str, Any]
 
 
 def _corpus_of_dict(source: Mapping, text_field: str, title_field: str) -> Corpus:
+    reserved = {text_field, title_field}
     if isinstance(source, dict) and all(type(k) is str and isinstance(v, Document) for k, v in source.items()):
         return source  # already a Corpus
     corpus: Corpus = {}
@@ -80,7 +87,8 @@ def _corpus_of_dict(source: Mapping, text_field: str, title_field: str) -> Corpu
             corpus[doc_id] = Document(value)
         elif isinstance(value, Mapping):
             corpus[doc_id] = Document(text_of(value, text_field, where),
-                                      text_of(value, title_field, where, required=False))
+                                      text_of(value, title_field, where, required=False),
+                                      record_fields(value, reserved, where))
         else:
             raise InputError(f"expected a Document, a dict with '{text_field}' (and '{title_field}') or a string, "
                              f"got {type(value).__name__}", **where)
@@ -109,7 +117,8 @@ def _queries_of_list(texts: Sequence) -> Queries:
 def load_corpus(source: CorpusSource, *, format: str | None = None, id_field: str | None = None,
                 text_field: str = "text", title_field: str = "title") -> Corpus:
     """Documents from a file (jsonl/csv/tsv/parquet/arrow), a BEIR folder, a saved or in-memory
-    ``datasets.Dataset``, or a dict; the columns are an id (``_id`` or ``id``), ``text``, optional ``title``.
+    ``datasets.Dataset``, or a dict; the columns are an id (``_id`` or ``id``), ``text``, optional ``title``,
+    and any others become the document's ``fields`` (a ``metadata`` object's keys too).
 
     Every function that takes a corpus reads it through here, so each accepts every form.
     """
@@ -155,3 +164,12 @@ def load_beir(folder: str | os.PathLike, split: str = "test") -> RetrievalData:
     check_qrels(qrels, corpus, all_queries, source=str(qrels_path), lines=lines)
     queries = {qid: all_queries[qid] for qid in qrels if qid in all_queries}
     return RetrievalData(corpus=corpus, queries=queries, qrels=qrels)
+
+
+def load_retrieval_data(corpus: CorpusSource | None, queries: QueriesSource, qrels: QrelsSource) -> RetrievalData:
+    """A corpus, queries and qrels from separate sources, checked against each other as :func:`load_beir` checks
+    a folder; the queries kept are those judged. ``corpus`` may be None (an index holds the documents)."""
+    documents = load_corpus(corpus) if corpus is not None else None
+    all_queries, judgments = load_queries(queries), load_qrels(qrels)
+    check_qrels(judgments, documents, all_queries, source=source_name(qrels))
+    return RetrievalData(documents or {}, {q: all_queries[q] for q in judgments if q in all_queries}, judgments)

@@ -2,25 +2,30 @@
 
 As in BEIR, pytrec_eval and ranx:
 
-* ``Corpus``  = ``{doc_id: Document(text, title)}``
+* ``Corpus``  = ``{doc_id: Document(text, title, fields)}``
 * ``Queries`` = ``{query_id: text}``
 * ``Qrels``   = ``{query_id: {doc_id: grade}}`` with integer grades
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Sequence
 
 __all__ = ["Document", "Corpus", "Queries", "Qrels", "RetrievalData", "number_queries"]
 
 
 @dataclass(frozen=True)
 class Document:
-    """One document of a corpus: its body and an optional title."""
+    """One document of a corpus: its body, an optional title, and the other fields of its record.
+
+    ``fields`` maps a column name to a JSON value (:mod:`textmetric.data.fields`); filters match
+    them (:mod:`textmetric.index.filters`), and the model never sees them.
+    """
 
     text: str
     title: str = ""
+    fields: dict[str, Any] = field(default_factory=dict, hash=False)
 
     @property
     def full_text(self) -> str:

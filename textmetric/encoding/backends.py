@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import threading
 import time
@@ -23,7 +24,7 @@ import warnings
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, ContextManager, Sequence
+from typing import TYPE_CHECKING, ContextManager, Iterator, Sequence
 
 import numpy as np
 
@@ -130,48 +131,53 @@ def export_onnx(model: "SentenceTransformer", path: str | os.PathLike) -> Path:
     return path
 
 
+@contextlib.contextmanager
+def _errors_only(logger: logging.Logger) -> Iterator[None]:
+    """Only the errors of ``logger`` for the block; a handler it gains meanwhile is removed afterwards
+    (``logging.warning`` gives a root logger without handlers one of its own)."""
+    level, handlers = logger.level, list(logger.handlers)
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+        for handler in [h for h in logger.handlers if h not in handlers]:
+            logger.removeHandler(handler)
+
+
 def _optimize(path: Path, config) -> None:
     """Fuse a BERT-like graph in place with onnxruntime's transformer optimizer; other graphs stay as traced."""
-    import logging
-
     model_type = getattr(config, "model_type", "")
     if model_type not in ("bert", "roberta", "xlm-roberta", "distilbert", "mpnet", "electra"):
         return
     from onnxruntime.transformers.optimizer import optimize_model
 
-    quiet = logging.getLogger("onnxruntime.transformers")  # it logs every fusion it makes
-    level = quiet.level
-    quiet.setLevel(logging.ERROR)
     try:
-        optimized = optimize_model(str(path), model_type="bert" if model_type != "distilbert" else model_type,
-                                   num_heads=getattr(config, "num_attention_heads", 0),
-                                   hidden_size=getattr(config, "hidden_size", 0))
-        optimized.save_model_to_file(str(path))
+        with _errors_only(logging.getLogger("onnxruntime.transformers")):  # it logs every fusion it makes
+            optimized = optimize_model(str(path), model_type="bert" if model_type != "distilbert" else model_type,
+                                       num_heads=getattr(config, "num_attention_heads", 0),
+                                       hidden_size=getattr(config, "hidden_size", 0))
+            optimized.save_model_to_file(str(path))
     except Exception:  # noqa: BLE001 - an unfusable graph is still a correct graph
         pass
-    finally:
-        quiet.setLevel(level)
 
 
 def quantize_int8(source: str | os.PathLike, path: str | os.PathLike) -> Path:
     """Dynamic int8 quantisation of ``source``'s weight matrices (per channel; 7-bit without VNNI)."""
-    import logging
-
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)  # "consider pre-processing" advice, printed through the root logger
     try:
-        quantize_dynamic(str(source), str(tmp), weight_type=QuantType.QInt8, per_channel=True,
-                         reduce_range=not has_vnni(), op_types_to_quantize=["MatMul", "Attention"],
-                         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+        # The quantizer gives its "consider pre-processing" advice through logging.warning(), the root logger
+        # itself: no logger of its own to quiet, so the root's level is raised for this call alone.
+        with _errors_only(logging.getLogger()):
+            quantize_dynamic(str(source), str(tmp), weight_type=QuantType.QInt8, per_channel=True,
+                             reduce_range=not has_vnni(), op_types_to_quantize=["MatMul", "Attention"],
+                             extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
         os.replace(tmp, path)
     finally:
-        root.setLevel(level)
         tmp.unlink(missing_ok=True)
     return path
 

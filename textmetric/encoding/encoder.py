@@ -29,9 +29,10 @@ from .loading import DEFAULT_MODEL, load_model, model_source, position_limit, se
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
-__all__ = ["Encoder", "encode", "ROLES", "NO_PROMPTS", "recorded_prompts", "describe_prompts", "check_backend"]
+__all__ = ["Encoder", "encode", "DEFAULT_BATCH_SIZE", "ROLES", "NO_PROMPTS", "recorded_prompts", "describe_prompts", "check_backend"]
 
 ROLES = ("query", "document")
+DEFAULT_BATCH_SIZE = 32  # texts per forward pass: sentence-transformers' own default
 NO_PROMPTS = {"query": "", "document": ""}
 # The prompt names sentence-transformers' encode_query / encode_document look for, first found wins.
 _PROMPT_NAMES = {"query": ("query",), "document": ("document", "passage", "corpus")}
@@ -156,8 +157,8 @@ class Encoder:
 
     # -- encoding --------------------------------------------------------------------------------
 
-    def encode(self, texts: Sequence[str], *, role: str | None = None, batch_size: int = 32, normalize: bool = False,
-               progress: bool = False, lengths: Sequence[int] | None = None) -> np.ndarray:
+    def encode(self, texts: Sequence[str], *, role: str | None = None, batch_size: int = DEFAULT_BATCH_SIZE,
+               normalize: bool = False, progress: bool = False, lengths: Sequence[int] | None = None) -> np.ndarray:
         """Embeddings of ``texts`` as a float32 array of shape (len(texts), dim).
 
         ``role`` "query" or "document" puts that role's prompt before each text, as
@@ -263,8 +264,10 @@ class Encoder:
             devices = [f"cuda:{i}" for i in range(workers)]
         else:
             devices = ["cpu"] * workers
+        # The workers share the cores. Each is a new process whose torch reads OMP_NUM_THREADS as it starts, and
+        # only the environment reaches it there: set for their start alone, then put back.
         saved = os.environ.get("OMP_NUM_THREADS")
-        os.environ["OMP_NUM_THREADS"] = str(max(1, cpu_count() // workers))  # the workers share the cores
+        os.environ["OMP_NUM_THREADS"] = str(max(1, cpu_count() // workers))
         try:
             return self.model.start_multi_process_pool(devices)
         finally:

@@ -19,11 +19,8 @@ from ..errors import InputError, on_command_line, option
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
-# huggingface_hub reads this once, at import: set it before anything imports it.
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
 __all__ = ["DEFAULT_MODEL", "default_model_path", "model_source", "load_model", "set_max_seq_length",
-           "position_limit", "show_progress", "quiet_transformers"]
+           "position_limit", "show_progress", "quiet_transformers", "hub_offline"]
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 _DEFAULT_ALIASES = {DEFAULT_MODEL, "sentence-transformers/" + DEFAULT_MODEL}
@@ -61,6 +58,25 @@ def quiet_transformers(*, errors_only: bool = False) -> Iterator[None]:
             hf_logging.set_verbosity(verbosity)
         if bars:
             hf_logging.enable_progress_bar()
+
+
+@contextlib.contextmanager
+def hub_offline() -> Iterator[None]:
+    """No request to the Hugging Face Hub for the block (usable as a decorator): huggingface_hub refuses each at
+    once, where it would otherwise retry the network for a minute before a missing model fails.
+
+    huggingface_hub reads its offline switch at every request, from a module attribute (the
+    ``HF_HUB_OFFLINE`` environment variable only sets it at import): the block sets it and puts it back.
+    A thread making a Hub request meanwhile is offline too.
+    """
+    from huggingface_hub import constants
+
+    offline = constants.HF_HUB_OFFLINE
+    constants.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        constants.HF_HUB_OFFLINE = offline
 
 
 def load_model(name_or_path: str | os.PathLike | None = None, *, device: str | None = None,
@@ -126,7 +142,7 @@ def _load(source: str, *, device: str | None, trust_remote_code: bool) -> "Sente
 def _construct(source: str, kwargs: dict) -> "SentenceTransformer":
     from sentence_transformers import SentenceTransformer
 
-    with quiet_transformers():
+    with quiet_transformers(), hub_offline():
         return SentenceTransformer(source, **kwargs)
 
 

@@ -19,11 +19,14 @@ from typing import TYPE_CHECKING, Mapping, Sequence
 
 import numpy as np
 
+from .. import atomic
 from ..data import CorpusSource, load_corpus
 from ..encoding import Encoder, describe_prompts, encode, recorded_prompts
 from ..errors import InputError, on_command_line, option, warn
+from .folder import write_lock
 from .index import ExactIndex, Index
 from .lexical import LexicalSettings
+from .locking import DEFAULT_LOCK_TIMEOUT
 from .vectors import DEFAULT_EF, DEFAULT_EF_CONSTRUCTION, DEFAULT_M, space_of
 
 if TYPE_CHECKING:
@@ -37,8 +40,7 @@ DEFAULT_CHUNK = 512
 
 def work_folder(output: str | os.PathLike) -> Path:
     """Where a build of ``output`` keeps its finished chunks: ``.<name>.build`` beside it."""
-    output = Path(output)
-    return output.parent / f".{output.name}.build"
+    return atomic.work_folder(output, "build")
 
 
 def _corpus_key(texts: Sequence[str], ids: Sequence[str]) -> str:
@@ -108,12 +110,15 @@ def build_index(model: "Encoder | SentenceTransformer", corpus: CorpusSource, ou
                 model_name: str | os.PathLike | None = None, space: str | None = None, m: int = DEFAULT_M,
                 ef_construction: int = DEFAULT_EF_CONSTRUCTION, ef: int = DEFAULT_EF, batch_size: int = 32,
                 chunk_size: int = DEFAULT_CHUNK, lexical: LexicalSettings | None = None,
-                shard: tuple[int, int] | None = None, progress: bool = False) -> Index:
+                shard: tuple[int, int] | None = None, progress: bool = False,
+                lock_timeout: float | None = DEFAULT_LOCK_TIMEOUT) -> Index:
     """Encode ``corpus`` (resumably), build the HNSW graph (and the BM25 side if ``lexical`` settings
     are given) and save it atomically at ``output``.
 
     ``shard`` = (i, N) indexes only the documents of shard i of N (see :mod:`textmetric.index.shards`).
-    ``corpus`` may be any form :func:`~textmetric.data.load_corpus` reads.
+    ``corpus`` may be any form :func:`~textmetric.data.load_corpus` reads. The build holds ``output``'s
+    writer lock throughout (see :func:`~textmetric.index.folder.write_lock`): a second build of the same
+    output waits, and never shares the first one's working folder.
     """
     corpus = load_corpus(corpus)
     if not corpus:
@@ -128,17 +133,18 @@ def build_index(model: "Encoder | SentenceTransformer", corpus: CorpusSource, ou
     identity = model.identity(model_name)
     ids = list(corpus)
     texts = [corpus[i].full_text for i in ids]
-    workdir = work_folder(output)
-    embeddings = encode_chunks(model, ids, texts, workdir, model_sha=identity["weights_sha256"],
-                               batch_size=batch_size, chunk_size=chunk_size, progress=progress)
-    index = Index(identity["dim"], space or space_of(model.model), model=identity, m=m,
-                  ef_construction=ef_construction, ef=ef, capacity=len(ids))
-    index.shard = shard
-    index.add(ids, embeddings, [corpus[i] for i in ids])
-    if lexical is not None:
-        index.enable_lexical(lexical)
-    index.save(output)
-    shutil.rmtree(workdir, ignore_errors=True)
+    with write_lock(output, lock_timeout) as target:
+        workdir = work_folder(target)
+        embeddings = encode_chunks(model, ids, texts, workdir, model_sha=identity["weights_sha256"],
+                                   batch_size=batch_size, chunk_size=chunk_size, progress=progress)
+        index = Index(identity["dim"], space or space_of(model.model), model=identity, m=m,
+                      ef_construction=ef_construction, ef=ef, capacity=len(ids))
+        index.shard = shard
+        index.add(ids, embeddings, [corpus[i] for i in ids])
+        if lexical is not None:
+            index.enable_lexical(lexical)
+        index.save(output)
+        shutil.rmtree(workdir, ignore_errors=True)
     return index
 
 
@@ -166,13 +172,17 @@ def add_documents(index: Index, model: "Encoder | SentenceTransformer", corpus: 
 
 def check_model(index: Index, model: "Encoder | SentenceTransformer") -> None:
     """Refuse a model whose dimension, weights or prompts differ from the index's: its vectors would be garbage
-    there."""
+    there. An index that records a model but not its weights' fingerprint matches no model. (One that records
+    no model at all, built from vectors by the Python API, is checked by dimension only.)"""
     model = Encoder.of(model)
     dim = model.dim
     if dim != index.dim:
         raise InputError(f"the model embeds in {dim} dimensions but the index holds {index.dim}-dimensional "
                          f"vectors: search it with the model it was built with")
     expected = (index.model or {}).get("weights_sha256")
+    if index.model is not None and expected is None:
+        raise InputError(f"the index records its model ({index.model.get('name')}) without the fingerprint of its "
+                         f"weights, so no model can be checked against it: rebuild the index")
     if expected is not None:
         actual = model.fingerprint()
         if actual != expected:

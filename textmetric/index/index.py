@@ -19,11 +19,13 @@ import numpy as np
 from ..atomic import atomic_folder
 from ..data import CorpusSource, Document, load_corpus
 from ..errors import InputError
+from .filters import Filter, FilterSpec, checked_filter
 from ..search.ranking import Hits, sorted_rows
-from .docstore import DocStore
-from .folder import DOCS, GRAPH, LEXICAL, MANIFEST, Manifest, check_replaceable, open_folder, write_manifest
+from .docstore import DocStore, check_fields
+from .folder import (DOCS, GRAPH, INDEX_ENTRIES, LEXICAL, MANIFEST, Manifest, PinnedFolder, check_replaceable,
+                     folder_generation, index_target, read_generation, write_lock, write_manifest)
 from .lexical import LexicalIndex, LexicalSettings, LexicalSide
-from .locking import ANY_MODE, ReadWriteLock
+from .locking import ANY_MODE, DEFAULT_LOCK_TIMEOUT, ReadWriteLock
 from .vectors import (DEFAULT_EF, DEFAULT_EF_CONSTRUCTION, DEFAULT_M, ExactVectors, HnswVectors, check_space,
                       space_of)
 
@@ -80,8 +82,17 @@ class _Composite:
         return self.docs.ids
 
     def document(self, doc_id: str) -> Document | None:
-        """The stored title and text of a document, or None if it is not in the index."""
+        """The stored title, text and fields of a document, or None if it is not in the index."""
         return self.docs.document(doc_id)
+
+    def field_kinds(self) -> dict[str, frozenset[str]]:
+        """Each field some live document has, and the kinds of value it holds (``string``, ``number``, ...)."""
+        with self._lock.reading(ANY_MODE):
+            return self.docs.field_kinds()
+
+    def check_filter(self, filter: FilterSpec) -> Filter | None:
+        """``filter`` parsed and checked against this index's fields (see :mod:`textmetric.index.filters`)."""
+        return checked_filter(filter, self.field_kinds)
 
     def embeddings(self, doc_ids: Sequence[str]) -> np.ndarray:
         """The stored vectors of ``doc_ids`` (normalised for the cosine space)."""
@@ -99,6 +110,8 @@ class _Composite:
         duplicates = _duplicates(ids)
         if duplicates:
             raise InputError(f"{len(duplicates)} duplicate id(s) in one batch: {', '.join(duplicates[:5])}")
+        if documents is not None:
+            check_fields(ids, documents)
         if not ids:
             return
         with self._lock.writing():
@@ -138,19 +151,30 @@ class _Composite:
             raise InputError(f"{self._name_in_errors} has no lexical side (mode '{mode}' needs one): build an "
                              f"index with `textmetric index --lexical`, or add one with `textmetric index-lexical`")
 
-    def search_lexical(self, query_texts: Sequence[str], k: int) -> list[Hits]:
-        """Top ``k`` live documents per query by BM25, in trec_eval order; only documents sharing a term."""
+    def search_lexical(self, query_texts: Sequence[str], k: int, *, filter: FilterSpec = None) -> list[Hits]:
+        """Top ``k`` live documents per query by BM25, in trec_eval order; only documents sharing a term,
+        and passing ``filter`` (which restricts the hits, not the BM25 statistics)."""
         if self.lexical is None:
             raise InputError("the index has no lexical side: build it with `textmetric index --lexical`, "
                              "or add one with `textmetric index-lexical`")
+        spec = self.check_filter(filter)
         with self._lock.reading(ANY_MODE):
-            return self.lexical.search(query_texts, k)
+            # Row i of the lexical side is the i-th live label (both in label order).
+            rows = None if spec is None else np.searchsorted(self.docs.live_labels(), self.docs.matching(spec))
+            return self.lexical.search(query_texts, k, rows)
 
 
 class Index(_Composite):
-    """An HNSW graph over document embeddings, with the documents themselves and their ids."""
+    """An HNSW graph over document embeddings, with the documents themselves and their ids.
+
+    An index loaded from (or saved to) a folder remembers which generation of it it holds: :meth:`changed`
+    tells a long-lived reader when a writer has saved a newer one, and :meth:`save` refuses to overwrite
+    a generation it has not seen (that would drop the other writer's work).
+    """
 
     vectors: HnswVectors
+    _path: Path | None = None        # the folder as the caller named it (a symlink stays one)
+    _generation: str | None = None   # the generation of it this index holds
 
     def __init__(self, dim: int, space: str = "cosine", *, model: dict | None = None, m: int = DEFAULT_M,
                  ef_construction: int = DEFAULT_EF_CONSTRUCTION, ef: int = DEFAULT_EF,
@@ -191,23 +215,37 @@ class Index(_Composite):
         """Vectors in the graph, deleted ones included (``compact`` drops those)."""
         return self.vectors.element_count
 
-    def search(self, query_embeddings: np.ndarray, k: int, ef: int | None = None) -> list[Hits]:
-        """Top ``k`` live documents per query, in trec_eval order (score descending, ties by id descending).
+    def search(self, query_embeddings: np.ndarray, k: int, ef: int | None = None, *,
+               filter: FilterSpec = None) -> list[Hits]:
+        """Top ``k`` live documents per query, in trec_eval order (score descending, ties by id descending);
+        only documents passing ``filter`` when one is given (:mod:`textmetric.index.filters`).
 
-        ``k`` is clamped to the live document count and ``ef`` raised to at least ``k``
-        (hnswlib fails otherwise). Scores: cosine similarity for ``cosine``, the inner
-        product for ``ip``, minus the squared distance for ``l2`` -- higher is closer.
+        ``k`` is clamped to the live (matching) document count and ``ef`` raised to at least
+        ``k`` (hnswlib fails otherwise). Scores: cosine similarity for ``cosine``, the inner
+        product for ``ip``, minus the squared distance for ``l2`` -- higher is closer. A
+        filtered search scans the matching vectors -- the exact top ``k`` -- when that is
+        cheaper than walking the graph (:func:`~textmetric.index.vectors.scan_is_cheaper`),
+        and otherwise walks it with the filter inside (see :mod:`textmetric.index.vectors`).
         """
         queries = np.ascontiguousarray(query_embeddings, dtype=np.float32)
         if queries.ndim != 2 or queries.shape[1] != self.dim:
             raise InputError(f"query embeddings of shape {queries.shape} do not fit an index of "
                              f"dimension {self.dim}")
+        spec = self.check_filter(filter)
         k = min(k, len(self))
         if k < 1 or len(queries) == 0:
             return [[] for _ in range(len(queries))]
         ef = max(ef or self.ef, k)
         with self._lock.reading(ef):
-            labels, scores = self.vectors.search(queries, k, ef)
+            if spec is None:
+                labels, scores = self.vectors.search(queries, k, ef)
+            else:
+                allowed = self.docs.matching(spec)
+                k = min(k, len(allowed))
+                if k < 1:
+                    return [[] for _ in range(len(queries))]
+                labels, scores = self.vectors.search_among(queries, k, ef, allowed, len(self.docs),
+                                                           self.docs.tie_rank())
             ids = self.docs.ids_by_label[labels]
         return sorted_rows(ids, scores)  # hnswlib sorts by score: only ties need the doc-id order
 
@@ -220,6 +258,7 @@ class Index(_Composite):
             fresh.add(ids, self.embeddings(ids), [self.document(d) for d in ids])
         fresh._join_lexical(self.lexical_settings)  # built from the fresh documents when next needed
         fresh.shard = self.shard
+        fresh._path, fresh._generation = self._path, self._generation  # saving it over a newer one is refused too
         return fresh
 
     # -- on disk ---------------------------------------------------------------------------------
@@ -234,39 +273,99 @@ class Index(_Composite):
                         ef=v.ef, elements=v.element_count, next_label=self.docs.next_label, seed=v.seed,
                         model=self.model, shard=self.shard, lexical=self.lexical_settings)
 
-    def save(self, path: str | os.PathLike) -> None:
-        """Write the index folder atomically: a complete new folder is swapped in, or nothing changes."""
+    @property
+    def generation(self) -> str | None:
+        """The generation of the folder this index was loaded from or last saved to (a hash of its
+        manifest), or None for an index never on disk."""
+        return self._generation
+
+    def changed(self) -> bool:
+        """Whether the folder this index was loaded from (or last saved to) holds another generation now: a
+        long-lived reader reloads with :meth:`load` when it does. Reads only the small manifest."""
+        return self._path is not None and folder_generation(self._path) != self._generation
+
+    def save(self, path: str | os.PathLike, *, lock_timeout: float | None = DEFAULT_LOCK_TIMEOUT) -> None:
+        """Write the index folder atomically: a complete new folder is swapped in, or nothing changes.
+
+        Holds the folder's writer lock (waiting ``lock_timeout`` seconds at most; None waits as long as it
+        takes). A symlinked folder is written where the link points. Files of the old folder that are not
+        the index's own are carried across, and its permissions kept. Saving over the folder this index was
+        loaded from is refused if another writer has saved it since: hold :func:`write_lock` from load to
+        save to change an index that other processes also change.
+        """
         path = Path(path)
-        check_replaceable(path)
-        with atomic_folder(path) as tmp:
-            with self._lock.reading():
-                self.vectors.save(tmp / GRAPH)
-                self.docs.save(tmp / DOCS)
-                lexical = [] if self.lexical is None else self.lexical.save(tmp / LEXICAL)
-                manifest = self._manifest()
-            write_manifest(tmp, manifest, [f"{LEXICAL}/{name}" for name in lexical])
+        with write_lock(path, lock_timeout) as target:
+            check_replaceable(target)
+            self._check_not_overtaken(target)
+            with atomic_folder(target, carry=lambda name: name not in INDEX_ENTRIES) as tmp:
+                with self._lock.reading(ANY_MODE):  # writing files leaves the graph alone: searches go on
+                    self.vectors.save(tmp / GRAPH)
+                    self.docs.save(tmp / DOCS)
+                    lexical = [] if self.lexical is None else self.lexical.save(tmp / LEXICAL)
+                    manifest = self._manifest()
+                generation = write_manifest(tmp, manifest, [f"{LEXICAL}/{name}" for name in lexical])
+        self._path, self._generation = path, generation
+
+    def _check_not_overtaken(self, target: Path) -> None:
+        if self._path is None or index_target(self._path) != target:
+            return
+        now = folder_generation(target)
+        if now is not None and now != self._generation:
+            raise InputError("another writer saved this index after it was loaded here: saving would drop that "
+                             "writer's work. Load it again and redo the change (hold write_lock(path) from "
+                             "loading to saving)", target)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Index":
-        """Read an index folder, checking that manifest, graph and documents agree."""
+        """Read an index folder, checking that manifest, graph and documents agree.
+
+        Reads one whole generation even while writers swap new ones in (see :func:`read_generation`).
+        """
         path = Path(path)
-        manifest = open_folder(path)
-        vectors = HnswVectors.load(path / GRAPH, manifest.dim, manifest.space, elements=manifest.elements,
+        index = read_generation(path, cls._read)
+        index._path = path
+        return index
+
+    @classmethod
+    def _read(cls, folder: PinnedFolder) -> "Index":
+        """The index in one pinned generation of its folder."""
+        path, manifest = folder.path, folder.manifest
+        kept = folder.verify(keep=[DOCS])
+        header = HnswVectors.header(folder.file(GRAPH))
+        if header is None:
+            raise InputError(f"{GRAPH} is not an hnswlib graph", path)
+        if header.elements != manifest.elements:
+            raise InputError(f"{GRAPH} holds {header.elements} vectors but {MANIFEST} says {manifest.elements}", path)
+        for what, found, recorded in (("dimension", header.dim, manifest.dim), ("M", header.m, manifest.m),
+                                      ("ef_construction", header.ef_construction, manifest.ef_construction)):
+            if found != recorded:
+                raise InputError(f"{GRAPH} has {what} {found} but {MANIFEST} says {recorded}", path)
+        if manifest.next_label < header.elements:
+            raise InputError(f"{MANIFEST} says labels end before {manifest.next_label} but {GRAPH} holds "
+                             f"{header.elements} vectors", path)
+        vectors = HnswVectors.load(folder.file(GRAPH), manifest.dim, manifest.space, elements=manifest.elements,
                                    m=manifest.m, ef_construction=manifest.ef_construction, ef=manifest.ef,
-                                   seed=manifest.seed)
-        if vectors.element_count != manifest.elements:
-            raise InputError(f"{GRAPH} holds {vectors.element_count} vectors but {MANIFEST} says "
-                             f"{manifest.elements}", path)
-        docs = DocStore.load(path / DOCS, manifest.next_label)
+                                   seed=manifest.seed, source=path / GRAPH)
+        docs = DocStore.load(path / DOCS, manifest.next_label, data=kept[DOCS])
         if len(docs) != manifest.count:
             raise InputError(f"{DOCS} holds {len(docs)} documents but {MANIFEST} says {manifest.count}", path)
+        top = max(docs.labels(docs.ids), default=-1)
+        if top >= manifest.next_label:
+            raise InputError(f"{DOCS} uses label {top} but {MANIFEST} says labels end before {manifest.next_label}",
+                             path)
         lexical = None
         if manifest.lexical is not None:
-            lexical = LexicalIndex.load(path / LEXICAL, manifest.lexical)
+            try:
+                lexical = LexicalIndex.load(folder.folder(LEXICAL), manifest.lexical)
+            except InputError as e:  # name the index's lexical/, not the pinned path it was read through
+                raise InputError(e.problem.replace(str(folder.folder(LEXICAL)), str(path / LEXICAL)),
+                                 path / LEXICAL) from None
             if lexical.ids != docs.ids:
                 raise InputError(f"{LEXICAL}/ does not hold the same documents as {DOCS}", path)
-        return cls.of(vectors, docs, model=manifest.model, shard=manifest.shard, lexical=manifest.lexical,
-                      lexical_index=lexical)
+        index = cls.of(vectors, docs, model=manifest.model, shard=manifest.shard, lexical=manifest.lexical,
+                       lexical_index=lexical)
+        index._generation = folder.generation
+        return index
 
 
 class ExactIndex(_Composite):
@@ -300,14 +399,22 @@ class ExactIndex(_Composite):
                                               progress=progress)
         return cls(ids, embeddings, space_of(encoder.model), [corpus[i] for i in ids])
 
-    def search(self, query_embeddings: np.ndarray, k: int, chunk: int = 256) -> list[Hits]:
-        """The top ``k`` documents per query, in trec_eval order; ``k`` is clamped to the corpus size."""
+    def search(self, query_embeddings: np.ndarray, k: int, chunk: int = 256, *,
+               filter: FilterSpec = None) -> list[Hits]:
+        """The top ``k`` documents per query, in trec_eval order; only documents passing ``filter`` when one is
+        given (:mod:`textmetric.index.filters`); ``k`` is clamped to the (matching) corpus size."""
         queries = np.asarray(query_embeddings, dtype=np.float32)
+        spec = self.check_filter(filter)
         k = min(k, len(self))
         if k < 1:
             return [[] for _ in range(len(queries))]
         with self._lock.reading():
-            labels, scores = self.vectors.search(queries, k, self.docs.tie_rank(), chunk)
+            candidates = None if spec is None else self.docs.matching(spec)
+            if candidates is not None:
+                k = min(k, len(candidates))
+                if k < 1:
+                    return [[] for _ in range(len(queries))]
+            labels, scores = self.vectors.search(queries, k, self.docs.tie_rank(), chunk, candidates)
             ids = self.docs.ids_by_label[labels]
         return list(map(list, map(zip, ids.tolist(), scores.tolist())))
 

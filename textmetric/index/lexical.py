@@ -37,6 +37,7 @@ ENGLISH_STOPWORDS = ("a", "an", "and", "are", "as", "at", "be", "but", "by", "fo
                      "they", "this", "to", "was", "will", "with")
 STOPWORD_LISTS = {"en": ENGLISH_STOPWORDS, "none": ()}
 STEMMERS = ("english", "none")
+DEFAULT_STOPWORDS, DEFAULT_STEMMER = "en", "english"  # Lucene's English analyser, as Anserini indexes
 IDS = "ids.json"
 _BM25_FILES = ("data.csc.index.npy", "indices.csc.index.npy", "indptr.csc.index.npy", "vocab.index.json",
                "params.index.json")
@@ -59,7 +60,7 @@ class LexicalSettings:
     token_pattern: str = TOKEN_PATTERN
 
     @classmethod
-    def named(cls, stopwords: str = "en", stemmer: str = "english", **kwargs) -> "LexicalSettings":
+    def named(cls, stopwords: str = DEFAULT_STOPWORDS, stemmer: str = DEFAULT_STEMMER, **kwargs) -> "LexicalSettings":
         """Settings from option names: ``stopwords`` 'en' or 'none', ``stemmer`` 'english' or 'none'."""
         if stopwords not in STOPWORD_LISTS:
             raise InputError(f"unknown stop-word list '{stopwords}' (expected one of {', '.join(STOPWORD_LISTS)})")
@@ -138,15 +139,20 @@ class LexicalIndex:
         index._id_rank = id_ranks(index.ids)
         return index
 
-    def search(self, query_texts: Sequence[str], k: int) -> list[Hits]:
-        """Top ``k`` documents per query by BM25, in trec_eval order (score descending, ties by id descending).
+    def search(self, query_texts: Sequence[str], k: int, rows: np.ndarray | None = None) -> list[Hits]:
+        """Top ``k`` documents per query by BM25, in trec_eval order (score descending, ties by id descending);
+        among the documents of ``rows`` (positions in ``ids``) only, when given.
 
         Only documents sharing at least one term with the query come back (every
         such score is positive), so a query may get fewer than ``k`` hits, or none.
         """
-        return [self._search_one(text, k) for text in query_texts]
+        allowed = None
+        if rows is not None:
+            allowed = np.zeros(len(self.ids), dtype=bool)
+            allowed[rows] = True
+        return [self._search_one(text, k, allowed) for text in query_texts]
 
-    def _search_one(self, text: str, k: int) -> Hits:
+    def _search_one(self, text: str, k: int, allowed: np.ndarray | None) -> Hits:
         if self._bm25 is None or k < 1:
             return []
         vocab = self._bm25.vocab_dict
@@ -154,7 +160,8 @@ class LexicalIndex:
         if not terms:
             return []
         scores = self._bm25.get_scores_from_ids(terms)
-        return top_hits(scores, np.flatnonzero(scores > 0), k, self.ids, self._id_rank)
+        found = scores > 0 if allowed is None else (scores > 0) & allowed
+        return top_hits(scores, np.flatnonzero(found), k, self.ids, self._id_rank)
 
     # -- on disk ---------------------------------------------------------------------------------
 
@@ -218,9 +225,9 @@ class LexicalSide:
                 self._index = LexicalIndex.build(ids, texts, self.settings)
             return self._index
 
-    def search(self, query_texts: Sequence[str], k: int) -> list[Hits]:
+    def search(self, query_texts: Sequence[str], k: int, rows: np.ndarray | None = None) -> list[Hits]:
         """:meth:`LexicalIndex.search` over the current documents."""
-        return self.current().search(query_texts, k)
+        return self.current().search(query_texts, k, rows)
 
     def save(self, folder: str | os.PathLike) -> list[str]:
         """:meth:`LexicalIndex.save` of the current documents."""

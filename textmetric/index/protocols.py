@@ -17,6 +17,7 @@ from ..search.ranking import Hits
 
 if TYPE_CHECKING:
     from ..data import Document
+    from .filters import Filter, FilterSpec
     from .lexical import LexicalSettings
 
 __all__ = ["DenseSearch", "LexicalSearch", "VectorLookup", "DocumentLookup", "SearchIndex"]
@@ -30,8 +31,9 @@ class DenseSearch(Protocol):
     space: str
     model: dict | None  # the identity of the model the vectors came from, when the index records it
 
-    def search(self, query_embeddings: np.ndarray, k: int) -> list[Hits]:
-        """Each query's top ``k`` live documents (fewer when the index holds fewer)."""
+    def search(self, query_embeddings: np.ndarray, k: int, *, filter: "FilterSpec" = None) -> list[Hits]:
+        """Each query's top ``k`` live documents (fewer when the index holds fewer), among those passing
+        ``filter`` when one is given (:mod:`textmetric.index.filters`)."""
 
 
 @runtime_checkable
@@ -44,8 +46,9 @@ class LexicalSearch(Protocol):
     def check_lexical(self, mode: str) -> None:
         """Raise an InputError naming the remedy unless lexical searches (for ``mode``) can be served."""
 
-    def search_lexical(self, query_texts: Sequence[str], k: int) -> list[Hits]:
-        """Each query's top ``k`` documents sharing a term with it; an InputError without a lexical side."""
+    def search_lexical(self, query_texts: Sequence[str], k: int, *, filter: "FilterSpec" = None) -> list[Hits]:
+        """Each query's top ``k`` documents sharing a term with it (and passing ``filter``); an InputError
+        without a lexical side."""
 
 
 @runtime_checkable
@@ -58,7 +61,7 @@ class VectorLookup(Protocol):
 
 @runtime_checkable
 class DocumentLookup(Protocol):
-    """The live documents: their ids, and each one's title and text."""
+    """The live documents: their ids, each one's title, text and fields, and the fields filters may test."""
 
     @property
     def ids(self) -> list[str]: ...
@@ -69,6 +72,13 @@ class DocumentLookup(Protocol):
 
     def document(self, doc_id: str) -> "Document | None":
         """The stored document, or None when the index does not hold ``doc_id``."""
+
+    def field_kinds(self) -> dict[str, frozenset[str]]:
+        """Each field some document has, and the kinds of value it holds there (``string``, ``number``, ...)."""
+
+    def check_filter(self, filter: "FilterSpec") -> "Filter | None":
+        """``filter`` parsed and checked against the fields: an InputError for an unknown field or operator,
+        or a value of a type the field never holds."""
 
 
 @runtime_checkable

@@ -17,6 +17,7 @@ import numpy as np
 from ..data import Corpus, Document
 from ..encoding import recorded_prompts
 from ..errors import InputError
+from .filters import Filter, FilterSpec, checked_filter
 from ..search.ranking import Hits, merge_top_k
 from .index import Index
 
@@ -99,6 +100,18 @@ class ShardedIndex:
                 return doc
         return None
 
+    def field_kinds(self) -> dict[str, frozenset[str]]:
+        """Each field some document of some shard has, and the kinds of value it holds in any of them."""
+        kinds: dict[str, frozenset[str]] = {}
+        for shard in self.shards:
+            for name, held in shard.field_kinds().items():
+                kinds[name] = kinds.get(name, frozenset()) | held
+        return dict(sorted(kinds.items()))
+
+    def check_filter(self, filter: FilterSpec) -> Filter | None:
+        """``filter`` parsed and checked against the fields of all the shards together."""
+        return checked_filter(filter, self.field_kinds)
+
     def embeddings(self, doc_ids: Sequence[str]) -> np.ndarray:
         """The stored vectors of ``doc_ids``, each fetched from its shard in one call per shard."""
         out = np.empty((len(doc_ids), self.dim), dtype=np.float32)
@@ -112,10 +125,17 @@ class ShardedIndex:
             out[rows] = self.shards[number].embeddings([doc_ids[r] for r in rows])
         return out
 
-    def search(self, query_embeddings: np.ndarray, k: int, ef: int | None = None) -> list[Hits]:
-        """Top ``k`` per query over all shards, in trec_eval order (score descending, ties by id descending)."""
-        per_shard = [s.search(query_embeddings, k, ef) for s in self.shards]
+    def search(self, query_embeddings: np.ndarray, k: int, ef: int | None = None, *,
+               filter: FilterSpec = None) -> list[Hits]:
+        """Top ``k`` per query over all shards, in trec_eval order (score descending, ties by id descending);
+        each shard filtered by ``filter`` (checked once, against the fields of every shard) before the merge."""
+        spec = self.check_filter(filter)
+        per_shard = [s.search(query_embeddings, k, ef, filter=spec) for s in self.shards]
         return [merge_top_k(lists, k) for lists in zip(*per_shard)]  # a document in two shards counts once
+
+    def changed(self) -> bool:
+        """Whether any shard's folder holds a newer generation than the one loaded (see :meth:`Index.changed`)."""
+        return any(shard.changed() for shard in self.shards)
 
     @property
     def lexical_settings(self) -> None:
@@ -126,7 +146,7 @@ class ShardedIndex:
         """Refuse lexical and hybrid modes (``mode``): BM25 statistics are per shard."""
         raise InputError(_PER_SHARD)
 
-    def search_lexical(self, query_texts: Sequence[str], k: int) -> list[Hits]:
+    def search_lexical(self, query_texts: Sequence[str], k: int, *, filter: FilterSpec = None) -> list[Hits]:
         """Refused: BM25 statistics are per shard."""
         raise InputError(_PER_SHARD)
 

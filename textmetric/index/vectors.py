@@ -4,13 +4,21 @@ Both hold float32 vectors of one dimension in one space and know nothing of doc 
 the document store maps labels to documents. Scores are similarities, higher is
 closer: cosine similarity for ``cosine``, the inner product for ``ip``, minus the
 squared distance for ``l2``. A label, once deleted, is never searched again.
+
+A filtered search looks only at the labels a filter allows. Exact search scores just
+those. The graph is searched one of two ways, whichever costs fewer distance
+computations (:func:`scan_is_cheaper`): a scan of the allowed vectors, which is exact,
+or hnswlib's filter inside the graph walk, which passes through every node but keeps
+only allowed ones as results, and stops once it holds ``ef`` of them with nothing nearer
+left to explore: the rule of an unfiltered search, applied to the allowed documents.
 """
 
 from __future__ import annotations
 
 import os
+import struct
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, NamedTuple, Sequence
 
 import numpy as np
 
@@ -20,8 +28,8 @@ from ..search.ranking import top_k
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
-__all__ = ["SPACES", "space_of", "HnswVectors", "ExactVectors", "DEFAULT_M", "DEFAULT_EF_CONSTRUCTION",
-           "DEFAULT_EF", "HNSW_SEED"]
+__all__ = ["SPACES", "space_of", "HnswVectors", "GraphHeader", "ExactVectors", "DEFAULT_M",
+           "DEFAULT_EF_CONSTRUCTION", "DEFAULT_EF", "HNSW_SEED", "scan_is_cheaper"]
 
 SPACES = ("cosine", "ip", "l2")
 DEFAULT_M = 16
@@ -44,6 +52,22 @@ def space_of(model: "SentenceTransformer") -> str:
 def check_space(space: str) -> None:
     if space not in SPACES:
         raise InputError(f"unknown space '{space}' (expected one of {', '.join(SPACES)})")
+
+
+class GraphHeader(NamedTuple):
+    """What an hnswlib graph file says of itself: enough to check the manifest against it before reading it."""
+
+    dim: int
+    elements: int
+    m: int
+    ef_construction: int
+
+
+# hnswlib's saveIndex header: offsetLevel0, max_elements, cur_element_count, size_data_per_element,
+# label_offset, offsetData (size_t); maxlevel (int); enterpoint_node (unsigned); maxM, maxM0, M (size_t);
+# mult (double); ef_construction (size_t). The float32 vector of an element lies between offsetData and
+# label_offset.
+_HEADER = struct.Struct("=QQQQQQiIQQQdQ")
 
 
 class HnswVectors:
@@ -95,18 +119,50 @@ class HnswVectors:
         concurrent reader asked for the same value. Only the retry below raises it, which
         for the others can only raise recall.
         """
+        return self._walk(queries, k, ef)
+
+    def search_among(self, queries: np.ndarray, k: int, ef: int, allowed: np.ndarray, live: int,
+                     tie_rank: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """As :meth:`search`, among the ``allowed`` live labels only (``k`` <= their count; ``live``: the live
+        count): a scan of their vectors when :func:`scan_is_cheaper`, else the graph walk with hnswlib's filter
+        (and the scan after all if the walk cannot gather ``k`` of them). The scan breaks ties by ``tie_rank``."""
+        if not scan_is_cheaper(len(allowed), live, self.m, ef):
+            try:
+                return self._walk(queries, k, ef, frozenset(allowed.tolist()).__contains__)
+            except RuntimeError:
+                pass  # even a beam as wide as the graph did not reach k allowed vectors
+        return self._scan(queries, k, allowed, tie_rank)
+
+    def _walk(self, queries: np.ndarray, k: int, ef: int, allow=None) -> tuple[np.ndarray, np.ndarray]:
         while True:
             self.graph.set_ef(ef)
             try:
-                labels, distances = self.graph.knn_query(queries, k=k)
+                if allow is None:
+                    labels, distances = self.graph.knn_query(queries, k=k)
+                else:  # hnswlib calls ``allow`` under the GIL: more threads would only wait for it
+                    labels, distances = self.graph.knn_query(queries, k=k, num_threads=1, filter=allow)
                 break
             except RuntimeError:
-                # With many deleted elements the beam may not reach k live ones: widen it.
+                # With many deleted (or filtered) elements the beam may not reach k live ones: widen it.
                 if ef >= self.graph.element_count:
                     raise
                 ef = min(2 * ef, self.graph.element_count)
         # hnswlib's distances: 1 - cosine, 1 - inner product, or the squared L2 distance, ascending.
         return labels, (-distances if self.space == "l2" else np.float32(1) - distances).astype(np.float32)
+
+    def _scan(self, queries: np.ndarray, k: int, allowed: np.ndarray, tie_rank: np.ndarray,
+              chunk: int = 256) -> tuple[np.ndarray, np.ndarray]:
+        vectors = self.vectors(allowed)
+        sq_norms = (vectors ** 2).sum(axis=1) if self.space == "l2" else None
+        order, positions = tie_rank[allowed], np.arange(len(allowed))
+        labels = np.empty((len(queries), k), dtype=np.int64)
+        scores = np.empty((len(queries), k), dtype=np.float32)
+        for start in range(0, len(queries), chunk):
+            values = similarities(queries[start:start + chunk], vectors, self.space, sq_norms)
+            for row, row_values in enumerate(values, start=start):
+                best = top_k(row_values, positions, k, order)
+                labels[row], scores[row] = allowed[best], row_values[best]
+        return labels, scores
 
     def vectors(self, labels: Sequence[int]) -> np.ndarray:
         """The stored vectors of ``labels`` (normalised for the cosine space, as hnswlib keeps them)."""
@@ -116,19 +172,34 @@ class HnswVectors:
         """Write the graph to the file ``path``."""
         self.graph.save_index(str(path))
 
+    @staticmethod
+    def header(path: str | os.PathLike) -> GraphHeader | None:
+        """The header of the graph file ``path``, or None if it is too short or inconsistent to be one."""
+        with open(path, "rb") as f:
+            raw = f.read(_HEADER.size)
+        if len(raw) < _HEADER.size:
+            return None
+        (_, _, count, per_element, label_offset, data_offset, _, _, _, _, m, _,
+         ef_construction) = _HEADER.unpack(raw)
+        data_bytes = label_offset - data_offset
+        if not 0 < data_bytes < per_element or data_bytes % 4:
+            return None
+        return GraphHeader(data_bytes // 4, count, m, ef_construction)
+
     @classmethod
     def load(cls, path: str | os.PathLike, dim: int, space: str, *, elements: int, m: int = DEFAULT_M,
              ef_construction: int = DEFAULT_EF_CONSTRUCTION, ef: int = DEFAULT_EF,
-             seed: int = HNSW_SEED) -> "HnswVectors":
-        """Read a graph of ``elements`` vectors that :meth:`save` wrote; an InputError if it cannot be read."""
+             seed: int = HNSW_SEED, source: str | os.PathLike | None = None) -> "HnswVectors":
+        """Read a graph of ``elements`` vectors that :meth:`save` wrote; an InputError (naming ``source``, by
+        default ``path``) if it cannot be read."""
         import hnswlib
 
-        path = Path(path)
+        source = Path(source if source is not None else path)
         graph = hnswlib.Index(space=space, dim=dim)
         try:
-            graph.load_index(str(path), max_elements=max(elements, 1))
+            graph.load_index(os.fspath(path), max_elements=max(elements, 1))
         except RuntimeError as e:
-            raise InputError(f"cannot read {path.name}: {e}", path.parent) from None
+            raise InputError(f"cannot read {source.name}: {e}", source.parent) from None
         return cls(dim, space, m=m, ef_construction=ef_construction, ef=ef, seed=seed, graph=graph)
 
 
@@ -181,20 +252,17 @@ class ExactVectors:
 
     def scores(self, queries: np.ndarray) -> np.ndarray:
         """Similarity of each query to each row (higher is closer), float32; deleted rows included."""
-        q = _prepare(queries, self.space)
-        dots = q @ self._vectors[:self._size].T
-        if self.space == "l2":  # negative squared distance, so that higher is closer
-            return 2 * dots - (q ** 2).sum(axis=1, keepdims=True) - self._sq_norms[None, :self._size]
-        return dots
+        return similarities(queries, self._vectors[:self._size], self.space, self._sq_norms[:self._size])
 
     def search(self, queries: np.ndarray, k: int, tie_rank: np.ndarray | None = None,
-               chunk: int = 256) -> tuple[np.ndarray, np.ndarray]:
-        """Labels and float32 scores of each query's ``k`` best live vectors (``k`` <= live count), best first.
+               chunk: int = 256, candidates: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Labels and float32 scores of each query's ``k`` best live vectors (``k`` <= live count), best first;
+        among the live labels ``candidates`` only, when given (``k`` <= their count).
 
         Ties are broken by ``tie_rank[label]`` ascending (by label without it), the cut at
         ``k`` included: given trec_eval's doc-id order, the result is trec_eval's exactly.
         """
-        candidates = self.live_labels
+        candidates = self.live_labels if candidates is None else candidates
         order = np.arange(self._size) if tie_rank is None else tie_rank
         labels = np.empty((len(queries), k), dtype=np.int64)
         scores = np.empty((len(queries), k), dtype=np.float32)
@@ -222,6 +290,29 @@ class ExactVectors:
             exact = cls(vectors.shape[1], str(saved["space"]), capacity=len(labels))
             exact._put(np.ascontiguousarray(vectors, dtype=np.float32), labels.astype(np.int64))
         return exact
+
+
+def scan_is_cheaper(allowed: int, live: int, m: int, ef: int) -> bool:
+    """Whether scanning ``allowed`` of ``live`` vectors costs no more distance computations than a filtered
+    graph walk: ``allowed² <= 2·M·ef·live``.
+
+    An unfiltered walk computes about 2·M·ef distances (ef results, up to 2·M links at layer
+    0 each); a filter that lets through a fraction s = allowed / live makes it meet about
+    1/s times as many nodes to gather ef allowed ones, 2·M·ef·live / allowed in all, while a
+    scan computes ``allowed``. Below the line the scan wins, and it is exact.
+    """
+    return allowed * allowed <= 2 * m * ef * live
+
+
+def similarities(queries: np.ndarray, vectors: np.ndarray, space: str,
+                 sq_norms: np.ndarray | None = None) -> np.ndarray:
+    """Similarity of each query to each of ``vectors`` (stored: normalised for ``cosine``), higher is closer,
+    float32; ``sq_norms``, the vectors' squared norms, for ``l2``."""
+    q = _prepare(queries, space)
+    dots = q @ vectors.T
+    if space == "l2":  # negative squared distance, so that higher is closer
+        return 2 * dots - (q ** 2).sum(axis=1, keepdims=True) - sq_norms[None, :]
+    return dots
 
 
 def _grown(array: np.ndarray, rows: int) -> np.ndarray:

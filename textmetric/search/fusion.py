@@ -12,9 +12,10 @@ from typing import Sequence
 from ..errors import InputError
 from .ranking import Hits, ordered
 
-__all__ = ["reciprocal_rank_fusion", "score_fusion", "FUSIONS", "DEFAULT_RRF_K", "DEFAULT_ALPHA"]
+__all__ = ["reciprocal_rank_fusion", "score_fusion", "FUSIONS", "DEFAULT_FUSION", "DEFAULT_RRF_K", "DEFAULT_ALPHA"]
 
 FUSIONS = ("rrf", "score")
+DEFAULT_FUSION = "rrf"  # needs no score normalisation, so no tuning per collection
 DEFAULT_RRF_K = 60     # Cormack, Clarke & Buettcher (SIGIR 2009): robust across collections, no tuning
 DEFAULT_ALPHA = 0.5    # equal weight to each side: no collection's preference built in
 

@@ -14,10 +14,11 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["Hit", "Hits", "rank", "ordered", "id_ranks", "top_k", "top_hits", "sorted_rows", "merge_top_k"]
+__all__ = ["Hit", "Hits", "Run", "rank", "ordered", "id_ranks", "top_k", "top_hits", "sorted_rows", "merge_top_k"]
 
 Hit = tuple[str, float]
 Hits = list[Hit]  # one query's (doc id, score) pairs, best first
+Run = dict[str, dict[str, float]]  # {query id: {doc id: score}}, each query's documents in trec_eval order
 
 
 def rank(scores: Mapping[str, float]) -> list[str]:

@@ -16,18 +16,20 @@ import numpy as np
 from ..data import number_queries
 from ..errors import InputError
 from ..encoding import Encoder
-from .fusion import DEFAULT_ALPHA, DEFAULT_RRF_K, FUSIONS, reciprocal_rank_fusion, score_fusion
-from .ranking import Hits
+from ..index.filters import FilterSpec
+from .fusion import DEFAULT_ALPHA, DEFAULT_FUSION, DEFAULT_RRF_K, FUSIONS, reciprocal_rank_fusion, score_fusion
+from .ranking import Hits, Run
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
     from ..index.protocols import SearchIndex
-    from ..metrics import Run
 
-__all__ = ["MODES", "DEFAULT_DEPTH", "Retriever"]
+__all__ = ["MODES", "DEFAULT_MODE", "DEFAULT_TOP_K", "DEFAULT_DEPTH", "Retriever"]
 
 MODES = ("dense", "lexical", "hybrid")
+DEFAULT_MODE = "dense"
+DEFAULT_TOP_K = 10  # hits per query a search returns
 DEFAULT_DEPTH = 100  # candidates taken from each side before fusing
 
 
@@ -42,8 +44,8 @@ class Retriever:
     the run keeps the top ``k`` of the fused list, so at most ``2 * depth`` documents.
     """
 
-    def __init__(self, model: "Encoder | SentenceTransformer | None", index: "SearchIndex", *, mode: str = "dense",
-                 fusion: str = "rrf", alpha: float = DEFAULT_ALPHA, rrf_k: float = DEFAULT_RRF_K,
+    def __init__(self, model: "Encoder | SentenceTransformer | None", index: "SearchIndex", *, mode: str = DEFAULT_MODE,
+                 fusion: str = DEFAULT_FUSION, alpha: float = DEFAULT_ALPHA, rrf_k: float = DEFAULT_RRF_K,
                  depth: int = DEFAULT_DEPTH, batch_size: int = 32, progress: bool = False) -> None:
         if mode not in MODES:
             raise InputError(f"unknown mode '{mode}' (expected one of {', '.join(MODES)})")
@@ -75,36 +77,41 @@ class Retriever:
             return "bm25"
         return "rrf" if self.fusion == "rrf" else "score-fusion"
 
-    def search(self, queries: Mapping[str, str] | Sequence[str], k: int = 10,
-               embeddings: np.ndarray | None = None) -> "Run":
+    def search(self, queries: Mapping[str, str] | Sequence[str], k: int = DEFAULT_TOP_K,
+               embeddings: np.ndarray | None = None, *, filter: FilterSpec = None) -> "Run":
         """``{query_id: {doc_id: score}}`` for the top ``k`` of each query (a list's ids are its positions, from "0").
 
         ``embeddings``: the queries already encoded by this model, so that several searches
-        of the same queries (other modes, a recall check) encode them once.
+        of the same queries (other modes, a recall check) encode them once. ``filter``: only
+        documents whose fields pass it (:mod:`textmetric.index.filters`), in every mode.
         """
         if k < 1:
             raise InputError(f"k must be at least 1, got {k}")
+        filter = self.index.check_filter(filter)  # a bad filter fails before any encoding
         if isinstance(queries, Mapping):
             qids, texts = list(queries), list(queries.values())
         else:
             qids, texts = list(number_queries(queries)), list(queries)
-        hits = self.hits(texts, k, embeddings) if texts else []
+        hits = self.hits(texts, k, embeddings, filter=filter) if texts else []
         return {qid: dict(h) for qid, h in zip(qids, hits)}
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """The queries' embeddings by this retriever's encoder (with its query prompt)."""
         return self.encoder.encode_queries(list(texts), batch_size=self.batch_size, progress=self.progress)
 
-    def hits(self, texts: Sequence[str], k: int, embeddings: np.ndarray | None = None) -> list[Hits]:
-        """Each query's top ``k`` hits, in trec_eval order, by this retriever's mode."""
+    def hits(self, texts: Sequence[str], k: int, embeddings: np.ndarray | None = None, *,
+             filter: FilterSpec = None) -> list[Hits]:
+        """Each query's top ``k`` hits, in trec_eval order, by this retriever's mode; only documents passing
+        ``filter`` (hybrid: each side filtered before the fusion)."""
+        filter = self.index.check_filter(filter)
         if self.mode == "lexical":
-            return self.index.search_lexical(texts, k)
+            return self.index.search_lexical(texts, k, filter=filter)
         if embeddings is None:
             embeddings = self.encode(texts)
         if self.mode == "dense":
-            return self.index.search(embeddings, k)
-        dense = self.index.search(embeddings, self.depth)
-        lexical = self.index.search_lexical(texts, self.depth)
+            return self.index.search(embeddings, k, filter=filter)
+        dense = self.index.search(embeddings, self.depth, filter=filter)
+        lexical = self.index.search_lexical(texts, self.depth, filter=filter)
         if self.fusion == "rrf":
             return [reciprocal_rank_fusion([d, s], self.rrf_k)[:k] for d, s in zip(dense, lexical)]
         return [score_fusion(d, s, self.alpha)[:k] for d, s in zip(dense, lexical)]

@@ -3,8 +3,9 @@
 ``service`` is what it does in plain Python (a shell over ``Retriever``, ``add_documents``
 and ``Index.delete``); ``app`` the FastAPI routes and the rules for bad requests;
 ``batching`` encodes concurrent queries together; ``live`` holds the loaded index and swaps
-in a new state when the folder changes; ``schema`` the JSON models and limits; ``client``
-the service from Python; ``command`` the click command; ``static/`` the search page.
+in a new state when the folder changes; ``schema`` the JSON models and limits; ``server``
+runs the app under uvicorn; ``client`` the service from Python; ``static/`` the search page.
+The command is ``textmetric.cli.serve``.
 """
 
 from .client import Client, ServiceError

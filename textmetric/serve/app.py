@@ -23,12 +23,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
-from .. import __version__
 from ..errors import InputError
+from ..index import LockTimeout
 from .schema import (AddResponse, DeleteRequest, DeleteResponse, DocumentIn, DocumentOut, ErrorResponse,
                      SearchRequest, SearchResponse)
 from .server import API_KEY_ENV
-from .service import Service
+from .service import Service, version
 
 __all__ = ["create_app"]
 
@@ -49,8 +49,8 @@ def create_app(indexes: str | os.PathLike | Sequence[str | os.PathLike] | Servic
                cors_origins: Sequence[str] = (), **settings) -> FastAPI:
     """The service's app over ``indexes`` (one folder, several shards, or a :class:`Service` already made).
 
-    ``settings`` go to :class:`Service`: ``model``, ``backend``, ``max_seq_length``, ``api_key``,
-    ``max_batch``, ``max_wait``, ``poll``, ``batch_size``, ``max_body_bytes``. The model and index
+    ``settings`` go to :class:`Service`: ``model``, ``encoding``, ``api_key``, ``max_batch``,
+    ``max_wait``, ``poll``, ``batch_size``, ``max_body_bytes``, ``lock_timeout``. The model and index
     load here, once; the watcher of the index folders runs while the app is being served.
     """
     service = indexes if isinstance(indexes, Service) else Service(indexes, **settings)
@@ -63,7 +63,7 @@ def create_app(indexes: str | os.PathLike | Sequence[str | os.PathLike] | Servic
         finally:
             service.stop()
 
-    app = FastAPI(title="textmetric", version=__version__, lifespan=lifespan,
+    app = FastAPI(title="textmetric", version=version(), lifespan=lifespan,
                   description="Semantic search over a textmetric index: dense, lexical (BM25) or hybrid.")
     app.state.service = service
     _add_error_handlers(app)
@@ -166,6 +166,10 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(InputError)
     async def refused(request: Request, error: InputError) -> JSONResponse:
         return _error(400, str(error))
+
+    @app.exception_handler(LockTimeout)
+    async def busy(request: Request, error: LockTimeout) -> JSONResponse:  # another process is writing
+        return _error(503, str(error), {"Retry-After": "5"})
 
     @app.exception_handler(Exception)
     async def failed(request: Request, error: Exception) -> JSONResponse:

@@ -20,7 +20,7 @@ from ..errors import InputError
 
 if TYPE_CHECKING:
     from ..data import CorpusSource
-    from ..metrics import Run
+    from ..evaluation.metrics import Run
 
 __all__ = ["Client", "ServiceError"]
 
@@ -73,19 +73,13 @@ class Client:
         if status == 404:
             return None
         record = self._checked(status, answer)
-        fields = {"fields": record["fields"]} if record.get("fields") else {}
-        return Document(text=record["text"], title=record["title"], **fields)
+        return Document(text=record["text"], title=record["title"], fields=record.get("fields") or {})
 
     def add(self, corpus: "CorpusSource") -> tuple[int, int]:
         """Add documents (any form ``load_corpus`` reads, a local file included); an id already in the index is
         replaced. Returns (added, replaced) once the index is on disk."""
-        documents = []
-        for doc_id, doc in load_corpus(corpus).items():
-            record = {"_id": doc_id, "title": doc.title, "text": doc.text}
-            fields = getattr(doc, "fields", None)  # a document's extra columns, where the store keeps them
-            if fields:
-                record["fields"] = dict(fields)
-            documents.append(record)
+        documents = [{**doc.fields, "_id": doc_id, "title": doc.title, "text": doc.text}  # a corpus file's record
+                     for doc_id, doc in load_corpus(corpus).items()]
         answer = self._call("POST", "/documents", documents)
         return answer["added"], answer["replaced"]
 

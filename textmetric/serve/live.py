@@ -2,44 +2,37 @@
 
 A search takes the current :class:`Snapshot` once and finishes on it, so a swap never shows
 a request half of one state and half of another, and searches in flight when a new state
-arrives end on the old one. Writes through the service take turns: each loads the folder as
-it is on disk, applies the change with the library's :func:`add_documents` or
-:meth:`Index.delete`, saves it with the crash-safe folder swap, and only then publishes the
-new snapshot, so a write is acknowledged once it is on disk. Changes made by another
-process (``textmetric add`` / ``delete``) are noticed by a watcher thread that compares each
-folder's stamp every ``poll`` seconds and swaps in the new state the same way.
+arrives end on the old one. A write through the service holds the folder's writer lock
+(:func:`~textmetric.index.write_lock`, shared with ``textmetric add`` in other processes)
+from loading the folder as it is on disk to saving it with the crash-safe folder swap; it
+applies the change with the library's :func:`add_documents` or :meth:`Index.delete`, and
+only then publishes the new snapshot, so a write is acknowledged once it is on disk.
+Changes made by another process (``textmetric add`` / ``delete`` / ``compact``) are noticed
+by a watcher thread that asks each loaded index whether its folder holds another generation
+(:meth:`Index.changed`, which reads only the manifest) every ``poll`` seconds, and swapped in
+the same way.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Sequence
 
 from ..data import Corpus
 from ..encoding import Encoder
 from ..errors import InputError, warn
-from ..index import Index
+from ..index import Index, write_lock
 from ..index.building import add_documents, check_model
-from ..index.folder import MANIFEST
 from ..index.shards import ShardedIndex
 
-__all__ = ["LiveIndex", "Snapshot", "folder_stamp", "DEFAULT_POLL"]
+__all__ = ["LiveIndex", "Snapshot", "DEFAULT_POLL", "DEFAULT_LOCK_TIMEOUT"]
 
 DEFAULT_POLL = 0.5  # seconds between two looks at the index folders for another process's change
-
-
-def folder_stamp(path: Path) -> tuple[int, int, int]:
-    """What changes whenever an index folder is saved again: its manifest's inode, mtime and size.
-
-    Every save swaps a complete new folder in, so the manifest is a new file; one ``stat``.
-    """
-    stat = os.stat(path / MANIFEST)
-    return stat.st_ino, stat.st_mtime_ns, stat.st_size
+DEFAULT_LOCK_TIMEOUT = 30.0  # seconds a write waits for another process's writer lock before it is refused
 
 
 @dataclass(frozen=True)
@@ -48,30 +41,39 @@ class Snapshot:
 
     index: Index | ShardedIndex
     parts: tuple[Index, ...]  # one per folder (the index itself when there is one)
-    stamps: tuple
-    generation: int  # 0 for the state loaded at start, +1 for each one swapped in since
+    state: int  # 0 for the state loaded at start, +1 for each one swapped in since
     loaded_at: float  # time.time() of the load
+
+    def changed(self) -> bool:
+        """Whether a folder holds another generation than the one loaded here."""
+        return any(part.changed() for part in self.parts)
 
 
 class LiveIndex:
     """The loaded index folders, kept up to date: writes through :meth:`add` / :meth:`delete`, and reloads
-    when another process changes a folder (:meth:`refresh`, called by the watcher every ``poll`` seconds)."""
+    when another process changes a folder (:meth:`refresh`, called by the watcher every ``poll`` seconds).
+
+    ``encoder``: the model the index is searched with, which new documents are encoded by and
+    a reloaded folder is checked against (set it before the first write or reload). A write
+    waits ``lock_timeout`` seconds at most for another process's writer lock, then raises
+    :class:`~textmetric.index.LockTimeout`.
+    """
 
     def __init__(self, paths: Sequence[str | os.PathLike], encoder: Encoder | None = None, *,
-                 poll: float = DEFAULT_POLL, batch_size: int = 32) -> None:
+                 poll: float = DEFAULT_POLL, batch_size: int = 32,
+                 lock_timeout: float | None = DEFAULT_LOCK_TIMEOUT) -> None:
         if not paths:
             raise InputError("no index to serve")
         self.paths = [Path(p) for p in paths]
-        self.encoder = encoder  # the model the index is searched with: what new documents are encoded by
+        self.encoder = encoder
         self.poll = poll
         self.batch_size = batch_size
+        self.lock_timeout = lock_timeout
         self.reload_error: str | None = None  # why the last look at a changed folder kept the old state
-        self._turn = threading.Lock()  # one writer or reloader at a time
+        self._turn = threading.Lock()  # one writer or reloader at a time in this process
         self._stop = threading.Event()
         self._watcher: threading.Thread | None = None
-        stamps = self._stamps_or_none()  # taken before the load: a save meanwhile shows as a change
-        index, parts = self._load()  # a folder that is no index fails here, in one line
-        self.current = Snapshot(index, parts, stamps or self._stamps(), 0, time.time())
+        self.current = Snapshot(*self._load(), 0, time.time())
 
     @property
     def writable(self) -> bool:
@@ -82,17 +84,8 @@ class LiveIndex:
         parts = tuple(Index.load(p) for p in self.paths)
         return (parts[0] if len(parts) == 1 else ShardedIndex(parts, [str(p) for p in self.paths])), parts
 
-    def _stamps(self) -> tuple:
-        return tuple(folder_stamp(p) for p in self.paths)
-
-    @contextlib.contextmanager
-    def _writing(self) -> Iterator[None]:
-        """One change at a time in this process (the cross-process writer lock of the index goes here too)."""
-        with self._turn:
-            yield
-
-    def _publish(self, index: Index | ShardedIndex, parts: tuple[Index, ...], stamps: tuple) -> Snapshot:
-        self.current = Snapshot(index, parts, stamps, self.current.generation + 1, time.time())
+    def _publish(self, index: Index | ShardedIndex, parts: tuple[Index, ...]) -> Snapshot:
+        self.current = Snapshot(index, parts, self.current.state + 1, time.time())
         return self.current
 
     # -- changes made elsewhere --------------------------------------------------------------------
@@ -100,15 +93,14 @@ class LiveIndex:
     def refresh(self) -> bool:
         """Swap in the folders' new state if another process changed one; returns whether it did.
 
-        A folder that cannot be read (caught mid-swap, or now holding another model's vectors)
-        leaves the current state in place, with the reason in :attr:`reload_error`, and is
-        tried again at the next look.
+        A folder that cannot be read, or that now holds another model's vectors, leaves the
+        current state in place, with the reason in :attr:`reload_error`, and is tried again at
+        the next look.
         """
-        if self._stamps_or_none() == self.current.stamps:
+        if not self.current.changed():
             return False
-        with self._writing():
-            stamps = self._stamps_or_none()
-            if stamps is None or stamps == self.current.stamps:
+        with self._turn:
+            if not self.current.changed():
                 return False
             try:
                 index, parts = self._load()
@@ -120,14 +112,8 @@ class LiveIndex:
                 self.reload_error = str(error)
                 return False
             self.reload_error = None
-            self._publish(index, parts, stamps)
+            self._publish(index, parts)
         return True
-
-    def _stamps_or_none(self) -> tuple | None:
-        try:
-            return self._stamps()
-        except OSError:  # a folder between the two renames of a swap: look again later
-            return None
 
     def start(self) -> None:
         """Start the watcher thread (once)."""
@@ -153,23 +139,23 @@ class LiveIndex:
     def add(self, corpus: Corpus) -> tuple[int, int]:
         """Encode and add ``corpus`` (new ids added, existing ones replaced), on disk before this returns;
         returns (added, replaced) as :func:`add_documents` does."""
-        with self._writing():
-            path = self._single()
+        path = self._single()
+        with self._turn, write_lock(path, self.lock_timeout):
             index = Index.load(path)
             added, replaced = add_documents(index, self.encoder, corpus, batch_size=self.batch_size)
             index.save(path)
-            self._publish(index, (index,), self._stamps())
+            self._publish(index, (index,))
         return added, replaced
 
     def delete(self, ids: Sequence[str]) -> list[str]:
         """Delete documents by id, on disk before this returns; returns the ids that were not there."""
-        with self._writing():
-            path = self._single()
+        path = self._single()
+        with self._turn, write_lock(path, self.lock_timeout):
             index = Index.load(path)
             missing = index.delete(ids)
             if len(missing) < len(set(ids)):
                 index.save(path)
-                self._publish(index, (index,), self._stamps())
+                self._publish(index, (index,))
         return missing
 
     def _single(self) -> Path:

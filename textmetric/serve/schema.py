@@ -107,18 +107,19 @@ class SearchResponse(BaseModel):
                                                    "order (score descending, ties by doc id descending).")
     warnings: list[str] = Field(description="E.g. queries truncated to the model's max length.")
     took_ms: float
-    generation: int = Field(description="The index state searched: 0 at start, +1 at each change.")
+    state: int = Field(description="The index state searched: 0 at start, +1 at each change swapped in.")
 
 
 class DocumentIn(BaseModel):
-    """A document to add (or replace, when its id is in the index already)."""
+    """A document to add (or replace, when its id is in the index already), as a line of a corpus file holds
+    it: ``_id`` (or ``id``), ``text``, an optional ``title``; every other key is one of its fields (the keys of
+    a ``metadata`` object too), which filters match."""
 
-    model_config = _STRICT
+    model_config = ConfigDict(strict=True, extra="allow")
 
     id: str | int = Field(validation_alias=AliasChoices("_id", "id"), description="\"_id\" or \"id\".")
     title: str = ""
     text: str
-    fields: dict[str, Any] | None = Field(None, description="Extra columns, for filters.")
 
     @field_validator("id")
     @classmethod
@@ -127,6 +128,10 @@ class DocumentIn(BaseModel):
         if not value.strip():
             raise ValueError("empty id")
         return value
+
+    def record(self) -> dict[str, Any]:
+        """The document as a corpus record without its id: title, text and the other keys."""
+        return {"title": self.title, "text": self.text, **(self.model_extra or {})}
 
 
 class DocumentOut(BaseModel):
@@ -146,14 +151,14 @@ class AddResponse(BaseModel):
     added: int
     replaced: int
     documents: int = Field(description="Documents in the index now.")
-    generation: int
+    state: int
 
 
 class DeleteResponse(BaseModel):
     deleted: int
     not_found: list[str]
     documents: int
-    generation: int
+    state: int
 
 
 class ErrorResponse(BaseModel):

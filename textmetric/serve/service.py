@@ -9,33 +9,33 @@ errors into status codes.
 
 from __future__ import annotations
 
-import dataclasses
-import inspect
 import os
 import time
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
-from .. import __version__
-from ..data import Document
+from ..data import load_corpus
 from ..encoding import Encoder
 from ..errors import InputError
-from ..index import Index
 from ..index.building import check_model, load_index_model
 from ..search.fusion import FUSIONS
-from ..search.ranking import rank
+from ..search.results import query_record
 from ..search.retriever import MODES, Retriever
-from ..search.snippets import snippet
 from .batching import DEFAULT_MAX_BATCH, DEFAULT_MAX_WAIT, QueryBatcher
-from .live import DEFAULT_POLL, LiveIndex, Snapshot
+from .live import DEFAULT_LOCK_TIMEOUT, DEFAULT_POLL, LiveIndex, Snapshot
 from .schema import MAX_BODY_BYTES, MAX_EF, MAX_K, MAX_QUERIES, MAX_QUERY_CHARS, DocumentIn, SearchRequest
 
-__all__ = ["Service", "AtDepth"]
+__all__ = ["Service", "AtDepth", "version"]
 
-# Filters and document fields arrive with the metadata columns of the document store; until then a
-# request that uses them is refused in one line rather than answered as if they were not there.
-FILTERS = "filter" in inspect.signature(Retriever.search).parameters
-FIELDS = "fields" in {field.name for field in dataclasses.fields(Document)}
 
+def version() -> str:
+    """textmetric's version, as the installed package records it (what ``textmetric --version`` says)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed("textmetric")
+    except PackageNotFoundError:
+        return "unknown"
 
 class AtDepth:
     """An index searched at HNSW depth ``ef``: one request's ``ef`` without changing the shared index's."""
@@ -54,27 +54,30 @@ class Service:
     """The loaded index folders, their model and the query batcher; what every endpoint calls.
 
     ``model``: None for the model the index records, a name or folder (checked against the
-    index), or an :class:`Encoder` already loaded. Writes are allowed only with an ``api_key``.
+    index), or an :class:`Encoder` already loaded; ``encoding``: how to load it, as
+    :func:`load_index_model` takes it (``backend``, ``workers``, ``max_seq_length``, ``prompts``,
+    ``prompt_names``; the index's by default). Writes are allowed only with an ``api_key``, and wait
+    ``lock_timeout`` seconds at most for another process's writer lock.
     """
 
     def __init__(self, indexes: str | os.PathLike | Sequence[str | os.PathLike], *,
-                 model: "str | os.PathLike | Encoder | None" = None, backend: str | None = None,
-                 max_seq_length: int | None = None, api_key: str | None = None, max_batch: int = DEFAULT_MAX_BATCH,
-                 max_wait: float = DEFAULT_MAX_WAIT, poll: float = DEFAULT_POLL, batch_size: int = 32,
-                 max_body_bytes: int = MAX_BODY_BYTES) -> None:
+                 model: "str | os.PathLike | Encoder | None" = None, encoding: Mapping[str, Any] | None = None,
+                 api_key: str | None = None, max_batch: int = DEFAULT_MAX_BATCH, max_wait: float = DEFAULT_MAX_WAIT,
+                 poll: float = DEFAULT_POLL, batch_size: int = 32, max_body_bytes: int = MAX_BODY_BYTES,
+                 lock_timeout: float | None = DEFAULT_LOCK_TIMEOUT) -> None:
         paths = [indexes] if isinstance(indexes, (str, os.PathLike)) else list(indexes)
         if api_key is not None and not api_key.strip():
             raise InputError("the API key is empty")
         self.api_key = api_key
         self.max_body_bytes = max_body_bytes
         self.batch_size = batch_size
-        self.live = LiveIndex(paths, poll=poll, batch_size=batch_size)
+        self.live = LiveIndex(paths, poll=poll, batch_size=batch_size, lock_timeout=lock_timeout)
         index = self.live.current.index
         if isinstance(model, Encoder):
             check_model(index, model)
             self.encoder = model
         else:
-            self.encoder = load_index_model(index, model, backend=backend, max_seq_length=max_seq_length)
+            self.encoder = load_index_model(index, model, **(encoding or {}))
         self.live.encoder = self.encoder
         self.batcher = QueryBatcher(self.encoder, max_batch=max_batch, max_wait=max_wait, batch_size=batch_size)
 
@@ -113,12 +116,11 @@ class Service:
         """The request's queries searched in the current index state: the answer of ``POST /search``."""
         start = time.perf_counter()
         snapshot = self.live.current
-        if request.filter is not None and not FILTERS:
-            raise InputError("filters are not supported yet")
         index = snapshot.index if request.ef is None else AtDepth(snapshot.index, request.ef)
         retriever = Retriever(None if request.mode == "lexical" else self.encoder, index, mode=request.mode,
                               fusion=request.fusion, alpha=request.alpha, rrf_k=request.rrf_k, depth=request.depth,
                               batch_size=self.batch_size)
+        spec = snapshot.index.check_filter(request.filter)  # a bad filter fails before any encoding
         queries = request.texts()
         embeddings, warnings = None, []
         with self.batcher.visit():
@@ -126,13 +128,12 @@ class Service:
                 encoded = self.batcher.encode(list(queries.values()))
                 embeddings = encoded.embeddings
                 warnings = self._truncated(list(queries), encoded.lengths)
-            options = {} if request.filter is None else {"filter": request.filter}
-            run = retriever.search(queries, request.k, embeddings=embeddings, **options)
-            results = [{"query_id": qid, "query": text,
-                        "hits": self._hits(snapshot.index, run[qid], request.snippet)} for qid, text in queries.items()]
+            run = retriever.search(queries, request.k, embeddings=embeddings, filter=spec)
+            results = [query_record(qid, text, run[qid], snapshot.index, retriever.score_kind, request.snippet)
+                       for qid, text in queries.items()]
         return {"score_kind": retriever.score_kind, "mode": request.mode, "k": request.k, "results": results,
                 "warnings": warnings, "took_ms": round(1000 * (time.perf_counter() - start), 3),
-                "generation": snapshot.generation}
+                "state": snapshot.state}
 
     def _truncated(self, qids: list[str], lengths: list[int] | None) -> list[str]:
         limit = self.encoder.max_seq_length
@@ -141,21 +142,12 @@ class Service:
         return [f"query '{qid}' is {n:,} tokens long: truncated to the model's max_seq_length of {limit}"
                 for qid, n in zip(qids, lengths) if n > limit]
 
-    @staticmethod
-    def _hits(index, scores: dict[str, float], cut: int | None) -> list[dict]:
-        hits = []
-        for position, doc_id in enumerate(rank(scores), start=1):
-            doc = index.document(doc_id)
-            hits.append({"rank": position, "doc_id": doc_id, "score": scores[doc_id], "title": doc.title,
-                         "text": doc.text if cut is None else snippet(doc.text, cut), "fields": _fields(doc)})
-        return hits
-
     def document(self, doc_id: str) -> dict | None:
         """A document as the index holds it, or None: ``GET /documents/{id}``."""
         doc = self.live.current.index.document(doc_id)
         if doc is None:
             return None
-        return {"doc_id": doc_id, "title": doc.title, "text": doc.text, "fields": _fields(doc)}
+        return {"doc_id": doc_id, "title": doc.title, "text": doc.text, "fields": doc.fields}
 
     def info(self) -> dict:
         """What is served: ``GET /info``."""
@@ -163,7 +155,7 @@ class Service:
         index = snapshot.index
         model = index.model or {}
         record = {
-            "version": __version__,
+            "version": version(),
             "documents": len(index),
             "indexes": [{"name": path.name, "documents": len(shard),
                          "shard": None if shard.shard is None else f"{shard.shard[0]}/{shard.shard[1]}"}
@@ -176,9 +168,9 @@ class Service:
             "fusions": list(FUSIONS),
             "lexical": None if index.lexical_settings is None else _lexical(index.lexical_settings.to_dict()),
             "ef": index.ef,
-            "filters": FILTERS,
+            "generations": [part.generation for part in snapshot.parts],
             "writes": self.writes,
-            "generation": snapshot.generation,
+            "state": snapshot.state,
             "loaded_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(snapshot.loaded_at)),
             "reload_error": self.live.reload_error,
             "limits": {"max_k": MAX_K, "max_queries": MAX_QUERIES, "max_query_chars": MAX_QUERY_CHARS,
@@ -196,28 +188,20 @@ class Service:
         duplicates = [d.id for d in documents if d.id in seen or seen.add(d.id)]
         if duplicates:
             raise InputError(f"{len(duplicates)} duplicate id(s) in one request: {', '.join(duplicates[:5])}")
-        if any(d.fields for d in documents) and not FIELDS:
-            raise InputError("document fields are not supported yet")
-        corpus = {d.id: Document(text=d.text, title=d.title, **({"fields": d.fields} if d.fields else {}))
-                  for d in documents}
+        corpus = load_corpus({d.id: d.record() for d in documents})  # read as a corpus file's records are
         added, replaced = self.live.add(corpus)
         snapshot = self.live.current
         return {"added": added, "replaced": replaced, "documents": len(snapshot.index),
-                "generation": snapshot.generation}
+                "state": snapshot.state}
 
     def delete(self, ids: Sequence[str]) -> dict:
         """Delete documents by id, on disk before it returns: ``DELETE /documents``."""
         missing = self.live.delete(list(ids))
         snapshot = self.live.current
         return {"deleted": len(set(ids)) - len(missing), "not_found": missing, "documents": len(snapshot.index),
-                "generation": snapshot.generation}
+                "state": snapshot.state}
 
 
 def _lexical(settings: dict) -> dict:
     """The BM25 side's settings, its stop words counted rather than listed."""
     return {**settings, "stopwords": len(settings.get("stopwords") or ())}
-
-
-def _fields(doc: Document) -> dict:
-    """A document's extra columns (none until the document store keeps them)."""
-    return dict(getattr(doc, "fields", None) or {})

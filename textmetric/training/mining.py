@@ -13,22 +13,28 @@ import os
 from typing import TYPE_CHECKING, Iterator
 
 from ..data import Corpus, Qrels, Queries
+from ..encoding import DEFAULT_BATCH_SIZE
 from ..errors import InputError, option
 from ..atomic import atomic_write
-from ..metrics import rank
+from ..search.ranking import rank
 from ..index.protocols import SearchIndex
 from ..search.retriever import Retriever
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
-    from .encoding import Encoder
+    from ..encoding import Encoder
 
-__all__ = ["mine_hard_negatives", "write_triplets"]
+__all__ = ["mine_hard_negatives", "write_triplets", "DEFAULT_NEGATIVES", "DEFAULT_SKIP_TOP", "DEFAULT_MAX_RANK"]
+
+DEFAULT_NEGATIVES = 5  # per query
+DEFAULT_SKIP_TOP = 0  # top hits passed over (they often hold relevant documents nobody judged)
+DEFAULT_MAX_RANK = 50  # negatives come from the top this many hits
 
 
 def mine_hard_negatives(model: "Encoder | SentenceTransformer", index: SearchIndex, queries: Queries, qrels: Qrels, *,
-                        negatives: int = 5, skip_top: int = 0, max_rank: int = 50, batch_size: int = 32,
+                        negatives: int = DEFAULT_NEGATIVES, skip_top: int = DEFAULT_SKIP_TOP,
+                        max_rank: int = DEFAULT_MAX_RANK, batch_size: int = DEFAULT_BATCH_SIZE,
                         progress: bool = False) -> dict[str, list[str]]:
     """For each judged query, up to ``negatives`` unjudged-or-non-relevant doc ids from its top ``max_rank``.
 

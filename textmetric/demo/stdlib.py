@@ -22,7 +22,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -31,9 +30,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from .atomic import replace_folder, temp_folder_beside
-from .data import Corpus, Document, Qrels, Queries, RetrievalData, load_corpus, load_qrels, load_queries
-from .errors import InputError, warn
+from ..atomic import atomic_folder
+from ..data import Corpus, Document, Qrels, Queries, RetrievalData, load_corpus, load_qrels, load_queries
+from ..errors import InputError, warn
 
 __all__ = ["Collection", "stdlib", "stdlib_collection", "build_stdlib", "scan_stdlib", "make_collection",
            "split_docstring", "write_beir", "export_stdlib", "cache_root", "QUICK_MODULES", "MAX_DOCUMENTS",
@@ -246,19 +245,11 @@ def write_beir(collection: Collection, folder: str | os.PathLike, *, about: dict
         "modules": {s: m for s, m in sorted(collection.modules.items())},
         "sha256": {name: _digest(text) for name, text in files.items()},
     }
-    tmp = temp_folder_beside(folder)
-    try:
+    with atomic_folder(folder) as tmp:
         for name, text in {**files, "manifest.json": json.dumps(manifest, indent=2) + "\n"}.items():
             path = tmp / name
             path.parent.mkdir(parents=True, exist_ok=True)
-            with open(path, "w", encoding="utf-8", newline="") as f:
-                f.write(text)
-                f.flush()
-                os.fsync(f.fileno())
-        replace_folder(tmp, folder)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+            path.write_bytes(text.encode("utf-8"))
     return folder
 
 

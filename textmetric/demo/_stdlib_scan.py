@@ -1,4 +1,4 @@
-"""Collect the docstrings of the Python standard library; run as a script by ``datasets.py``.
+"""Collect the docstrings of the Python standard library; run as a script by ``stdlib.py``.
 
 It runs in a child interpreter started with ``-I -S -B`` (no site-packages, no
 current folder on ``sys.path``, no bytecode written) and in a scratch working

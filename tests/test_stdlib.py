@@ -7,7 +7,7 @@ import json
 import pytest
 
 from textmetric.data import load_beir
-from textmetric.datasets import (QUERY_PREFIX, build_stdlib, cache_folder, make_collection, split_docstring,
+from textmetric.demo.stdlib import (QUERY_PREFIX, build_stdlib, cache_folder, make_collection, split_docstring,
                                  split_group, stdlib, stdlib_collection, write_beir)
 from textmetric.errors import InputError
 
@@ -124,7 +124,7 @@ def test_stdlib_returns_a_split_like_any_beir_folder_and_reads_it_back_from_the_
     assert not set(test.queries) & set(train.queries)
     folder = cache_folder(SMALL, cache_dir=tmp_path)
     assert folder.parent == tmp_path and folder.name.startswith("stdlib-py3.")
-    monkeypatch.setattr("textmetric.datasets.scan_stdlib", lambda *a, **k: pytest.fail("built again"))
+    monkeypatch.setattr("textmetric.demo.stdlib.scan_stdlib", lambda *a, **k: pytest.fail("built again"))
     again = stdlib_collection(SMALL, cache_dir=tmp_path)
     assert again.split("test") == test
 

@@ -2,7 +2,7 @@
 
 ``run_demo`` (``textmetric demo``) takes the model (default all-MiniLM-L6-v2) and
 
-1. builds the stdlib dataset (see ``datasets.py``) and writes it as a BEIR folder;
+1. builds the stdlib dataset (see ``stdlib.py``) and writes it as a BEIR folder;
 2. indexes the corpus with the model as it is and evaluates the test queries (zero-shot);
 3. fine-tunes it with the default recipe (``fine_tune``, mnrl, on the train split: its
    queries come from other modules than the test queries');
@@ -25,11 +25,14 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
-from .atomic import atomic_write
-from .compare import Comparison, compare_evaluations
-from .datasets import MAX_DOCUMENTS, QUICK_MODULES, Collection, stdlib_collection, write_beir
-from .errors import InputError, option
-from .metrics import Evaluation, evaluate, rank
+from ..atomic import atomic_write
+from ..encoding import DEFAULT_BATCH_SIZE
+from ..errors import InputError, option
+from ..evaluation.compare import Comparison, compare_evaluations
+from ..evaluation.formatting import text_table
+from ..evaluation.metrics import Evaluation
+from ..search.ranking import rank
+from .stdlib import MAX_DOCUMENTS, QUICK_MODULES, Collection, stdlib_collection, write_beir
 
 __all__ = ["DemoConfig", "DemoResult", "run_demo", "DEMO_METRICS", "EXAMPLE_QUERIES", "DEFAULT_WORKDIR"]
 
@@ -52,7 +55,7 @@ class DemoConfig:
     modules: Sequence[str] | None = None  # top-level stdlib modules; None: all (or QUICK_MODULES with quick)
     max_docs: int | None = MAX_DOCUMENTS
     epochs: float = 1.0
-    batch_size: int = 32
+    batch_size: int = DEFAULT_BATCH_SIZE
     max_seq_length: int | None = 128  # docstrings are short; truncating the long ones keeps the CPU time modest
     dev_corpus_size: int | None = None  # None: 500, or 200 with quick
     k: int = 1000
@@ -110,13 +113,14 @@ def _write_json(path: Path, data: dict) -> None:
 def run_demo(config: DemoConfig | None = None, *, echo: Callable[[str], None] = print,
              say: Callable[[str], None] = lambda message: None, progress: bool = False) -> DemoResult:
     """Run the demo; ``echo`` receives the results (table, examples, files), ``say`` the progress chatter."""
-    from .evaluate import write_run
-    from .index.building import build_index
-    from .encoding import Encoder
-    from .report import System, model_distances, training_log_of, write_report
-    from .search.retriever import Retriever
-    from .training.mining import mine_hard_negatives, write_triplets
-    from .training.trainer import AUTO_MAX_RANK, AUTO_SKIP_TOP, TrainConfig, fine_tune
+    from ..encoding import Encoder
+    from ..evaluation.runs import write_run
+    from ..evaluation.systems import SystemRun, evaluate_systems
+    from ..index.building import build_index
+    from ..search.retriever import Retriever
+    from ..training.mining import mine_hard_negatives, write_triplets
+    from ..training.config import AUTO_MAX_RANK, AUTO_SKIP_TOP, TrainConfig
+    from ..training.trainer import fine_tune
 
     config = (config or DemoConfig()).resolved()
     workdir = Path(config.workdir)
@@ -172,19 +176,14 @@ def run_demo(config: DemoConfig | None = None, *, echo: Callable[[str], None] = 
     clock = lap("fine-tuned", clock)
 
     # 5. scores, runs, report
-    before = evaluate(run_before, test.qrels, DEMO_METRICS)
-    after = evaluate(run_after, test.qrels, DEMO_METRICS)
+    scored = evaluate_systems([SystemRun(NAMES[0], run_before, base, index_before),
+                               SystemRun(NAMES[1], run_after, tuned, index_after, model_path=model_dir)],
+                              test.qrels, DEMO_METRICS)
+    before, after = (scored.evaluations[name] for name in NAMES)
     comparison = compare_evaluations(before, after, seed=config.seed)
-    write_run(run_before, workdir / "runs" / f"{NAMES[0]}.run", tag=NAMES[0])
-    write_run(run_after, workdir / "runs" / f"{NAMES[1]}.run", tag=NAMES[1])
-    systems = [
-        System(NAMES[0], before, run_before, model_distances(base, test.queries, test.qrels, run_before, index_before,
-                                                             batch_size=config.batch_size)),
-        System(NAMES[1], after, run_after, model_distances(tuned, test.queries, test.qrels, run_after, index_after,
-                                                           batch_size=config.batch_size),
-               training_log=training_log_of(model_dir)),
-    ]
-    write_report(workdir / "report", systems, test.qrels, comparison=comparison)
+    for name, run in zip(NAMES, (run_before, run_after)):
+        write_run(run, workdir / "runs" / f"{name}.run", tag=name)
+    scored.write_report(workdir / "report", test.queries, comparison=comparison, batch_size=config.batch_size)
     examples = {NAMES[0]: Retriever(base, index_before).search(list(config.examples), k=3),
                 NAMES[1]: Retriever(tuned, index_after).search(list(config.examples), k=3)}
     clock = lap("report", clock)
@@ -223,15 +222,11 @@ def format_before_after(comparison: Comparison, num_queries: int, collection: Co
     header = ["metric", NAMES[0], NAMES[1], "change", "p"]
     rows = [[name, f"{m.mean_a:.4f}", f"{m.mean_b:.4f}", f"{m.difference:+.4f}", f"{m.p_randomization:.4f}"]
             for name, m in comparison.metrics.items()]
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    lines = [f"stdlib test split: {num_queries} queries from {len(collection.modules['test'])} modules never "
-             f"trained on, searched among all {len(collection.corpus)} documents", ""]
-    lines += ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
-              for row in [header, *rows]]
-    flips = (f"all 2^{num_queries} sign flips" if 2 ** num_queries <= comparison.permutations
-             else f"{comparison.permutations:,} random sign flips, seed {comparison.seed}")
-    lines.append(f"(p: two-sided paired randomisation test over the {num_queries} queries, {flips})")
-    return "\n".join(lines)
+    return "\n".join([f"stdlib test split: {num_queries} queries from {len(collection.modules['test'])} modules never "
+                      f"trained on, searched among all {len(collection.corpus)} documents", "",
+                      text_table(header, rows),
+                      f"(p: two-sided paired randomisation test over the {num_queries} queries, "
+                      f"{comparison.sign_flips})"])
 
 
 def verdict(comparison: Comparison) -> str:

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 import os
 import re
 from dataclasses import dataclass
@@ -37,18 +36,20 @@ from typing import TYPE_CHECKING, BinaryIO, Callable, Container, Mapping, Sequen
 
 import numpy as np
 
-from .atomic import atomic_write
-from .data import Qrels, Queries
-from .errors import InputError
-from .metrics import Evaluation, Run, rank
+from ..atomic import atomic_write
+from ..data import Qrels, Queries
+from ..encoding import DEFAULT_BATCH_SIZE
+from ..errors import InputError
+from .formatting import finite_or_none
+from .metrics import DEFAULT_RELEVANCE_LEVEL, Evaluation, Run, rank
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
     from sentence_transformers import SentenceTransformer
 
     from .compare import Comparison
-    from .encoding import Encoder
-    from .index.protocols import SearchIndex
+    from ..encoding import Encoder
+    from ..index.protocols import SearchIndex
 
 __all__ = ["System", "Distances", "pair_distances", "model_distances", "recall_curve", "interpolated_precision",
            "RECALL_LEVELS", "write_report", "check_report_folder", "training_log_of", "plot_training_log"]
@@ -92,7 +93,7 @@ def _evaluated(run: Run, qrels: Qrels) -> list[str]:
 
 def pair_distances(query_vectors: Mapping[str, np.ndarray], doc_ids: Container[str],
                    doc_vectors: Callable[[list[str]], np.ndarray], qrels: Qrels, run: Run, *,
-                   negatives: int = DEFAULT_NEGATIVES, relevance_level: int = 1) -> Distances:
+                   negatives: int = DEFAULT_NEGATIVES, relevance_level: int = DEFAULT_RELEVANCE_LEVEL) -> Distances:
     """Distances of each query with a vector to its relevant documents and to its ``negatives``
     top-ranked non-relevant ones (unjudged or graded below ``relevance_level``).
 
@@ -123,11 +124,11 @@ def _unit(vectors: np.ndarray) -> np.ndarray:
 
 
 def model_distances(model: "Encoder | SentenceTransformer", queries: Queries, qrels: Qrels, run: Run,
-                    index: "SearchIndex", *, negatives: int = DEFAULT_NEGATIVES, relevance_level: int = 1,
-                    batch_size: int = 32) -> Distances:
+                    index: "SearchIndex", *, negatives: int = DEFAULT_NEGATIVES,
+                    relevance_level: int = DEFAULT_RELEVANCE_LEVEL, batch_size: int = DEFAULT_BATCH_SIZE) -> Distances:
     """:func:`pair_distances` with the model's query embeddings and the document vectors an index holds
     (HNSW, exact or shards): only the queries are encoded."""
-    from .encoding import encode
+    from ..encoding import encode
 
     qids = [q for q in _evaluated(run, qrels) if q in queries]
     vectors = encode(model, [queries[q] for q in qids], role="query", batch_size=batch_size)
@@ -147,7 +148,7 @@ def _relevant_ranks(run: Run, qrels: Qrels, relevance_level: int) -> list[tuple[
     return out
 
 
-def recall_curve(run: Run, qrels: Qrels, max_k: int, *, relevance_level: int = 1) -> np.ndarray:
+def recall_curve(run: Run, qrels: Qrels, max_k: int, *, relevance_level: int = DEFAULT_RELEVANCE_LEVEL) -> np.ndarray:
     """Mean recall@k for k = 1 ... ``max_k`` (element k - 1) over the evaluated queries, as ``recall@k`` scores them."""
     if max_k < 1:
         raise InputError(f"max_k must be at least 1, got {max_k}")
@@ -162,7 +163,7 @@ def recall_curve(run: Run, qrels: Qrels, max_k: int, *, relevance_level: int = 1
 
 
 def interpolated_precision(run: Run, qrels: Qrels, levels: Sequence[float] = RECALL_LEVELS, *,
-                           relevance_level: int = 1) -> np.ndarray:
+                           relevance_level: int = DEFAULT_RELEVANCE_LEVEL) -> np.ndarray:
     """Mean interpolated precision at each recall level: per query the highest precision at any rank
     whose recall reaches the level, 0 if none does (trec_eval ``iprec_at_recall``)."""
     per_query = _relevant_ranks(run, qrels, relevance_level)
@@ -208,13 +209,9 @@ def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-") or "model"
 
 
-def _finite(value):
-    return None if isinstance(value, float) and not math.isfinite(value) else value
-
-
 def write_report(folder: str | os.PathLike, systems: Sequence[System], qrels: Qrels, *,
                  comparison: "Comparison | None" = None, max_k: int | None = None,
-                 relevance_level: int = 1) -> list[Path]:
+                 relevance_level: int = DEFAULT_RELEVANCE_LEVEL) -> list[Path]:
     """Write the report of ``systems`` into ``folder`` (created if need be); returns the files written.
 
     With two systems and no ``comparison`` given, the second is compared with the first.
@@ -250,7 +247,7 @@ def write_report(folder: str | os.PathLike, systems: Sequence[System], qrels: Qr
 def _write_metrics(path: Path, systems: Sequence[System], comparison) -> Path:
     data: dict = {"systems": {}}
     for s in systems:
-        entry = {"metrics": {k: _finite(v) for k, v in s.evaluation.means.items()},
+        entry = {"metrics": {k: finite_or_none(v) for k, v in s.evaluation.means.items()},
                  "num_queries": s.evaluation.num_queries}
         if s.distances is not None:
             entry["distances"] = s.distances.summary()

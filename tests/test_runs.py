@@ -1,14 +1,11 @@
-"""TREC run files in and out, and scoring a retriever end to end."""
+"""TREC run files in and out, and the per-query CSV."""
 
 import numpy as np
 import pytest
 
-from textmetric.data import load_beir
 from textmetric.errors import InputError
-from textmetric.evaluate import evaluate_retriever, read_run, write_per_query, write_run
-from textmetric.index import ExactIndex
-from textmetric.metrics import evaluate
-from textmetric.search.retriever import Retriever
+from textmetric.evaluation.metrics import evaluate
+from textmetric.evaluation.runs import read_run, write_per_query, write_run
 
 
 def test_run_files_round_trip_float32_scores_exactly(tmp_path):
@@ -78,14 +75,6 @@ def test_per_query_csv_has_one_row_per_query(tmp_path):
     result = evaluate({"q1": {"a": 1.0}, "q2": {"b": 1.0}}, {"q1": {"a": 1}, "q2": {"a": 1}}, ["map", "p@1"])
     write_per_query(result, tmp_path / "pq.csv")
     assert (tmp_path / "pq.csv").read_text().splitlines() == ["query_id,map,p@1", "q1,1.0,1.0", "q2,0.0,0.0"]
-
-
-def test_evaluating_a_retriever_scores_its_own_run(tiny_model, beir_dir):
-    data = load_beir(beir_dir, "test")
-    retriever = Retriever(tiny_model, ExactIndex.build(tiny_model, data.corpus))
-    result, run = evaluate_retriever(retriever, data.queries, data.qrels, k=3)
-    assert result.means == evaluate(run, data.qrels).means
-    assert result.num_queries == 3 and all(len(hits) == 3 for hits in run.values())
 
 
 def test_a_written_run_file_has_the_permissions_of_a_plain_file(tmp_path):

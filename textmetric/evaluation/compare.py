@@ -26,9 +26,10 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from .data import Qrels
-from .errors import InputError, option, warn
-from .metrics import DEFAULT_METRICS, Evaluation, Run, evaluate
+from ..data import Qrels
+from ..errors import InputError, option, warn
+from .formatting import finite_or_none, text_table
+from .metrics import DEFAULT_METRICS, DEFAULT_RELEVANCE_LEVEL, Evaluation, Run, evaluate
 
 __all__ = ["paired_t_test", "randomization_test", "compare_runs", "compare_evaluations", "Comparison",
            "MetricComparison", "format_comparison", "DEFAULT_PERMUTATIONS", "DEFAULT_SEED"]
@@ -119,12 +120,17 @@ class Comparison:
 
     def as_dict(self) -> dict:
         """Plain JSON-ready data (NaN and infinities become null)."""
-        def clean(value):
-            return None if isinstance(value, float) and not math.isfinite(value) else value
-
         return {"num_queries": self.num_queries, "only_in_a": len(self.only_in_a), "only_in_b": len(self.only_in_b),
                 "complete": self.complete, "permutations": self.permutations, "seed": self.seed,
-                "metrics": {name: {k: clean(v) for k, v in asdict(m).items()} for name, m in self.metrics.items()}}
+                "metrics": {name: {k: finite_or_none(v) for k, v in asdict(m).items()}
+                            for name, m in self.metrics.items()}}
+
+    @property
+    def sign_flips(self) -> str:
+        """Which sign flips the randomisation test drew: all ``2^n`` (an exact p), or seeded random ones."""
+        if 2 ** self.num_queries <= self.permutations:
+            return f"all 2^{self.num_queries} sign flips"
+        return f"{self.permutations:,} random sign flips, seed {self.seed}"
 
 
 def compare_evaluations(a: Evaluation, b: Evaluation, *, permutations: int = DEFAULT_PERMUTATIONS,
@@ -152,8 +158,8 @@ def compare_evaluations(a: Evaluation, b: Evaluation, *, permutations: int = DEF
 
 
 def compare_runs(run_a: Run, run_b: Run, qrels: Qrels, metrics: Sequence[str] = DEFAULT_METRICS, *,
-                 relevance_level: int = 1, complete: bool = False, permutations: int = DEFAULT_PERMUTATIONS,
-                 seed: int = DEFAULT_SEED) -> Comparison:
+                 relevance_level: int = DEFAULT_RELEVANCE_LEVEL, complete: bool = False,
+                 permutations: int = DEFAULT_PERMUTATIONS, seed: int = DEFAULT_SEED) -> Comparison:
     """Score both runs against ``qrels`` and compare them query by query (see the module docstring).
 
     Judged queries that a run lacks are counted in a warning; a run answering no judged query, or
@@ -213,7 +219,4 @@ def format_comparison(comparison: Comparison, labels: Mapping[str, str] | None =
     rows = [[name, _number(m.mean_a), _number(m.mean_b), ("+" if m.difference >= 0 else "") + _number(m.difference),
              _number(m.t, 3), _number(m.p_t_test), _number(m.p_randomization), str(m.improved), str(m.worsened),
              str(m.tied)] for name, m in comparison.metrics.items()]
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths)))
-             for row in [header, *rows]]
-    return "\n".join(lines)
+    return text_table(header, rows)

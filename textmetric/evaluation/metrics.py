@@ -21,20 +21,19 @@ from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from .data import Qrels
-from .errors import InputError, option, warn
-from .search.ranking import rank
+from ..data import Qrels
+from ..errors import InputError, option, warn
+from ..search.ranking import Run, rank
 
 __all__ = [
-    "Run", "Metric", "Evaluation", "METRICS", "DEFAULT_METRICS",
+    "Run", "Metric", "Evaluation", "METRICS", "DEFAULT_METRICS", "DEFAULT_RELEVANCE_LEVEL",
     "rank", "parse_metric", "evaluate", "check_coverage",
     "average_precision", "ndcg", "reciprocal_rank", "recall", "precision", "r_precision", "bpref", "success",
     "pair_accuracy",
 ]
 
-Run = dict[str, dict[str, float]]
-
 DEFAULT_METRICS = ("map", "map@100", "ndcg@10", "mrr@10", "recall@100", "p@10")
+DEFAULT_RELEVANCE_LEVEL = 1  # the lowest grade that counts as relevant: trec_eval's -l default
 
 
 # --------------------------------------------------------------------------- per-query metrics
@@ -57,7 +56,7 @@ def _hits(ranking: Sequence[str], judgments: Mapping[str, int], relevance_level:
 
 
 def average_precision(ranking: Sequence[str], judgments: Mapping[str, int], k: int | None = None,
-                      relevance_level: int = 1) -> float:
+                      relevance_level: int = DEFAULT_RELEVANCE_LEVEL) -> float:
     """AP@k = (1/R) * sum over ranks i <= k holding a relevant doc of (relevant in top i) / i.
 
     Divided by R, not min(k, R) (trec_eval ``map`` / ``map_cut_k``); 0 when R = 0.
@@ -95,7 +94,7 @@ def ndcg(ranking: Sequence[str], judgments: Mapping[str, int], k: int | None = N
 
 
 def reciprocal_rank(ranking: Sequence[str], judgments: Mapping[str, int], k: int | None = None,
-                    relevance_level: int = 1) -> float:
+                    relevance_level: int = DEFAULT_RELEVANCE_LEVEL) -> float:
     """RR@k = 1 / rank of the first relevant doc within the top k, else 0 (trec_eval ``recip_rank``)."""
     get = judgments.get
     for i, d in enumerate(_cut(ranking, k), start=1):
@@ -106,7 +105,7 @@ def reciprocal_rank(ranking: Sequence[str], judgments: Mapping[str, int], k: int
 
 
 def recall(ranking: Sequence[str], judgments: Mapping[str, int], k: int | None = None,
-           relevance_level: int = 1) -> float:
+           relevance_level: int = DEFAULT_RELEVANCE_LEVEL) -> float:
     """Recall@k = (relevant in top k) / R; 0 when R = 0 (trec_eval ``recall_k``)."""
     num_relevant = _num_relevant(judgments, relevance_level)
     if num_relevant == 0:
@@ -115,7 +114,7 @@ def recall(ranking: Sequence[str], judgments: Mapping[str, int], k: int | None =
 
 
 def precision(ranking: Sequence[str], judgments: Mapping[str, int], k: int | None = None,
-              relevance_level: int = 1) -> float:
+              relevance_level: int = DEFAULT_RELEVANCE_LEVEL) -> float:
     """P@k = (relevant in top k) / k, k even when fewer were retrieved (trec_eval ``P_k``).
 
     Without k: relevant retrieved / number retrieved (0 for an empty ranking).
@@ -126,7 +125,8 @@ def precision(ranking: Sequence[str], judgments: Mapping[str, int], k: int | Non
     return _hits(_cut(ranking, k), judgments, relevance_level) / depth
 
 
-def r_precision(ranking: Sequence[str], judgments: Mapping[str, int], relevance_level: int = 1) -> float:
+def r_precision(ranking: Sequence[str], judgments: Mapping[str, int],
+                relevance_level: int = DEFAULT_RELEVANCE_LEVEL) -> float:
     """R-precision = (relevant in top R) / R; 0 when R = 0 (trec_eval ``Rprec``)."""
     num_relevant = _num_relevant(judgments, relevance_level)
     if num_relevant == 0:
@@ -134,7 +134,8 @@ def r_precision(ranking: Sequence[str], judgments: Mapping[str, int], relevance_
     return _hits(ranking[:num_relevant], judgments, relevance_level) / num_relevant
 
 
-def bpref(ranking: Sequence[str], judgments: Mapping[str, int], relevance_level: int = 1) -> float:
+def bpref(ranking: Sequence[str], judgments: Mapping[str, int], relevance_level: int = DEFAULT_RELEVANCE_LEVEL
+          ) -> float:
     """bpref = (1/R) * sum over retrieved relevant docs r of 1 - min(n_r, R) / min(N, R) (Buckley & Voorhees 2004).
 
     Only judged documents count: n_r is the number of judged non-relevant docs (0 <= grade < level) ranked
@@ -161,7 +162,7 @@ def bpref(ranking: Sequence[str], judgments: Mapping[str, int], relevance_level:
 
 
 def success(ranking: Sequence[str], judgments: Mapping[str, int], k: int | None = None,
-            relevance_level: int = 1) -> float:
+            relevance_level: int = DEFAULT_RELEVANCE_LEVEL) -> float:
     """Success@k = 1 if a relevant doc is in the top k, else 0 (trec_eval ``success_k``, ranx ``hit_rate@k``)."""
     return 1.0 if _hits(_cut(ranking, k), judgments, relevance_level) else 0.0
 
@@ -212,7 +213,8 @@ class Metric:
     k: int | None = None
     uses_level: bool = True
 
-    def __call__(self, ranking: Sequence[str], judgments: Mapping[str, int], relevance_level: int = 1) -> float:
+    def __call__(self, ranking: Sequence[str], judgments: Mapping[str, int],
+                 relevance_level: int = DEFAULT_RELEVANCE_LEVEL) -> float:
         """The metric of one query's ranking (doc ids in rank order) against its judgments."""
         kwargs: dict = {}
         if self.k is not None:
@@ -253,7 +255,7 @@ class Evaluation:
 
 
 def evaluate(run: Run, qrels: Qrels, metrics: Iterable[str] = DEFAULT_METRICS, *,
-             relevance_level: int = 1, complete: bool = False) -> Evaluation:
+             relevance_level: int = DEFAULT_RELEVANCE_LEVEL, complete: bool = False) -> Evaluation:
     """Score ``run`` against ``qrels``: per-query metrics and their means (trec_eval, ``-c`` if complete).
 
     Evaluated queries: those in both run and qrels; with ``complete`` every qrels query, one missing

@@ -1,13 +1,14 @@
-"""``textmetric serve``: the index and its model behind HTTP, loaded once, until Ctrl-C or SIGTERM."""
+"""``serve``: the index and its model behind HTTP, loaded once, until Ctrl-C or SIGTERM."""
 
 from __future__ import annotations
 
 import click
 
-from ..encoding import BACKENDS
-from .batching import DEFAULT_MAX_BATCH, DEFAULT_MAX_WAIT
-from .live import DEFAULT_POLL
-from .server import API_KEY_ENV, DEFAULT_HOST, DEFAULT_PORT
+from ..serve.batching import DEFAULT_MAX_BATCH, DEFAULT_MAX_WAIT
+from ..serve.live import DEFAULT_POLL
+from ..serve.server import API_KEY_ENV, DEFAULT_HOST, DEFAULT_PORT
+from .options import _encoder_settings, encoder_options, model_option, quiet_option
+from .output import _say, _setup
 
 
 @click.command()
@@ -18,12 +19,8 @@ from .server import API_KEY_ENV, DEFAULT_HOST, DEFAULT_PORT
               help="The address to listen on (0.0.0.0: every interface of the machine).")
 @click.option("--port", default=DEFAULT_PORT, show_default=True, type=click.IntRange(0, 65535),
               help="The port to listen on (0: a free one, printed at start).")
-@click.option("--model", "model_name", metavar="NAME_OR_PATH", default=None,
-              help="The model to encode queries with [default: the one the index records].")
-@click.option("--backend", type=click.Choice(BACKENDS), default=None,
-              help="Inference backend: torch, onnx or onnx-int8 [default: the index's].")
-@click.option("--max-seq-length", type=click.IntRange(min=1), default=None,
-              help="Truncate queries to this many tokens [default: the index's].")
+@model_option
+@encoder_options
 @click.option("--api-key", metavar="KEY", envvar=API_KEY_ENV, show_envvar=True, default=None,
               help="Turn on the write endpoints (POST and DELETE /documents), which then need this key. "
                    f"Prefer the variable {API_KEY_ENV}: a command line is visible to every user of the machine.")
@@ -35,22 +32,19 @@ from .server import API_KEY_ENV, DEFAULT_HOST, DEFAULT_PORT
               help="How long the first query of a batch may wait for others, in milliseconds.")
 @click.option("--poll", default=DEFAULT_POLL, show_default=True, type=click.FloatRange(min=0),
               help="Seconds between looks at the index folders for changes made by other processes (0: never).")
-@click.option("--quiet", "-q", is_flag=True, help="Only the URL on stdout; errors still show on stderr.")
-def serve(index_dirs, host, port, model_name, backend, max_seq_length, api_key, cors_origins, max_batch,
-          batch_wait_ms, poll, quiet) -> None:
+@quiet_option
+def serve(index_dirs, host, port, model_name, api_key, cors_origins, max_batch, batch_wait_ms, poll, quiet) -> None:
     """Serve an index over HTTP: a JSON API (/search, /documents, /info; documented at /docs) and a search
     page at /. Prints the URL on stdout and a summary on stderr; Ctrl-C or SIGTERM stops it."""
-    from ..cli import _say, _setup
-    from .app import create_app
-    from .server import bind
-    from .server import serve as run
+    from ..serve.app import create_app
+    from ..serve.server import bind
+    from ..serve.server import serve as run
 
     _setup(quiet)
     sock = bind(host, port)  # a port already taken fails here, before the model loads
     try:
-        app = create_app(index_dirs, model=model_name, backend=backend, max_seq_length=max_seq_length,
-                         api_key=api_key, cors_origins=cors_origins, max_batch=max_batch,
-                         max_wait=batch_wait_ms / 1000, poll=poll)
+        app = create_app(index_dirs, model=model_name, encoding=_encoder_settings(), api_key=api_key,
+                         cors_origins=cors_origins, max_batch=max_batch, max_wait=batch_wait_ms / 1000, poll=poll)
     except BaseException:
         sock.close()
         raise
