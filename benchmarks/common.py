@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import statistics
+import threading
 import time
 from pathlib import Path
 from typing import Callable
@@ -53,3 +54,15 @@ def interleaved_seconds(reference: Callable[[], object], candidate: Callable[[],
             (reference, candidate)[side]()
             times[side].append(time.perf_counter() - start)
     return statistics.median(times[0]), statistics.median(times[1])
+
+
+def run_for(threads: list[threading.Thread], seconds: float, stop: threading.Event) -> float:
+    """Start ``threads``, let them run ``seconds``, set ``stop`` and wait for them; returns the wall time."""
+    start = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    time.sleep(seconds)
+    stop.set()
+    for thread in threads:
+        thread.join()
+    return time.perf_counter() - start

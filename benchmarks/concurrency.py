@@ -44,7 +44,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import RESULTS
+from common import RESULTS, run_for
 
 SECOND_PROCESS = """
     import json, sys, time, numpy as np
@@ -126,14 +126,7 @@ def under_load(folder: Path, seconds: float, readers: int, docs: int, dim: int, 
     second = subprocess.Popen([sys.executable, "-c", textwrap.dedent(SECOND_PROCESS), str(folder), str(stop_file),
                                str(docs), str(batch)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     threads = [threading.Thread(target=search, args=(n,)) for n in range(readers)] + [threading.Thread(target=write)]
-    start = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    time.sleep(seconds)
-    stop.set()
-    for thread in threads:
-        thread.join()
-    elapsed = time.perf_counter() - start
+    elapsed = run_for(threads, seconds, stop)
     stop_file.touch()
     out, err = second.communicate(timeout=120)
     if second.returncode != 0:

@@ -26,7 +26,6 @@ import argparse
 import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -34,7 +33,7 @@ import threading
 import time
 from pathlib import Path
 
-from common import RESULTS, SCIFACT, have_scifact
+from common import RESULTS, SCIFACT, have_scifact, run_for
 
 CLIENTS = (1, 4, 16, 64)
 KEY = "benchmark-key"
@@ -193,14 +192,7 @@ def mixed(url: str, queries: list[str], corpus_texts: list[str], seconds: float,
             batch += 1
 
     threads = [threading.Thread(target=search, args=(n,)) for n in range(searchers)] + [threading.Thread(target=write)]
-    start = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    time.sleep(seconds)
-    stop.set()
-    for thread in threads:
-        thread.join(timeout=120)
-    elapsed = time.perf_counter() - start
+    elapsed = run_for(threads, seconds, stop)
     client = tm.Client(url)
     lost = sum(client.document(d) is None for d in present) + sum(client.document(d) is not None for d in gone)
     row = summary(latencies, elapsed, len(errors))

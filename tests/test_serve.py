@@ -330,18 +330,18 @@ def test_the_openapi_document_lists_the_endpoints(reader):
 # -- micro-batching -------------------------------------------------------------------------------------------
 
 
-def test_concurrent_queries_are_encoded_in_one_batch_with_the_vectors_each_would_get_alone(encoder):
-    texts = ["cats", "a programming language that is fast", "bread", "the moon and the earth"]
-    batcher = QueryBatcher(encoder, max_wait=0.5)
+def encode_at_once(batcher: QueryBatcher, requests: list[list[str]]) -> dict[int, np.ndarray]:
+    """Each request's embeddings, the requests sent together from threads, each marked under way as the
+    service marks a search; then the batcher is closed."""
     results: dict[int, np.ndarray] = {}
-    arrived = threading.Barrier(len(texts))
+    arrived = threading.Barrier(len(requests))
 
     def search(i: int) -> None:
-        with batcher.visit():  # as the service marks each search under way
+        with batcher.visit():
             arrived.wait(timeout=10)
-            results[i] = batcher.encode([texts[i]]).embeddings
+            results[i] = batcher.encode(requests[i]).embeddings
 
-    threads = [threading.Thread(target=search, args=(i,)) for i in range(len(texts))]
+    threads = [threading.Thread(target=search, args=(i,)) for i in range(len(requests))]
     try:
         for thread in threads:
             thread.start()
@@ -349,6 +349,13 @@ def test_concurrent_queries_are_encoded_in_one_batch_with_the_vectors_each_would
             thread.join(timeout=30)
     finally:
         batcher.close()
+    return results
+
+
+def test_concurrent_queries_are_encoded_in_one_batch_with_the_vectors_each_would_get_alone(encoder):
+    texts = ["cats", "a programming language that is fast", "bread", "the moon and the earth"]
+    batcher = QueryBatcher(encoder, max_wait=0.5)
+    results = encode_at_once(batcher, [[text] for text in texts])
     assert batcher.batches == 1 and batcher.texts == len(texts)
     for i, text in enumerate(texts):
         np.testing.assert_allclose(results[i], encoder.encode_queries([text]), atol=1e-6)
@@ -377,22 +384,7 @@ def test_on_int8_each_request_gets_the_vectors_of_its_own_queries_alone_whatever
     encoder = tm.Encoder.load(tiny_model_path, backend="onnx-int8")
     requests = [["cats"], ["a programming language that is fast and safe", "bread"], ["the moon " * 20]]
     batcher = QueryBatcher(encoder, max_wait=0.5, lanes=2)
-    results: dict[int, np.ndarray] = {}
-    arrived = threading.Barrier(len(requests))
-
-    def search(i: int) -> None:
-        with batcher.visit():
-            arrived.wait(timeout=10)
-            results[i] = batcher.encode(requests[i]).embeddings
-
-    threads = [threading.Thread(target=search, args=(i,)) for i in range(len(requests))]
-    try:
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=30)
-    finally:
-        batcher.close()
+    results = encode_at_once(batcher, requests)
     assert batcher.batches == 1 and not encoder.batch_independent
     for i, texts in enumerate(requests):
         assert np.array_equal(results[i], encoder.encode_queries(texts))

@@ -41,7 +41,7 @@ _PAGE_HEADERS = {"Content-Security-Policy": "default-src 'none'; script-src 'sel
                                             "connect-src 'self'; img-src 'self' data:; base-uri 'none'; "
                                             "form-action 'none'; frame-ancestors 'none'",
                  "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
-_ERRORS = {code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 413, 422)}
+_ERRORS = {code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 413, 422, 503)}
 _log = logging.getLogger("textmetric.serve")
 
 

@@ -94,8 +94,11 @@ class Hit(BaseModel):
 
 
 class QueryResult(BaseModel):
+    """One query's hits: the object ``textmetric search --json`` prints for it."""
+
     query_id: str
     query: str
+    score_kind: str
     hits: list[Hit]
 
 

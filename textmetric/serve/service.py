@@ -37,6 +37,7 @@ def version() -> str:
     except PackageNotFoundError:
         return "unknown"
 
+
 class AtDepth:
     """An index searched at HNSW depth ``ef``: one request's ``ef`` without changing the shared index's."""
 
