@@ -8,7 +8,8 @@ from pathlib import Path
 import click
 
 from ..data import RetrievalData, load_beir, load_examples, load_qrels, load_retrieval_data
-from ..evaluation.compare import DEFAULT_PERMUTATIONS, DEFAULT_SEED, compare_runs, format_comparison
+from ..evaluation.compare import (DEFAULT_PERMUTATIONS, DEFAULT_SEED, MAX_PERMUTATIONS, compare_runs,
+                                  format_comparison)
 from ..evaluation.report import check_report_folder
 from ..evaluation.runs import read_run, write_per_query, write_run
 from ..evaluation.systems import (EVALUATION_TOP_K, SystemRun, evaluate_pairs, evaluate_systems,
@@ -184,9 +185,11 @@ def _search_index(data, index_dir, model_name, modes, k, ef, check_recall, batch
 @click.option("--complete", is_flag=True,
               help="Compare over every judged query, a run missing one scoring 0 there (trec_eval -c); "
                    "by default only the judged queries present in both runs are compared.")
-@click.option("--permutations", default=DEFAULT_PERMUTATIONS, show_default=True, type=click.IntRange(min=1),
+@click.option("--permutations", default=DEFAULT_PERMUTATIONS, show_default=True,
+              type=click.IntRange(1, MAX_PERMUTATIONS),
               help="Random sign flips of the randomisation test (exact enumeration when 2^n is smaller).")
-@click.option("--seed", default=DEFAULT_SEED, show_default=True, type=int, help="Seed of the randomisation test.")
+@click.option("--seed", default=DEFAULT_SEED, show_default=True, type=click.IntRange(min=0),
+              help="Seed of the randomisation test.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print one JSON object instead of a table: a, b (the run paths), num_queries, only_in_a, "
                    "only_in_b, complete, permutations, seed, and metrics {name: {mean_a, mean_b, difference, t, "
