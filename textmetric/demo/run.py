@@ -63,6 +63,9 @@ class DemoConfig:
     seed: int = 42
 
     def resolved(self) -> "DemoConfig":
+        from ..training.config import RANGES
+
+        RANGES["epochs"].check("epochs", self.epochs)  # before the dataset is built, not when training starts
         modules = self.modules if self.modules is not None else (QUICK_MODULES if self.quick else None)
         dev = self.dev_corpus_size if self.dev_corpus_size is not None else (200 if self.quick else 500)
         return replace(self, workdir=Path(self.workdir), modules=None if modules is None else list(modules),
