@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from ..evaluation.formatting import to_json
 from ..training.config import RANGES
 from .options import _HiddenArgument, _renamed, finite, json_option, model_option, quiet_option
 from .output import _report, _say, _seconds, _setup
@@ -42,7 +43,7 @@ def demo(output, old_workdir, quick, model_name, epochs, as_json, quiet) -> None
                       say=lambda message: _say(message, quiet), progress=progress)
     if as_json:
         recorded = json.loads((Path(workdir) / MARKER).read_text(encoding="utf-8"))
-        click.echo(json.dumps({"command": "demo", "output": str(workdir), "files": result.files,
+        click.echo(to_json({"command": "demo", "output": str(workdir), "files": result.files,
                                **{k: v for k, v in recorded.items() if k != "status"}}))
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
@@ -10,6 +9,7 @@ import click
 from ..data import RetrievalData, load_beir, load_examples, load_qrels, load_retrieval_data
 from ..evaluation.compare import (DEFAULT_PERMUTATIONS, DEFAULT_SEED, MAX_PERMUTATIONS, compare_runs,
                                   format_comparison)
+from ..evaluation.formatting import to_json
 from ..evaluation.report import check_report_folder
 from ..evaluation.runs import read_run, write_per_query, write_run
 from ..evaluation.systems import (EVALUATION_TOP_K, SystemRun, evaluate_pairs, evaluate_systems,
@@ -129,7 +129,7 @@ def _evaluate_pairs(pairs_path, model_name, batch_size, as_json, progress) -> No
     examples = load_examples(pairs_path)  # a bad file fails before the model loads
     result = evaluate_pairs(_load_model(model_name), examples, batch_size=batch_size, progress=progress)
     if as_json:
-        click.echo(json.dumps(result))
+        click.echo(to_json(result))
         return
     width = max(map(len, result))
     for name, value in result.items():
@@ -210,7 +210,7 @@ def compare(runs, old_runs, qrels_path, metrics_text, relevance_level, complete,
     result = compare_runs(a, b, qrels, metrics, relevance_level=relevance_level, complete=complete,
                           permutations=permutations, seed=seed)
     if as_json:
-        click.echo(json.dumps({"a": run_a, "b": run_b, **result.as_dict()}))
+        click.echo(to_json({"a": run_a, "b": run_b, **result.as_dict()}))
         return
     which = "every judged query, a missing one scoring 0" if complete else "judged queries present in both runs"
     click.echo(f"A: {run_a}\nB: {run_b}\nqueries: {result.num_queries} ({which})\n")

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
 from ..data import load_queries, number_queries
+from ..evaluation.formatting import to_json
 from ..evaluation.runs import write_run
 from ..search.results import TABLE_SNIPPET, hits_table, query_record
 from ..search.retriever import DEFAULT_TOP_K, Retriever
@@ -61,7 +60,7 @@ def search(query, index_dir, queries_path, k, ef, mode, model_name, batch_size, 
             return
     for qid, text in queries.items():
         if as_json:
-            click.echo(json.dumps(query_record(qid, text, run[qid], index, retriever.score_kind, snippet)))
+            click.echo(to_json(query_record(qid, text, run[qid], index, retriever.score_kind, snippet)))
         else:
             click.echo(hits_table(text, run[qid], index, retriever.score_kind, snippet or TABLE_SNIPPET))
 

@@ -17,7 +17,6 @@ the full run takes every stdlib module; ``quick`` takes the well-known ones
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import time
@@ -29,7 +28,7 @@ from ..atomic import atomic_write
 from ..encoding import DEFAULT_BATCH_SIZE
 from ..errors import InputError, option
 from ..evaluation.compare import Comparison, compare_evaluations
-from ..evaluation.formatting import text_table
+from ..evaluation.formatting import text_table, to_json
 from ..evaluation.metrics import Evaluation
 from ..search.ranking import rank
 from .stdlib import MAX_DOCUMENTS, QUICK_MODULES, Collection, stdlib_collection, write_beir
@@ -110,7 +109,7 @@ def _prepare_workdir(workdir: Path) -> None:
 
 def _write_json(path: Path, data: dict) -> None:
     with atomic_write(path) as f:
-        f.write(json.dumps(data, indent=2, default=str) + "\n")
+        f.write(to_json(data, indent=2, default=str) + "\n")
 
 
 def run_demo(config: DemoConfig | None = None, *, echo: Callable[[str], None] = print,

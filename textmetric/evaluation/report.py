@@ -40,7 +40,7 @@ from ..atomic import atomic_write
 from ..data import Qrels, Queries
 from ..encoding import DEFAULT_BATCH_SIZE
 from ..errors import InputError
-from .formatting import finite_or_none
+from .formatting import finite_or_none, to_json
 from .metrics import DEFAULT_RELEVANCE_LEVEL, Evaluation, Run, rank
 
 if TYPE_CHECKING:
@@ -255,7 +255,7 @@ def _write_metrics(path: Path, systems: Sequence[System], comparison) -> Path:
     if comparison is not None:
         data["comparison"] = {"a": systems[0].name, "b": systems[1].name, **comparison.as_dict()}
     with atomic_write(path) as f:
-        f.write(json.dumps(data, indent=2) + "\n")
+        f.write(to_json(data, indent=2) + "\n")
     return path
 
 

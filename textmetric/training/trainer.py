@@ -20,7 +20,6 @@ the work folder and writes the model folder and its log.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import time
@@ -33,6 +32,7 @@ from .. import atomic
 from ..data import ExamplesSource, source_name
 from ..encoding import Encoder, describe_prompts, hub_offline, load_model, quiet_transformers
 from ..errors import InputError, option, warn
+from ..evaluation.formatting import to_json
 from ..evaluation.metrics import evaluate
 from ..evaluation.report import plot_training_log
 from ..index import ExactIndex
@@ -351,5 +351,5 @@ def _save(model: "SentenceTransformer", output: Path, log: dict) -> None:
     check_weights(model, log["config"]["lr"])
     with atomic.atomic_folder(output) as tmp:
         model.save(str(tmp))
-        (tmp / "training_log.json").write_text(json.dumps(log, indent=2, default=str) + "\n", encoding="utf-8")
+        (tmp / "training_log.json").write_text(to_json(log, indent=2, default=str) + "\n", encoding="utf-8")
         plot_training_log(log, tmp / "training_curves.png")
