@@ -10,11 +10,13 @@ import math
 
 import click
 
+from ..atomic import check_output_file
 from ..encoding import BACKENDS, DEFAULT_BATCH_SIZE, DEFAULT_MODEL, ROLES
-from ..errors import Range, warn
+from ..errors import InputError, Range, warn
 from ..evaluation.metrics import DEFAULT_METRICS, DEFAULT_RELEVANCE_LEVEL, parse_metric
 from ..evaluation.runs import DEFAULT_RUN_TAG, check_run_tag
 from ..index.lexical import DEFAULT_STEMMER, DEFAULT_STOPWORDS, STEMMERS, STOPWORD_LISTS
+from ..index.vectors import MAX_EF, MAX_M
 from ..search.fusion import ALPHA_RANGE, DEFAULT_ALPHA, DEFAULT_FUSION, DEFAULT_RRF_K, FUSIONS, RRF_K_RANGE
 from ..search.retriever import DEFAULT_DEPTH, DEFAULT_MODE, MODES
 
@@ -39,6 +41,17 @@ class _FiniteFloatRange(click.FloatRange):
 def finite(allowed: Range) -> click.FloatRange:
     """The type of a float option whose values are the library's ``allowed`` range (finite, within its bounds)."""
     return _FiniteFloatRange(allowed)
+
+
+def output_file(ctx: click.Context, param: click.Parameter, value):
+    """The callback of an option naming a file the command writes: refused before any work when it could not be
+    written (a folder, a path under a file)."""
+    if value is not None:
+        try:
+            check_output_file(value)
+        except InputError as e:
+            raise click.BadParameter(str(e), ctx, param) from None
+    return value
 
 
 def json_option(keys: str):
@@ -115,6 +128,10 @@ def _prompts() -> dict:
                   if settings.get(f"{role}_{suffix}") is not None} or None
             for key, suffix in (("prompts", "prompt"), ("prompt_names", "prompt_name"))}
 
+
+# HNSW's settings: the library refuses more links than hnswlib keeps, or depths its C integers cannot hold.
+ef_type = click.IntRange(1, MAX_EF)
+m_type = click.IntRange(2, MAX_M)
 
 # The tokens a model reads: the library refuses fewer than one, or more than the model's positions hold.
 seq_length_type = click.IntRange(min=1)

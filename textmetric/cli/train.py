@@ -13,7 +13,8 @@ from ..training.distances import DEFAULT_DISTANCE, DISTANCES
 from ..training.losses.registry import LOSS_SPECS
 from ..training.mining import DEFAULT_MAX_RANK, DEFAULT_NEGATIVES, DEFAULT_SKIP_TOP, mine_hard_negatives, write_triplets
 from .options import (_load_index_model, _load_model, _old_spelling, _prompts, batch_option, encoder_options,
-                      finite, json_option, model_option, prompt_options, quiet_option, seq_length_type)
+                      finite, json_option, model_option, output_file, prompt_options, quiet_option,
+                      seq_length_type)
 from .output import _report, _say, _seconds, _setup
 
 _TRAIN = TrainConfig()  # the library's defaults, shown as the options' defaults
@@ -118,7 +119,8 @@ def train(data_dir, split, examples_path, output, model_name, loss, margin, dist
 @click.command()
 @click.option("--data", "data_dir", metavar="DIR", required=True, help="A BEIR folder.")
 @click.option("--split", default="train", show_default=True, help="Qrels split whose queries get negatives.")
-@click.option("--output", metavar="FILE", required=True, help="The triplets file to write (jsonl).")
+@click.option("--output", metavar="FILE", required=True, callback=output_file,
+              help="The triplets file to write (jsonl).")
 @model_option
 @encoder_options
 @click.option("--index", "index_dir", metavar="DIR", default=None,

@@ -16,6 +16,7 @@ import math
 from typing import Any, Iterable, Mapping
 
 from ..errors import InputError
+from .files import check_unicode
 
 __all__ = ["RESERVED_COLUMNS", "METADATA_COLUMN", "KINDS", "kind_of", "field_kinds", "record_fields", "field_value"]
 
@@ -52,8 +53,10 @@ def field_kinds(fields: Iterable[Mapping[str, Any]]) -> dict[str, frozenset[str]
 
 def field_value(value: Any, where: Mapping[str, Any], name: str) -> Any:
     """``value`` as a JSON value (see the module's rules); an InputError at ``where`` for one that has none."""
-    if value is None or isinstance(value, (bool, str)):
+    if value is None or isinstance(value, bool):
         return value
+    if isinstance(value, str):
+        return check_unicode(value, where, name)
     if isinstance(value, int):
         if not _INT64[0] <= value <= _INT64[1]:
             raise InputError(f"integer {value} is out of the 64-bit range fields hold", field=name, **where)
@@ -73,7 +76,7 @@ def field_value(value: Any, where: Mapping[str, Any], name: str) -> Any:
     if isinstance(value, Mapping):
         if not all(isinstance(key, str) for key in value):
             raise InputError("an object field must have string keys", field=name, **where)
-        return {key: field_value(item, where, name) for key, item in value.items()}
+        return {check_unicode(key, where, name): field_value(item, where, name) for key, item in value.items()}
     raise InputError(f"a value of type {type(value).__name__} cannot be a field (fields hold strings, numbers, "
                      f"booleans, null, lists and objects)", field=name, **where)
 
@@ -93,7 +96,7 @@ def record_fields(record: Mapping[str, Any], reserved: frozenset[str] | set[str]
                 if key in record or key in fields or key in reserved or key in RESERVED_COLUMNS:
                     raise InputError(f"'{key}' is both a column and a key of '{METADATA_COLUMN}'", field=name,
                                      **where)
-                fields[key] = field_value(item, where, f"{METADATA_COLUMN}.{key}")
+                fields[check_unicode(key, where, name)] = field_value(item, where, f"{METADATA_COLUMN}.{key}")
             continue
-        fields[name] = field_value(value, where, name)
+        fields[check_unicode(name, where, name)] = field_value(value, where, name)
     return fields

@@ -89,6 +89,7 @@ def fine_tune(source: ExamplesSource, output: str | os.PathLike, *, model_name: 
     rank, world_size = rank_and_world_size()
     # Every process checks before training starts, and rank 0 writes the output only after training,
     # which needs every process: no process can find rank 0's own output here.
+    atomic.check_output_folder(output)  # a file, the current folder: refused before any work
     if output.exists() and any(output.iterdir()) and not resume:
         raise InputError("already exists: choose another output folder", output)
     if world_size > 1 and config.adapter is not None:
@@ -134,8 +135,9 @@ def fine_tune(source: ExamplesSource, output: str | os.PathLike, *, model_name: 
     )  # under torchrun this joins the process group
     _barrier()  # rank 0 has cleared the work folder before anyone writes there
     with _without_widget_examples(model):
-        trainer = _stopping_when_diverged(SentenceTransformerTrainer)(model=model, args=args, train_dataset=training.dataset(), loss=loss,
-                                             evaluator=evaluator, callbacks=callbacks)
+        trainer = _stopping_when_diverged(SentenceTransformerTrainer)(
+            model=model, args=args, train_dataset=training.dataset(), loss=loss, evaluator=evaluator,
+            callbacks=callbacks)
     trainer.remove_callback(PrinterCallback)  # it prints every log dict to stdout
     has_checkpoint = resume and any((work / "checkpoints").glob("checkpoint-*"))
     start = time.perf_counter()
