@@ -93,6 +93,13 @@ def test_evaluate_run_out_refuses_corpus_ids_with_whitespace_before_any_encoding
     assert "1 document id(s) hold whitespace" in err and "(first: 'd 2')" in err
 
 
+def test_a_filter_of_json_nested_too_deeply_is_one_line(cli, tmp_path):
+    folder = save_index(tmp_path / "idx", ["a", "b"])
+    err = one_line_error(cli("search", "--index", folder, "text", "--mode", "lexical",
+                             "--filter", '{"lang": ' + "[" * 5000 + "]" * 5000 + "}"))
+    assert "--filter: malformed JSON (nested too deeply to read)" in err
+
+
 def test_search_with_a_lone_surrogate_in_the_query_is_one_line(cli, tmp_path):
     folder = save_index(tmp_path / "idx", ["a", "b"])
     err = one_line_error(cli("search", "--index", folder, "caf\udce9", "--mode", "lexical"))

@@ -410,6 +410,13 @@ def test_json_nested_too_deeply_to_read_is_one_line_naming_the_line(tmp_path):
     assert_error_at(raises_input_error(load_queries, path), path, 2, "malformed JSON: nested too deeply")
 
 
+def test_a_field_nested_deeper_than_any_reader_goes_is_one_line_naming_the_line(tmp_path):
+    nested = json.loads("[" * 950 + "]" * 950)  # JSON reads it, but Python would recurse past its limit
+    path = write_jsonl(tmp_path / "c.jsonl", [{"_id": "a", "text": "x", "f": [[1]]}, {"_id": "b", "text": "y",
+                                                                                  "f": nested}])
+    assert_error_at(raises_input_error(load_corpus, path), path, 2, "field 'f'", "nested more than 100 deep")
+
+
 @pytest.mark.parametrize("record, field", [({"_id": "a\ud800", "text": "x"}, "_id"),
                                            ({"_id": "a", "text": "x\udfff y"}, "text"),
                                            ({"_id": "a", "text": "x", "title": "\ud800"}, "title"),
