@@ -210,3 +210,24 @@ def test_delete_with_a_mistyped_file_name_says_it_is_neither_a_file_nor_an_id(cl
     err = one_line_error(cli("delete", "--index", folder, "--ids", tmp_path / "idz.txt"))
     assert f"{tmp_path / 'idz.txt'}: no such file, and no such id in the index" in err
     assert Index.load(folder).ids == ["a", "b"]
+
+
+def test_evaluate_refuses_a_report_folder_under_a_file_before_any_encoding(cli, beir_dir, tmp_path):
+    (tmp_path / "plain").write_text("")
+    err = one_line_error(cli("evaluate", "--data", beir_dir, "--report", tmp_path / "plain" / "report",
+                             "--model", NO_MODEL))
+    assert "plain is not a folder" in err
+
+
+def test_the_demo_refuses_an_output_under_a_file_before_any_work(cli, tmp_path, monkeypatch):
+    monkeypatch.setattr("textmetric.demo.stdlib.stdlib_collection", lambda *a, **k: pytest.fail("built"))
+    (tmp_path / "plain").write_text("")
+    err = one_line_error(cli("demo", "--output", tmp_path / "plain" / "demo", "--model", NO_MODEL))
+    assert "plain is not a folder" in err
+
+
+def test_a_run_tag_with_a_lone_surrogate_is_refused_before_any_work(cli, tmp_path):
+    folder = save_index(tmp_path / "idx", ["a", "b"])
+    err = one_line_error(cli("search", "--index", folder, "text", "--run-out", tmp_path / "run.txt",
+                             "--run-tag", "tag\udcff", "--mode", "lexical"))
+    assert "lone surrogate" in err and not (tmp_path / "run.txt").exists()

@@ -54,13 +54,13 @@ def check_output_file(path: str | os.PathLike) -> Path:
     return path
 
 
-def check_output_folder(path: str | os.PathLike) -> Path:
-    """The folder ``path``, refused at once when :func:`atomic_folder` could not swap a new one in there: a file,
-    the current folder or one holding it (the process would be left in a folder that no longer exists), or a
-    path it could not write."""
+def check_output_folder(path: str | os.PathLike, *, replaced: bool = True) -> Path:
+    """The folder ``path``, refused at once (before the work that writes it) when it could not be written: a file,
+    a path under a file, or, when it is ``replaced`` whole (:func:`atomic_folder`), the current folder or one
+    holding it (the process would be left in a folder that no longer exists)."""
     path = Path(path)
     try:
-        here = Path.cwd().resolve()
+        here = Path.cwd().resolve() if replaced else None
     except OSError:  # the current folder is gone: no target can be it
         here = None
     resolved = path.resolve()

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
-from ..atomic import atomic_write
+from ..atomic import atomic_write, check_output_folder
 from ..encoding import DEFAULT_BATCH_SIZE
 from ..errors import InputError, option
 from ..evaluation.compare import Comparison, compare_evaluations
@@ -93,6 +93,7 @@ def _prepare_workdir(workdir: Path) -> None:
     """
     if workdir.exists() and not workdir.is_dir():
         raise InputError(f"is a file: the demo needs a folder to work in ({option('workdir', '--output')})", workdir)
+    check_output_folder(workdir, replaced=False)  # not under a file, and writable
     if workdir.is_dir() and any(workdir.iterdir()):
         if not (workdir / MARKER).is_file():
             raise InputError(f"is not empty and holds no {MARKER}, so it is not a demo folder: "

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, BinaryIO, Callable, Container, Mapping, Sequen
 
 import numpy as np
 
-from ..atomic import atomic_write
+from ..atomic import atomic_write, check_output_folder
 from ..data import Qrels, Queries
 from ..encoding import DEFAULT_BATCH_SIZE
 from ..errors import InputError
@@ -184,12 +184,13 @@ def interpolated_precision(run: Run, qrels: Qrels, levels: Sequence[float] = REC
 # -- the report folder ---------------------------------------------------------------------------
 
 def check_report_folder(folder: str | os.PathLike) -> Path:
-    """The report folder, refused at once if the path is an existing file (before any work is done)."""
+    """The report folder, refused at once if the path is an existing file or cannot be written (before any work
+    is done)."""
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise InputError("is a file: the report needs a folder (it writes metrics.json, per_query.csv and "
                          "PNG plots into it)", folder)
-    return folder
+    return check_output_folder(folder, replaced=False)
 
 
 def training_log_of(model_path: str | os.PathLike | None) -> dict | None:

@@ -18,6 +18,7 @@ import numpy as np
 
 from ..atomic import atomic_write
 from ..data import read_text
+from ..data.files import check_unicode
 from ..errors import InputError
 from ..search.ranking import ordered
 from .metrics import Evaluation, Run, rank
@@ -64,7 +65,7 @@ def check_run_tag(tag: str) -> str:
     """``tag`` if it can be a run file's tag column: one non-empty word (a space would add a seventh field)."""
     if not isinstance(tag, str) or not tag or tag.split() != [tag]:
         raise InputError(f"a run tag is one word without spaces, got {tag!r}")
-    return tag
+    return check_unicode(tag, {}, "tag")
 
 
 _WHITESPACE = re.compile(r"\s")  # what splits a run file's line into fields, as str.split() splits it
