@@ -159,14 +159,12 @@ def delete(index_dir, ids_arg, as_json, quiet) -> None:
     if not ids:
         raise InputError(f"no ids to delete in '{ids_arg}'")
     index = Index.load(index_dir)
-    unknown = [doc_id for doc_id in dict.fromkeys(ids) if doc_id not in index]
-    if len(unknown) == len(set(ids)):  # nothing to delete: the index is left as it is, not saved again
-        if not from_file and len(unknown) == 1:  # one name, neither a file nor an id: a mistyped file name?
+    missing = index.delete(ids)  # an id not in the index changes nothing
+    if len(missing) == len(set(ids)):  # nothing deleted: the index is left as it was, not saved again
+        if not from_file and len(missing) == 1:  # one name, neither a file nor an id: a mistyped file name?
             raise InputError("no such file, and no such id in the index", ids_arg)
-        warn(f"none of the {len(unknown)} id(s) is in the index (first: '{unknown[0]}'): nothing was deleted")
-        missing = unknown
+        warn(f"none of the {len(missing)} id(s) is in the index (first: '{missing[0]}'): nothing was deleted")
     else:
-        missing = index.delete(ids)
         if missing:
             warn(f"{len(missing)} id(s) were not in the index (first: '{missing[0]}')")
         index.save(index_dir)
