@@ -138,6 +138,32 @@ def test_the_max_seq_length_options_take_what_the_library_takes():
     assert len(bounds) >= 5 and set(bounds.values()) == {(1, None)}
 
 
+def library_ranges() -> dict:
+    """The library's range of each float option: (command, option) -> Range."""
+    from textmetric.index.locking import LOCK_TIMEOUT_RANGE
+    from textmetric.search.fusion import ALPHA_RANGE, RRF_K_RANGE
+    from textmetric.training.config import RANGES
+
+    fusion = {"alpha": ALPHA_RANGE, "rrf_k": RRF_K_RANGE}
+    ranges = {("train", name): RANGES[name] for name in ("epochs", "lr", "margin", "dev_fraction")}
+    ranges[("demo", "epochs")] = RANGES["epochs"]
+    ranges.update({(command, name): value for command in ("search", "evaluate") for name, value in fusion.items()})
+    ranges.update({(command, "lock_timeout"): LOCK_TIMEOUT_RANGE
+                   for command in ("index", "index-lexical", "add", "delete", "compact", "reproject")})
+    return ranges
+
+
+def test_every_float_option_takes_the_library_range_and_refuses_nan_and_infinity():
+    floats = {(command.name, p.name): p.type for command in cli.commands.values() for p in command.params
+              if isinstance(p.type, click.types.FloatParamType)}
+    assert set(floats) == set(library_ranges())
+    for key, kind in floats.items():
+        assert kind.allowed == library_ranges()[key], key
+        for value in ("nan", "inf", "-inf"):
+            with pytest.raises(click.BadParameter, match="not (a finite number|in the range)"):
+                kind.convert(value, None, None)
+
+
 # -- new spellings and the hidden old ones -------------------------------------------------------
 
 @pytest.fixture

@@ -58,6 +58,17 @@ def test_search_json_gives_machine_readable_hits(cli, built):
     assert {"doc_id", "score", "title"} <= set(records[0]["hits"][0])
 
 
+def test_search_json_shows_a_score_that_is_not_a_number_as_null(cli, built, monkeypatch):
+    def refuse(constant):
+        raise AssertionError(f"{constant} in the JSON")
+
+    monkeypatch.setattr("textmetric.search.retriever.Retriever.search",
+                        lambda self, queries, k, filter=None: {q: {"d1": float("nan")} for q in queries})
+    code, out, err = cli("search", "--index", built, "bread", "--json", "-q")
+    assert code == 0, err
+    assert json.loads(out, parse_constant=refuse)["hits"][0]["score"] is None
+
+
 def test_k_beyond_the_corpus_is_clamped(cli, built):
     code, out, _ = cli("search", "--index", built, "anything", "-k", "50", "--json", "-q")
     assert code == 0 and len(json.loads(out)["hits"]) == 5

@@ -6,6 +6,7 @@ import statistics
 
 import pytest
 
+from textmetric.errors import InputError
 from textmetric.evaluation.compare import compare_runs, paired_t_test, randomization_test
 
 A = [0.50, 0.20, 0.90, 0.40, 0.10, 0.70, 0.30, 0.60]
@@ -42,6 +43,44 @@ def test_the_randomisation_test_enumerates_every_sign_flip_for_few_queries():
     # d = 0.1, 0.1, 0.3: sums +-0.5, +-0.3, +-0.3, +-0.1; only +++ and --- reach |sum| = 0.5
     assert randomization_test([0, 0, 0], [0.1, 0.1, 0.3]) == 0.25
     assert randomization_test([0, 0], [0.0, 0.0]) == 1.0
+
+
+def test_the_exact_randomisation_test_counts_every_sign_flip_across_its_blocks():
+    import itertools
+
+    from textmetric.evaluation import compare
+
+    d = [0.05 * (i % 7) - 0.1 for i in range(18)]  # 2^18 sign vectors: four blocks of 2^16
+    observed = abs(sum(d) / len(d)) - 1e-12
+    hits = sum(abs(sum(s * x for s, x in zip(signs, d))) / len(d) >= observed
+               for signs in itertools.product((1, -1), repeat=len(d)))
+    assert 2 ** 18 > compare._EXACT_BLOCK
+    assert randomization_test([0.0] * 18, d, permutations=2 ** 18) == hits / 2 ** 18
+
+
+def test_the_exact_randomisation_test_takes_little_memory_however_many_flips_it_enumerates():
+    import tracemalloc
+
+    d = [0.01 * i for i in range(20)]  # 2^20 sign vectors: 168 MB of them at once, and more to flip them
+    tracemalloc.start()
+    try:
+        randomization_test([0.0] * 20, d, permutations=2 ** 20)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 64 * 2 ** 20
+
+
+@pytest.mark.parametrize("setting", [{"permutations": 10 ** 8}, {"permutations": 0}, {"seed": -1}])
+def test_too_many_sign_flips_or_a_negative_seed_are_refused(setting):
+    with pytest.raises(InputError, match=f"^{next(iter(setting))} must be a whole number"):
+        randomization_test(A, B, **setting)
+
+
+def test_compare_runs_refuses_too_many_sign_flips_before_scoring(monkeypatch):
+    monkeypatch.setattr("textmetric.evaluation.compare.evaluate", lambda *a, **k: pytest.fail("scored"))
+    with pytest.raises(InputError, match="permutations must be a whole number from 1 to 10,000,000"):
+        compare_runs({"q": {"d": 1.0}}, {"q": {"d": 1.0}}, {"q": {"d": 1}}, permutations=10 ** 8)
 
 
 def test_the_randomisation_test_is_deterministic_with_its_seed():
@@ -137,3 +176,10 @@ def test_compare_with_a_malformed_run_is_exit_2_and_one_line(cli, two_runs, tmp_
     code, out, err = cli("compare", "--run", a, "--run", bad, "--qrels", qrels)
     assert code == 2 and out == "" and err.count("\n") == 1
     assert f"{bad}:2" in err and "score 'high' is not a number" in err
+
+
+def test_compare_refuses_a_hundred_million_sign_flips_at_once(cli, two_runs):
+    a, b, qrels = two_runs
+    code, out, err = cli("compare", "--run", a, "--run", b, "--qrels", qrels, "--permutations", "100000000")
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert "'--permutations': 100000000 is not in the range 1<=x<=10000000" in err

@@ -359,3 +359,10 @@ def test_a_save_does_not_wait_for_a_running_search(tmp_path, monkeypatch):
         release.set()
         search.join()
     assert len(Index.load(tmp_path / "copy")) == 5
+
+
+@pytest.mark.parametrize("timeout", [float("nan"), float("inf"), -1.0])
+def test_a_lock_timeout_out_of_range_is_refused(tmp_path, timeout):
+    with pytest.raises(InputError, match="lock_timeout must be a finite number >= 0"):
+        with write_lock(tmp_path / "idx", timeout):
+            pass

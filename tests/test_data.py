@@ -367,6 +367,13 @@ def test_qrels_non_integer_grade_in_trec_form_is_an_error(tmp_path):
     assert_error_at(raises_input_error(load_qrels, path), path, 2, "grade 'high' is not an integer")
 
 
+@pytest.mark.parametrize("first", ["q1\td1\thigh", "qid\tdocid\trel", "query-id\tcorpus-id\tgrade",
+                                   "qid 0 docid rel"])
+def test_only_beirs_literal_header_is_skipped_on_the_first_line(tmp_path, first):
+    path = write_text(tmp_path / "test.tsv", f"{first}\nq1\td2\t1\n")
+    assert_error_at(raises_input_error(load_qrels, path), path, 1, f"grade '{first.split()[-1]}' is not an integer")
+
+
 def test_qrels_fractional_grade_on_the_first_line_is_not_taken_for_a_header(tmp_path):
     path = write_text(tmp_path / "test.tsv", "q1\td1\t1.5\nq1\td2\t1\n")
     assert_error_at(raises_input_error(load_qrels, path), path, 1, "grade '1.5' is not an integer")
@@ -395,6 +402,40 @@ def test_qrels_empty_query_id_is_an_error(tmp_path):
 
 
 # --------------------------------------------------------------------------- errors in corpora and queries
+
+
+def test_json_nested_too_deeply_to_read_is_one_line_naming_the_line(tmp_path):
+    path = write_text(tmp_path / "q.jsonl", '{"_id": "q1", "text": "a"}\n{"_id": "q2", "text": '
+                      + "[" * 100_000 + "]" * 100_000 + "}\n")
+    assert_error_at(raises_input_error(load_queries, path), path, 2, "malformed JSON: nested too deeply")
+
+
+def test_a_field_nested_deeper_than_any_reader_goes_is_one_line_naming_the_line(tmp_path):
+    nested = json.loads("[" * 950 + "]" * 950)  # JSON reads it, but Python would recurse past its limit
+    path = write_jsonl(tmp_path / "c.jsonl", [{"_id": "a", "text": "x", "f": [[1]]}, {"_id": "b", "text": "y",
+                                                                                  "f": nested}])
+    assert_error_at(raises_input_error(load_corpus, path), path, 2, "field 'f'", "nested more than 100 deep")
+
+
+@pytest.mark.parametrize("record, field", [({"_id": "a\ud800", "text": "x"}, "_id"),
+                                           ({"_id": "a", "text": "x\udfff y"}, "text"),
+                                           ({"_id": "a", "text": "x", "title": "\ud800"}, "title"),
+                                           ({"_id": "a", "text": "x", "lang": "e\ud800"}, "lang"),
+                                           ({"_id": "a", "text": "x", "metadata": {"k\ud800": 1}}, "metadata")])
+def test_a_lone_surrogate_in_an_id_a_text_or_a_field_is_refused_at_its_line(tmp_path, record, field):
+    path = write_jsonl(tmp_path / "c.jsonl", [{"_id": "ok", "text": "fine"}, record])  # json escapes it: \\ud800
+    assert "\\ud" in path.read_text()
+    assert_error_at(raises_input_error(load_corpus, path), path, 2, f"field '{field}", "lone surrogate \\ud")
+
+
+@pytest.mark.parametrize("source", [["fine", "bad \udcff"], {"q1": "fine", "q2": "bad \ud800"}])
+def test_a_lone_surrogate_in_queries_given_in_python_is_refused(source):
+    assert "lone surrogate" in raises_input_error(load_queries, source)
+
+
+def test_a_lone_surrogate_in_a_corpus_of_documents_given_in_python_is_refused():
+    assert "lone surrogate" in raises_input_error(load_corpus, {"d1": Document("fine"), "d2": Document("x\ud800")})
+    assert "lone surrogate" in raises_input_error(load_corpus, {"d1": "fine", "d2": "x\ud800"})
 
 
 def test_malformed_json_names_the_line(tmp_path):
@@ -464,7 +505,7 @@ def test_duplicate_query_id_names_both_lines(tmp_path):
 @pytest.mark.parametrize("loader, name, content, problem", [
     (load_corpus, "corpus.jsonl", "", "no documents"),
     (load_corpus, "corpus.jsonl", "\n\n", "no documents"),
-    (load_queries, "queries.jsonl", "", "no querys"),
+    (load_queries, "queries.jsonl", "", "no queries"),
     (load_corpus, "corpus.csv", "", "no documents"),
     (load_qrels, "test.tsv", "", "no judgments"),
     (load_qrels, "test.tsv", "query-id\tcorpus-id\tscore\n", "no judgments"),
@@ -472,7 +513,7 @@ def test_duplicate_query_id_names_both_lines(tmp_path):
 def test_empty_file_is_an_error(tmp_path, loader, name, content, problem):
     path = write_text(tmp_path / name, content)
     message = raises_input_error(loader, path)
-    assert message.startswith(f"{path}: ") and "empty file" in message, message
+    assert message.startswith(f"{path}: ") and "empty file" in message and problem in message, message
 
 
 @pytest.mark.parametrize("loader, name, lines", [

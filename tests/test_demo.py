@@ -110,3 +110,10 @@ def test_the_demo_command_passes_its_options_to_run_demo(cli, monkeypatch, tmp_p
     assert code == 0 and out == "table\n"
     assert (config.workdir, config.quick, config.model, config.epochs) == (str(tmp_path / "w"), True, "m", 2.0)
     assert config.resolved().modules and config.resolved().dev_corpus_size == 200
+
+
+@pytest.mark.parametrize("epochs", [float("nan"), float("inf"), 0.0])
+def test_the_demo_refuses_epochs_out_of_range_before_any_work(tmp_path, epochs):
+    with pytest.raises(InputError, match="^epochs must be a finite number > 0"):
+        run_demo(DemoConfig(workdir=tmp_path / "w", epochs=epochs))
+    assert not (tmp_path / "w").exists()

@@ -60,5 +60,17 @@ def test_alpha_outside_zero_one_is_refused():
 
 
 def test_a_negative_rrf_constant_is_refused():
-    with pytest.raises(InputError, match="k must be at least 0"):
+    with pytest.raises(InputError, match="k must be a finite number >= 0"):
         reciprocal_rank_fusion([DENSE], k=-1)
+
+
+@pytest.mark.parametrize("k", [float("nan"), float("inf")])
+def test_a_non_finite_rrf_constant_is_refused(k):
+    with pytest.raises(InputError, match="k must be a finite number >= 0"):
+        reciprocal_rank_fusion([DENSE], k=k)
+
+
+@pytest.mark.parametrize("alpha", [float("nan"), float("inf")])
+def test_a_non_finite_alpha_is_refused(alpha):
+    with pytest.raises(InputError, match=r"alpha must be a finite number in \[0, 1\]"):
+        score_fusion(DENSE, LEXICAL, alpha=alpha)

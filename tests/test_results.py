@@ -31,3 +31,17 @@ def test_the_hits_table_heads_its_score_column_with_the_score_kind():
     lines = hits_table("what", {"a": 0.9, "b": 0.2}, small_index(), "bm25", 20).splitlines()
     assert lines[0] == "query: what" and "score (bm25)" in lines[1]
     assert lines[2].split()[:3] == ["1", "0.9000", "a"] and lines[2].endswith("A: first text...")
+
+
+def test_the_hits_table_shows_control_characters_escaped_and_the_record_keeps_them_exact():
+    clear = "\x1b[2J\x1b[H"
+    index = ExactIndex([f"evil{clear}", "b"], np.eye(2, dtype=np.float32),
+                       documents=[Document(f"text{clear}\x07 and\nmore", f"title\x9b"), Document("plain", "")])
+    table = hits_table(f"query\x1b]0;owned\x07", {f"evil{clear}": 0.9, "b": 0.2}, index, "cosine", 60)
+    assert not any(character in table for character in "\x1b\x07\x9b")
+    lines = table.splitlines()
+    assert lines[0] == "query: query\\x1b]0;owned\\x07" and len(lines) == 4
+    assert lines[2].split()[2] == "evil\\x1b[2J\\x1b[H"
+    assert lines[2].endswith("title\\x9b: text\\x1b[2J\\x1b[H\\x07 and more")
+    record = query_record("q", "query", {f"evil{clear}": 0.9}, index, "cosine")
+    assert record["hits"][0]["doc_id"] == f"evil{clear}" and record["hits"][0]["text"] == f"text{clear}\x07 and\nmore"

@@ -90,3 +90,10 @@ def test_retriever_rejects_k_below_one(tiny_model):
     index = ExactIndex.build(tiny_model, {"d1": Document("a")})
     with pytest.raises(InputError, match="k must be at least 1"):
         Retriever(tiny_model, index).search(["a"], k=0)
+
+
+@pytest.mark.parametrize("setting", [{"rrf_k": float("nan")}, {"rrf_k": float("inf")}, {"alpha": float("nan")},
+                                     {"alpha": -0.5}])
+def test_a_fusion_setting_out_of_its_range_is_refused_when_the_retriever_is_made(setting):
+    with pytest.raises(InputError, match=f"^{next(iter(setting))} must be a finite number"):
+        Retriever(None, object(), mode="hybrid", **setting)

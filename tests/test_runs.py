@@ -5,7 +5,7 @@ import pytest
 
 from textmetric.errors import InputError
 from textmetric.evaluation.metrics import evaluate
-from textmetric.evaluation.runs import read_run, write_per_query, write_run
+from textmetric.evaluation.runs import check_run_ids, read_run, write_per_query, write_run
 
 
 def test_run_files_round_trip_float32_scores_exactly(tmp_path):
@@ -46,6 +46,45 @@ def test_a_run_score_that_is_not_a_number_is_an_error(tmp_path):
     path.write_text("q Q0 a 1 high t\n")
     with pytest.raises(InputError, match=r"run.txt:1: field 'score': score 'high' is not a number"):
         read_run(path)
+
+
+@pytest.mark.parametrize("score", ["1_0", "\u0661\u0662", "\uff11", "inf", "nan", "-Infinity", "0x1p3", "1e",
+                                   ".", "+-1", "1.5e3.2"])
+def test_a_run_score_in_any_form_but_plain_decimal_or_exponent_is_an_error(tmp_path, score):
+    path = tmp_path / "run.txt"
+    path.write_text(f"q Q0 a 1 0.5 t\nq Q0 b 2 {score} t\n", encoding="utf-8")
+    with pytest.raises(InputError) as info:
+        read_run(path)
+    assert f"run.txt:2: field 'score': score '{score}' is not a number in decimal" in str(info.value)
+
+
+@pytest.mark.parametrize("score, value", [("10", 10.0), ("-0.5", -0.5), (".5", 0.5), ("5.", 5.0), ("+3", 3.0),
+                                          ("1e-05", 1e-05), ("1.5E+20", 1.5e20)])
+def test_a_run_score_in_plain_decimal_or_exponent_form_is_read(tmp_path, score, value):
+    path = tmp_path / "run.txt"
+    path.write_text(f"q Q0 a 1 {score} t\n")
+    assert read_run(path) == {"q": {"a": value}}
+
+
+@pytest.mark.parametrize("run, kind", [({"q 1": {"a": 1.0}}, "query"), ({"q": {"a\tb": 1.0}}, "document"),
+                                       ({"q": {"a\nb": 1.0}}, "document"), ({"q": {"a\u00a0b": 1.0}}, "document")])
+def test_an_id_with_whitespace_is_refused_before_a_run_file_is_written(tmp_path, run, kind):
+    with pytest.raises(InputError, match=f"1 {kind} id\\(s\\) hold whitespace, which a TREC run file cannot carry"):
+        write_run(run, tmp_path / "run.txt")
+    assert not (tmp_path / "run.txt").exists()
+
+
+def test_the_id_check_names_the_first_bad_id_escaped_on_one_line():
+    with pytest.raises(InputError) as info:
+        check_run_ids(["ok", "two\nlines", "a b"], "document")
+    assert "2 document id(s)" in str(info.value) and "(first: 'two\\nlines')" in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_a_score_that_is_not_finite_is_never_written(tmp_path):
+    with pytest.raises(InputError, match="score nan is not a finite number"):
+        write_run({"q": {"a": 1.0, "b": float("nan")}}, tmp_path / "run.txt")
+    assert not (tmp_path / "run.txt").exists()
 
 
 def test_an_empty_run_file_is_an_error(tmp_path):

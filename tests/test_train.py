@@ -300,3 +300,79 @@ def test_reprojecting_an_index_equals_rebuilding_it_with_the_adapted_model(cli, 
            [[d for d, _ in h] for h in rebuilt.search(queries, 5)]
     code, out, _ = cli("search", "--index", tmp_path / "new-idx", "text 3", "-k", "1", "--json", "-q")
     assert code == 0 and json.loads(out)["hits"][0]["doc_id"] == "d3"
+
+
+# -- settings out of range, and a run that diverges ----------------------------------------------
+
+@pytest.mark.parametrize("setting", [dict(lr=float("inf")), dict(lr=float("nan")), dict(lr=0.0),
+                                     dict(epochs=float("nan")), dict(epochs=float("inf")), dict(warmup=-1.0),
+                                     dict(margin=float("nan")), dict(dev_fraction=float("nan")),
+                                     dict(dev_fraction=1.0), dict(seed=-1), dict(seed=2**32)])
+def test_a_setting_out_of_its_range_is_refused_when_the_config_is_made(setting):
+    with pytest.raises(InputError, match=f"^{next(iter(setting))} must be"):
+        TrainConfig(**setting)
+
+
+def test_fine_tune_checks_a_config_changed_after_it_was_made(toy_beir, tiny_model_path, tmp_path, monkeypatch):
+    config = TrainConfig(**FAST)
+    config.lr = float("inf")
+    monkeypatch.setattr("textmetric.training.trainer.load_model", lambda *a, **k: pytest.fail("model loaded"))
+    with pytest.raises(InputError, match="lr must be a finite number > 0, got inf"):
+        fine_tune(toy_beir, tmp_path / "m", model_name=tiny_model_path, config=config)
+
+
+class PoisonTheWeights(TrainerCallback):
+    """Turns every weight into NaN after the first step, as a learning rate far too high does."""
+
+    def on_step_end(self, args, state, control, model=None, **kwargs):
+        import torch
+
+        with torch.no_grad():
+            for weights in model.parameters():
+                weights.fill_(float("nan"))
+
+
+def test_a_non_finite_loss_stops_training_and_writes_no_model(toy_beir, tiny_model_path, tmp_path):
+    from textmetric.training.divergence import TrainingDiverged
+
+    config = TrainConfig(epochs=1, hard_negatives=None, **FAST)
+    with pytest.raises(TrainingDiverged, match="training diverged at step 2: the loss is nan, so no model was written"):
+        fine_tune(toy_beir, tmp_path / "m", model_name=tiny_model_path, config=config,
+                  callbacks=[PoisonTheWeights()])
+    assert not (tmp_path / "m").exists() and not work_folder(tmp_path / "m").exists()
+
+
+def test_a_model_whose_weights_are_not_finite_is_never_saved(tiny_model, tmp_path):
+    import torch
+
+    from textmetric.training.divergence import TrainingDiverged
+    from textmetric.training.trainer import _save
+
+    with torch.no_grad():
+        next(tiny_model.parameters()).fill_(float("inf"))
+    with pytest.raises(TrainingDiverged, match="are no longer finite, so no model was written"):
+        _save(tiny_model, tmp_path / "m", {"config": {"lr": 2e-5}})
+    assert not (tmp_path / "m").exists()
+
+
+def test_the_linear_adapter_stops_at_a_non_finite_loss():
+    import numpy as np
+
+    from textmetric.training.adapter import train_linear_adapter
+    from textmetric.training.divergence import TrainingDiverged
+
+    class NaNLoss:
+        def compute_loss_from_embeddings(self, embeddings, labels):
+            return (embeddings[0] * float("nan")).sum()
+
+    columns = [np.ones((4, 3), np.float32), np.ones((4, 3), np.float32)]
+    with pytest.raises(TrainingDiverged, match="at step 1: the loss is nan"):
+        train_linear_adapter(columns, None, NaNLoss(), epochs=1, batch_size=2)
+
+
+def test_train_refuses_a_learning_rate_of_inf_or_nan_before_the_model_loads(cli, toy_beir, tmp_path):
+    for value in ("inf", "nan", "-inf"):
+        code, _, err = cli("train", "--data", toy_beir, "--output", tmp_path / "m", "--lr", value,
+                           "--model", tmp_path / "no-such-model")
+        assert code == 2 and "--lr" in err and "no-such-model" not in err, err
+    assert not (tmp_path / "m").exists()

@@ -20,8 +20,55 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
+from .errors import InputError
+
 __all__ = ["atomic_write", "atomic_folder", "temp_folder_beside", "replace_folder", "recover_interrupted_replace",
-           "remove_leftovers", "old_folder", "fsync", "work_folder"]
+           "remove_leftovers", "old_folder", "fsync", "work_folder", "check_output_file", "check_output_folder"]
+
+
+def _check_writable(path: Path, folder: bool) -> None:
+    """Refuse ``path`` when it could not be written: a file where a folder goes (or the reverse), a name too
+    long, or a nearest existing ancestor that is not a folder this process may write in (the folders missing
+    between them are created when it is written)."""
+    try:
+        if path.is_dir() and not folder:
+            raise InputError("is a folder: give the path of a file to write", path)
+        if path.exists() and not path.is_dir() and folder:
+            raise InputError("is a file: give the path of a folder to write", path)
+        parent = path.parent
+        while not parent.exists() and parent != parent.parent:
+            parent = parent.parent
+        if not parent.is_dir():
+            raise InputError(f"cannot be written: {parent} is not a folder", path)
+    except OSError as e:  # a name too long, a loop of links...
+        raise InputError(f"cannot be written: {e.strerror}", path) from None
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise InputError(f"cannot be written: no permission to write in {parent}", path)
+
+
+def check_output_file(path: str | os.PathLike) -> Path:
+    """The file ``path``, refused at once (before the work that writes it) when it could not be written: a folder,
+    a path under a file, or in a folder this process may not write to."""
+    path = Path(path)
+    _check_writable(path, folder=False)
+    return path
+
+
+def check_output_folder(path: str | os.PathLike, *, replaced: bool = True) -> Path:
+    """The folder ``path``, refused at once (before the work that writes it) when it could not be written: a file,
+    a path under a file, or, when it is ``replaced`` whole (:func:`atomic_folder`), the current folder or one
+    holding it (the process would be left in a folder that no longer exists)."""
+    path = Path(path)
+    try:
+        here = Path.cwd().resolve() if replaced else None
+    except OSError:  # the current folder is gone: no target can be it
+        here = None
+    resolved = path.resolve()
+    if here is not None and (resolved == here or resolved in here.parents):
+        raise InputError("is the current folder, or holds it: a new folder is written beside it and swapped in, "
+                         "so give a folder elsewhere", path)
+    _check_writable(path, folder=True)
+    return path
 
 
 def _umask() -> int:
@@ -71,7 +118,7 @@ def atomic_folder(target: str | os.PathLike, carry: Callable[[str], bool] | None
     modes, and new entries no more access than the old folder grants. Entries of the old folder that the block
     did not write and ``carry(name)`` accepts are carried across (hard links, so nothing is copied).
     """
-    target = Path(target)
+    target = check_output_folder(target)
     tmp = temp_folder_beside(target)
     try:
         yield tmp

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import click
 
-from .options import _HiddenArgument, _renamed, json_option, model_option, quiet_option
+from ..evaluation.formatting import to_json
+from ..training.config import RANGES
+from .options import _HiddenArgument, _renamed, finite, json_option, model_option, quiet_option
 from .output import _report, _say, _seconds, _setup
 
 
@@ -26,7 +28,7 @@ def _demo_defaults():
               help="A smaller slice (the well-known stdlib modules) for a run of a few minutes on a laptop CPU.")
 @model_option
 @click.option("--epochs", default=_demo_defaults()[1], show_default=True,
-              type=click.FloatRange(min=0, min_open=True), help="Fine-tuning epochs over the train split.")
+              type=finite(RANGES["epochs"]), help="Fine-tuning epochs over the train split.")
 @json_option("command, output, files (relative to output), seconds, and what demo.json records: config, "
              "timings, dataset, zero-shot and fine-tuned metrics, comparison, training")
 @quiet_option
@@ -41,7 +43,7 @@ def demo(output, old_workdir, quick, model_name, epochs, as_json, quiet) -> None
                       say=lambda message: _say(message, quiet), progress=progress)
     if as_json:
         recorded = json.loads((Path(workdir) / MARKER).read_text(encoding="utf-8"))
-        click.echo(json.dumps({"command": "demo", "output": str(workdir), "files": result.files,
+        click.echo(to_json({"command": "demo", "output": str(workdir), "files": result.files,
                                **{k: v for k, v in recorded.items() if k != "status"}}))
 
 

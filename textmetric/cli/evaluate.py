@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
 from ..data import RetrievalData, load_beir, load_examples, load_qrels, load_retrieval_data
-from ..evaluation.compare import DEFAULT_PERMUTATIONS, DEFAULT_SEED, compare_runs, format_comparison
+from ..evaluation.compare import (DEFAULT_PERMUTATIONS, DEFAULT_SEED, MAX_PERMUTATIONS, compare_runs,
+                                  format_comparison)
+from ..evaluation.formatting import to_json
 from ..evaluation.report import check_report_folder
-from ..evaluation.runs import read_run, write_per_query, write_run
+from ..evaluation.runs import check_run_ids, read_run, write_per_query, write_run
 from ..evaluation.systems import (EVALUATION_TOP_K, SystemRun, evaluate_pairs, evaluate_systems,
                                   check_corpus_filter, exact_search, model_labels, search_index)
 from ..search.retriever import MODES
 from .options import (ALL_MODES, CORPUS_HELP, QRELS_HELP, QUERIES_HELP, _fusion, _HiddenArgument,
-                      _load_index_model, _load_model, _metric_names, _renamed, batch_option, encoder_options,
-                      filter_option, hybrid_options, metrics_option, model_option, quiet_option, relevance_option,
-                      run_tag_option)
+                      _load_index_model, _load_model, _metric_names, _renamed, batch_option, ef_type, encoder_options,
+                      filter_option, hybrid_options, metrics_option, model_option, output_file, quiet_option,
+                      relevance_option, run_tag_option)
 from .output import _say, _setup
 
 
@@ -33,7 +34,7 @@ from .output import _say, _setup
 @click.option("--index", "index_dir", metavar="DIR", multiple=True,
               help="Search this HNSW index instead of exact search over the corpus (its model by default); "
                    "repeat it to search the shards of one corpus together.")
-@click.option("--ef", type=click.IntRange(min=1), default=None, help="HNSW search depth [default: the index's].")
+@click.option("--ef", type=ef_type, default=None, help="HNSW search depth [default: the index's].")
 @click.option("--check-recall", is_flag=True, help="With --index: also report HNSW recall@10 against exact search.")
 @filter_option
 @hybrid_options(with_all=True)
@@ -52,8 +53,10 @@ from .output import _say, _setup
               help="Print one JSON object instead of a table: the metric names as keys, plus num_queries; "
                    "with --mode all or --compare-model {\"systems\": [{name, metrics, num_queries}, ...]}; "
                    "with --pairs accuracy, f1, their thresholds, precision, recall and num_pairs.")
-@click.option("--per-query", "per_query_path", metavar="FILE", help="Write every metric of every query as CSV.")
-@click.option("--run-out", "run_out", metavar="FILE", help="Write the retrieved run as a TREC run file.")
+@click.option("--per-query", "per_query_path", metavar="FILE", callback=output_file,
+              help="Write every metric of every query as CSV.")
+@click.option("--run-out", "run_out", metavar="FILE", callback=output_file,
+              help="Write the retrieved run as a TREC run file.")
 @run_tag_option
 @click.option("--report", "report_dir", metavar="DIR",
               help="Write a report folder: metrics.json, per_query.csv and PNG plots (distances of relevant and "
@@ -102,9 +105,12 @@ def evaluate(run_path, data_dir, corpus_path, queries_path, qrels_path, pairs_pa
         systems = [SystemRun(Path(run_path).name, read_run(run_path))]
     else:
         data = _load_data(data_dir, split, corpus_path, queries_path, qrels_path, index_dir)
+        if run_out:
+            check_run_ids(data.queries, "query")
+            check_run_ids(data.corpus, "document")  # an index's ids are checked once it is loaded
         if index_dir:
             systems = _search_index(data, index_dir, model_name, MODES if mode == ALL_MODES else (mode,), k, ef,
-                                    check_recall, batch_size, progress, quiet, filter_)
+                                    check_recall, batch_size, progress, quiet, filter_, bool(run_out))
         else:
             systems = _exact_search(data, [model_name] + ([compare_model] if compare_model else []), k,
                                     batch_size, progress, quiet, filter_)
@@ -128,7 +134,7 @@ def _evaluate_pairs(pairs_path, model_name, batch_size, as_json, progress) -> No
     examples = load_examples(pairs_path)  # a bad file fails before the model loads
     result = evaluate_pairs(_load_model(model_name), examples, batch_size=batch_size, progress=progress)
     if as_json:
-        click.echo(json.dumps(result))
+        click.echo(to_json(result))
         return
     width = max(map(len, result))
     for name, value in result.items():
@@ -159,12 +165,14 @@ def _exact_search(data, models, k, batch_size, progress, quiet, filter_=None) ->
 
 
 def _search_index(data, index_dir, model_name, modes, k, ef, check_recall, batch_size, progress,
-                  quiet, filter_=None) -> list[SystemRun]:
+                  quiet, filter_=None, run_out=False) -> list[SystemRun]:
     """One system per mode, searching an index (or shards searched together), with HNSW recall@10 if asked."""
     from ..index.shards import load_indexes
 
     index = load_indexes(index_dir)
     filter_ = index.check_filter(filter_)  # before the model loads
+    if run_out:
+        check_run_ids(index.ids, "document")
     if ef is not None:
         index.ef = ef
     model = _load_index_model(index, model_name) if check_recall or tuple(modes) != ("lexical",) else None
@@ -184,9 +192,11 @@ def _search_index(data, index_dir, model_name, modes, k, ef, check_recall, batch
 @click.option("--complete", is_flag=True,
               help="Compare over every judged query, a run missing one scoring 0 there (trec_eval -c); "
                    "by default only the judged queries present in both runs are compared.")
-@click.option("--permutations", default=DEFAULT_PERMUTATIONS, show_default=True, type=click.IntRange(min=1),
+@click.option("--permutations", default=DEFAULT_PERMUTATIONS, show_default=True,
+              type=click.IntRange(1, MAX_PERMUTATIONS),
               help="Random sign flips of the randomisation test (exact enumeration when 2^n is smaller).")
-@click.option("--seed", default=DEFAULT_SEED, show_default=True, type=int, help="Seed of the randomisation test.")
+@click.option("--seed", default=DEFAULT_SEED, show_default=True, type=click.IntRange(min=0),
+              help="Seed of the randomisation test.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print one JSON object instead of a table: a, b (the run paths), num_queries, only_in_a, "
                    "only_in_b, complete, permutations, seed, and metrics {name: {mean_a, mean_b, difference, t, "
@@ -207,7 +217,7 @@ def compare(runs, old_runs, qrels_path, metrics_text, relevance_level, complete,
     result = compare_runs(a, b, qrels, metrics, relevance_level=relevance_level, complete=complete,
                           permutations=permutations, seed=seed)
     if as_json:
-        click.echo(json.dumps({"a": run_a, "b": run_b, **result.as_dict()}))
+        click.echo(to_json({"a": run_a, "b": run_b, **result.as_dict()}))
         return
     which = "every judged query, a missing one scoring 0" if complete else "judged queries present in both runs"
     click.echo(f"A: {run_a}\nB: {run_b}\nqueries: {result.num_queries} ({which})\n")

@@ -10,18 +10,22 @@ import click
 from ..errors import InputError
 from ..index import DEFAULT_EF, DEFAULT_EF_CONSTRUCTION, DEFAULT_M, SPACES
 from ..index.building import DEFAULT_CHUNK
-from .options import (CORPUS_HELP, _load_index_model, _load_model, batch_option, encoder_options, json_option,
-                      lexical_options, lock_option, model_option, quiet_option)
+from .options import (CORPUS_HELP, _load_index_model, _load_model, batch_option, ef_type, encoder_options,
+                      json_option, lexical_options, lock_option, m_type, model_option, quiet_option)
 from .output import _report, _say, _seconds, _setup
 
 
-def _read_ids(value: str) -> list[str]:
-    """Doc ids from a file (one per line) or a comma-separated list."""
+def _read_ids(value: str) -> tuple[list[str], bool]:
+    """Doc ids from a file (one per line) or a comma-separated list, and whether they came from a file."""
     from ..data import read_text
 
-    if Path(value).is_file():
-        return [line.strip() for line in read_text(value).splitlines() if line.strip()]
-    return [part.strip() for part in value.split(",") if part.strip()]
+    try:
+        is_file = Path(value).is_file()
+    except OSError:  # a list too long to be a file name
+        is_file = False
+    if is_file:
+        return [line.strip() for line in read_text(value).splitlines() if line.strip()], True
+    return [part.strip() for part in value.split(",") if part.strip()], False
 
 
 @click.command("index")
@@ -31,10 +35,10 @@ def _read_ids(value: str) -> list[str]:
 @encoder_options
 @click.option("--space", type=click.Choice(SPACES), default=None,
               help="Similarity space [default: the model's own, cosine for most].")
-@click.option("--m", "m", default=DEFAULT_M, show_default=True, type=click.IntRange(min=2), help="HNSW links per node.")
-@click.option("--ef-construction", default=DEFAULT_EF_CONSTRUCTION, show_default=True, type=click.IntRange(min=1),
+@click.option("--m", "m", default=DEFAULT_M, show_default=True, type=m_type, help="HNSW links per node.")
+@click.option("--ef-construction", default=DEFAULT_EF_CONSTRUCTION, show_default=True, type=ef_type,
               help="HNSW build-time search depth.")
-@click.option("--ef", default=DEFAULT_EF, show_default=True, type=click.IntRange(min=1),
+@click.option("--ef", default=DEFAULT_EF, show_default=True, type=ef_type,
               help="Default HNSW search depth, stored in the manifest.")
 @batch_option
 @click.option("--chunk-size", default=DEFAULT_CHUNK, show_default=True, type=click.IntRange(min=1),
@@ -54,6 +58,7 @@ def index_command(corpus_path, output, model_name, space, m, ef_construction, ef
     from ..data import load_corpus
     from ..index import index_exists
     from ..index.building import build_index
+    from ..index.folder import check_replaceable, index_target
     from ..index.lexical import LexicalSettings
     from ..index.shards import parse_shard
 
@@ -63,6 +68,7 @@ def index_command(corpus_path, output, model_name, space, m, ef_construction, ef
     if out.exists() and not overwrite and not (out.is_dir() and not any(out.iterdir())):
         hint = "or `textmetric add` to add to it" if index_exists(out) else "or choose another folder"
         raise InputError(f"already exists: pass --overwrite to replace it, {hint}", out)
+    check_replaceable(index_target(out))  # --overwrite replaces an index folder, nothing else
     settings = LexicalSettings.named(stopwords, stemmer) if lexical else None  # fails before any encoding
     part = parse_shard(shard) if shard else None
     corpus = load_corpus(corpus_path)
@@ -149,14 +155,19 @@ def delete(index_dir, ids_arg, as_json, quiet) -> None:
 
     _setup(quiet)
     start = time.perf_counter()
-    ids = _read_ids(ids_arg)
+    ids, from_file = _read_ids(ids_arg)
     if not ids:
         raise InputError(f"no ids to delete in '{ids_arg}'")
     index = Index.load(index_dir)
-    missing = index.delete(ids)
-    if missing:
-        warn(f"{len(missing)} id(s) were not in the index (first: '{missing[0]}')")
-    index.save(index_dir)
+    missing = index.delete(ids)  # an id not in the index changes nothing
+    if len(missing) == len(set(ids)):  # nothing deleted: the index is left as it was, not saved again
+        if not from_file and len(missing) == 1:  # one name, neither a file nor an id: a mistyped file name?
+            raise InputError("no such file, and no such id in the index", ids_arg)
+        warn(f"none of the {len(missing)} id(s) is in the index (first: '{missing[0]}'): nothing was deleted")
+    else:
+        if missing:
+            warn(f"{len(missing)} id(s) were not in the index (first: '{missing[0]}')")
+        index.save(index_dir)
     deleted = len(set(ids)) - len(missing)
     _report(as_json, quiet, {"command": "delete", "index": str(index_dir), "deleted": deleted,
                              "not_found": len(missing), "documents": len(index), "seconds": _seconds(start)},

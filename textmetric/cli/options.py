@@ -6,17 +6,52 @@ Every choice and default comes from the library's own constant, so the command l
 
 from __future__ import annotations
 
+import math
+
 import click
 
+from ..atomic import check_output_file
 from ..encoding import BACKENDS, DEFAULT_BATCH_SIZE, DEFAULT_MODEL, ROLES
-from ..errors import warn
+from ..errors import InputError, Range, warn
 from ..evaluation.metrics import DEFAULT_METRICS, DEFAULT_RELEVANCE_LEVEL, parse_metric
 from ..evaluation.runs import DEFAULT_RUN_TAG, check_run_tag
 from ..index.lexical import DEFAULT_STEMMER, DEFAULT_STOPWORDS, STEMMERS, STOPWORD_LISTS
-from ..search.fusion import DEFAULT_ALPHA, DEFAULT_FUSION, DEFAULT_RRF_K, FUSIONS
+from ..index.vectors import MAX_EF, MAX_M
+from ..search.fusion import ALPHA_RANGE, DEFAULT_ALPHA, DEFAULT_FUSION, DEFAULT_RRF_K, FUSIONS, RRF_K_RANGE
 from ..search.retriever import DEFAULT_DEPTH, DEFAULT_MODE, MODES
 
 ALL_MODES = "all"  # evaluate --mode all: every retrieval mode, side by side
+
+
+class _FiniteFloatRange(click.FloatRange):
+    """A float option that takes the values of a library :class:`~textmetric.errors.Range`: click's own
+    FloatRange lets NaN (which no comparison refuses) and the infinities through."""
+
+    def __init__(self, allowed: Range) -> None:
+        super().__init__(allowed.min, allowed.max, min_open=allowed.min_open, max_open=allowed.max_open)
+        self.allowed = allowed
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value} is not a finite number.", param, ctx)
+        return number
+
+
+def finite(allowed: Range) -> click.FloatRange:
+    """The type of a float option whose values are the library's ``allowed`` range (finite, within its bounds)."""
+    return _FiniteFloatRange(allowed)
+
+
+def output_file(ctx: click.Context, param: click.Parameter, value):
+    """The callback of an option naming a file the command writes: refused before any work when it could not be
+    written (a folder, a path under a file)."""
+    if value is not None:
+        try:
+            check_output_file(value)
+        except InputError as e:
+            raise click.BadParameter(str(e), ctx, param) from None
+    return value
 
 
 def json_option(keys: str):
@@ -94,6 +129,10 @@ def _prompts() -> dict:
             for key, suffix in (("prompts", "prompt"), ("prompt_names", "prompt_name"))}
 
 
+# HNSW's settings: the library refuses more links than hnswlib keeps, or depths its C integers cannot hold.
+ef_type = click.IntRange(1, MAX_EF)
+m_type = click.IntRange(2, MAX_M)
+
 # The tokens a model reads: the library refuses fewer than one, or more than the model's positions hold.
 seq_length_type = click.IntRange(min=1)
 
@@ -168,7 +207,7 @@ def lock_option(folder_param: str):
     holds that folder's writer lock (``write_lock``), from reading the old index to swapping the new one in."""
     import functools
 
-    from ..index.locking import DEFAULT_LOCK_TIMEOUT
+    from ..index.locking import DEFAULT_LOCK_TIMEOUT, LOCK_TIMEOUT_RANGE
 
     def decorate(function):
         @functools.wraps(function)
@@ -180,7 +219,7 @@ def lock_option(folder_param: str):
             with write_lock(kwargs[folder_param], lock_timeout):
                 return function(*args, **kwargs)
 
-        return click.option("--lock-timeout", type=click.FloatRange(min=0), default=DEFAULT_LOCK_TIMEOUT,
+        return click.option("--lock-timeout", type=finite(LOCK_TIMEOUT_RANGE), default=DEFAULT_LOCK_TIMEOUT,
                             metavar="SECONDS",
                             help="Give up with an error if another writer holds the index for longer "
                                  "[default: wait, saying so].")(locked)
@@ -212,10 +251,10 @@ def hybrid_options(with_all: bool = False):
             click.option("--fusion", type=click.Choice(FUSIONS), default=DEFAULT_FUSION, show_default=True,
                          expose_value=False, callback=_keep_fusion,
                          help="Hybrid fusion: reciprocal rank fusion, or min-max normalised scores mixed by --alpha."),
-            click.option("--alpha", type=click.FloatRange(0, 1), default=DEFAULT_ALPHA, show_default=True,
+            click.option("--alpha", type=finite(ALPHA_RANGE), default=DEFAULT_ALPHA, show_default=True,
                          expose_value=False, callback=_keep_fusion,
                          help="--fusion score: weight of the dense side (1 - alpha for the lexical side)."),
-            click.option("--rrf-k", type=click.FloatRange(min=0), default=DEFAULT_RRF_K, show_default=True,
+            click.option("--rrf-k", type=finite(RRF_K_RANGE), default=DEFAULT_RRF_K, show_default=True,
                          expose_value=False, callback=_keep_fusion,
                          help="--fusion rrf: the constant k in 1 / (k + rank)."),
             click.option("--depth", type=click.IntRange(min=1), default=DEFAULT_DEPTH, show_default=True,

@@ -3,7 +3,6 @@ reader of stdout gone away (``| head``) ending the command quietly."""
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sys
@@ -11,6 +10,8 @@ import time
 from typing import NoReturn
 
 import click
+
+from ..evaluation.formatting import to_json
 
 _WARNING_FORMAT = "textmetric: %(levelname)s: %(message)s"
 
@@ -44,7 +45,7 @@ def _say(message: str, quiet: bool) -> None:
 def _report(as_json: bool, quiet: bool, record: dict, summary: str) -> None:
     """What a command did: ``record`` as one JSON object on stdout with --json, else ``summary`` on stderr."""
     if as_json:
-        click.echo(json.dumps(record))
+        click.echo(to_json(record))
     else:
         _say(summary, quiet)
 

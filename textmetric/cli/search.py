@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
-from ..data import load_queries, number_queries
-from ..evaluation.runs import write_run
+from ..data import load_queries
+from ..evaluation.formatting import to_json
+from ..evaluation.runs import check_run_ids, write_run
 from ..search.results import TABLE_SNIPPET, hits_table, query_record
 from ..search.retriever import DEFAULT_TOP_K, Retriever
-from .options import (QUERIES_HELP, _fusion, _load_index_model, batch_option, encoder_options, filter_option,
-                      hybrid_options, model_option, quiet_option, run_tag_option)
+from .options import (QUERIES_HELP, _fusion, _load_index_model, batch_option, ef_type, encoder_options,
+                      filter_option, hybrid_options, model_option, output_file, quiet_option, run_tag_option)
 from .output import _say, _setup
 
 
@@ -23,7 +22,7 @@ from .output import _say, _setup
               help=QUERIES_HELP + " Instead of QUERY, whose ids are their positions from 0.")
 @click.option("-k", "--top-k", "k", default=DEFAULT_TOP_K, show_default=True, type=click.IntRange(min=1),
               help="Hits per query (clamped to the number of documents).")
-@click.option("--ef", type=click.IntRange(min=1), default=None, help="HNSW search depth [default: the index's].")
+@click.option("--ef", type=ef_type, default=None, help="HNSW search depth [default: the index's].")
 @hybrid_options()
 @model_option
 @encoder_options
@@ -35,7 +34,8 @@ from .output import _say, _setup
               help="One JSON object per query, one per line: query_id, query, score_kind (cosine, ip, l2, bm25, "
                    "rrf or score-fusion) and hits [{rank, doc_id, score, title, text, fields}].")
 @filter_option
-@click.option("--run-out", "run_out", metavar="FILE", help="Write the hits as a TREC run file.")
+@click.option("--run-out", "run_out", metavar="FILE", callback=output_file,
+              help="Write the hits as a TREC run file.")
 @run_tag_option
 @quiet_option
 def search(query, index_dir, queries_path, k, ef, mode, model_name, batch_size, snippet, as_json, filter_, run_out,
@@ -46,9 +46,12 @@ def search(query, index_dir, queries_path, k, ef, mode, model_name, batch_size, 
     progress = _setup(quiet)
     if bool(query) == bool(queries_path):
         raise click.UsageError("give QUERY text or --queries FILE (one of them)")
-    queries = load_queries(queries_path) if queries_path else number_queries(query)
+    queries = load_queries(queries_path or list(query))
     index = load_indexes(index_dir)
     filter_ = index.check_filter(filter_)  # before the model loads
+    if run_out:
+        check_run_ids(queries, "query")
+        check_run_ids(index.ids, "document")
     if ef is not None:
         index.ef = ef
     model = None if mode == "lexical" else _load_index_model(index, model_name)
@@ -61,7 +64,7 @@ def search(query, index_dir, queries_path, k, ef, mode, model_name, batch_size, 
             return
     for qid, text in queries.items():
         if as_json:
-            click.echo(json.dumps(query_record(qid, text, run[qid], index, retriever.score_kind, snippet)))
+            click.echo(to_json(query_record(qid, text, run[qid], index, retriever.score_kind, snippet)))
         else:
             click.echo(hits_table(text, run[qid], index, retriever.score_kind, snippet or TABLE_SNIPPET))
 

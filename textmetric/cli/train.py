@@ -8,12 +8,13 @@ from pathlib import Path
 import click
 
 from ..errors import InputError
-from ..training.config import ADAPTERS, TrainConfig
+from ..training.config import ADAPTERS, MAX_SEED, RANGES, TrainConfig
 from ..training.distances import DEFAULT_DISTANCE, DISTANCES
 from ..training.losses.registry import LOSS_SPECS
 from ..training.mining import DEFAULT_MAX_RANK, DEFAULT_NEGATIVES, DEFAULT_SKIP_TOP, mine_hard_negatives, write_triplets
 from .options import (_load_index_model, _load_model, _old_spelling, _prompts, batch_option, encoder_options,
-                      json_option, model_option, prompt_options, quiet_option, seq_length_type)
+                      finite, json_option, model_option, output_file, prompt_options, quiet_option,
+                      seq_length_type)
 from .output import _report, _say, _seconds, _setup
 
 _TRAIN = TrainConfig()  # the library's defaults, shown as the options' defaults
@@ -30,7 +31,8 @@ _TRAIN = TrainConfig()  # the library's defaults, shown as the options' defaults
 @model_option
 @click.option("--loss", type=click.Choice(list(LOSS_SPECS)), default=_TRAIN.loss, show_default=True,
               help="Training objective.")
-@click.option("--margin", type=float, default=None, help="Margin m of the contrastive/triplet losses.")
+@click.option("--margin", type=finite(RANGES["margin"]), default=None,
+              help="Margin m of the contrastive/triplet losses.")
 @click.option("--distance", type=click.Choice(list(DISTANCES)), default=None,
               help=f"Distance d of the contrastive/triplet losses [default: {DEFAULT_DISTANCE}].")
 @click.option("--hard-negatives", metavar="FILE|auto|none", default=_TRAIN.hard_negatives, show_default=True,
@@ -38,17 +40,17 @@ _TRAIN = TrainConfig()  # the library's defaults, shown as the options' defaults
                    "`textmetric mine` file, or random ones (none). Example files bring their own.")
 @click.option("--negatives-per-pair", default=_TRAIN.negatives_per_pair, show_default=True, type=click.IntRange(min=1),
               help="Negatives per (query, positive) pair.")
-@click.option("--epochs", default=_TRAIN.epochs, show_default=True, type=click.FloatRange(min=0, min_open=True),
+@click.option("--epochs", default=_TRAIN.epochs, show_default=True, type=finite(RANGES["epochs"]),
               help="Passes over the training rows (a fraction stops part-way through the last).")
 @click.option("--batch-size", default=_TRAIN.batch_size, show_default=True, type=click.IntRange(min=1),
               help="Examples per step and process: under torchrun or accelerate launch a step sees "
                    "batch-size × processes, and mnrl gathers its in-batch negatives from all of them.")
-@click.option("--lr", default=_TRAIN.lr, show_default=True, type=click.FloatRange(min=0, min_open=True),
+@click.option("--lr", default=_TRAIN.lr, show_default=True, type=finite(RANGES["lr"]),
               help="Peak learning rate (AdamW, linear warm-up over the first 10% of steps, then linear decay).")
 @click.option("--max-seq-length", default=_TRAIN.max_seq_length, type=seq_length_type,
               help="Truncate texts to this many tokens.")
 @click.option("--dev-fraction", default=_TRAIN.dev_fraction, show_default=True,
-              type=click.FloatRange(0, 1, max_open=True),
+              type=finite(RANGES["dev_fraction"]),
               help="Share of training queries held out as the dev split (fixed seed).")
 @click.option("--dev-corpus-size", default=_TRAIN.dev_corpus_size, show_default=True, type=click.IntRange(min=1),
               help="Documents the dev queries are searched among (their judged ones plus random others).")
@@ -56,7 +58,7 @@ _TRAIN = TrainConfig()  # the library's defaults, shown as the options' defaults
               help="Evaluate the dev split (and checkpoint) every N steps [default: every epoch].")
 @click.option("--logging-steps", default=_TRAIN.logging_steps, show_default=True, type=click.IntRange(min=1),
               help="Record the training loss in training_log.json every N steps.")
-@click.option("--seed", default=_TRAIN.seed, show_default=True, type=int,
+@click.option("--seed", default=_TRAIN.seed, show_default=True, type=click.IntRange(0, MAX_SEED),
               help="Seed of the dev split, the random negatives, the batch order and dropout.")
 @click.option("--adapter", type=click.Choice(ADAPTERS), default=_TRAIN.adapter,
               help="Train only a linear map W on the frozen encoder (d = ||W(x - y)||): seconds, not minutes.")
@@ -117,7 +119,8 @@ def train(data_dir, split, examples_path, output, model_name, loss, margin, dist
 @click.command()
 @click.option("--data", "data_dir", metavar="DIR", required=True, help="A BEIR folder.")
 @click.option("--split", default="train", show_default=True, help="Qrels split whose queries get negatives.")
-@click.option("--output", metavar="FILE", required=True, help="The triplets file to write (jsonl).")
+@click.option("--output", metavar="FILE", required=True, callback=output_file,
+              help="The triplets file to write (jsonl).")
 @model_option
 @encoder_options
 @click.option("--index", "index_dir", metavar="DIR", default=None,

@@ -16,8 +16,10 @@ import math
 from typing import Any, Iterable, Mapping
 
 from ..errors import InputError
+from .files import check_unicode
 
-__all__ = ["RESERVED_COLUMNS", "METADATA_COLUMN", "KINDS", "kind_of", "field_kinds", "record_fields", "field_value"]
+__all__ = ["RESERVED_COLUMNS", "METADATA_COLUMN", "KINDS", "MAX_DEPTH", "kind_of", "field_kinds", "record_fields",
+           "field_value"]
 
 RESERVED_COLUMNS = frozenset({"_id", "id", "title", "text"})
 """Columns that are never fields, whatever the id, text and title columns are called."""
@@ -26,6 +28,8 @@ METADATA_COLUMN = "metadata"
 KINDS = ("string", "number", "boolean", "null", "json")
 """What a field value is, as the document store records it and filters check it (``json``: a list or object)."""
 _INT64 = (-(2 ** 63), 2 ** 63 - 1)
+MAX_DEPTH = 100
+"""Lists and objects in a field nest no deeper (JSON itself has no limit, but every reader of it has one)."""
 
 
 def kind_of(value: Any) -> str:
@@ -50,10 +54,13 @@ def field_kinds(fields: Iterable[Mapping[str, Any]]) -> dict[str, frozenset[str]
     return {name: frozenset(held) for name, held in sorted(kinds.items())}
 
 
-def field_value(value: Any, where: Mapping[str, Any], name: str) -> Any:
-    """``value`` as a JSON value (see the module's rules); an InputError at ``where`` for one that has none."""
-    if value is None or isinstance(value, (bool, str)):
+def field_value(value: Any, where: Mapping[str, Any], name: str, depth: int = 0) -> Any:
+    """``value`` as a JSON value (see the module's rules); an InputError at ``where`` for one that has none.
+    ``depth``: how many lists and objects hold ``value`` (at most :data:`MAX_DEPTH`)."""
+    if value is None or isinstance(value, bool):
         return value
+    if isinstance(value, str):
+        return check_unicode(value, where, name)
     if isinstance(value, int):
         if not _INT64[0] <= value <= _INT64[1]:
             raise InputError(f"integer {value} is out of the 64-bit range fields hold", field=name, **where)
@@ -68,12 +75,15 @@ def field_value(value: Any, where: Mapping[str, Any], name: str) -> Any:
         return field_value(float(value), where, name)
     if isinstance(value, (datetime.date, datetime.time)):
         return value.isoformat()
+    if isinstance(value, (list, tuple, Mapping)) and depth >= MAX_DEPTH:
+        raise InputError(f"lists and objects nested more than {MAX_DEPTH} deep", field=name, **where)
     if isinstance(value, (list, tuple)):
-        return [field_value(item, where, name) for item in value]
+        return [field_value(item, where, name, depth + 1) for item in value]
     if isinstance(value, Mapping):
         if not all(isinstance(key, str) for key in value):
             raise InputError("an object field must have string keys", field=name, **where)
-        return {key: field_value(item, where, name) for key, item in value.items()}
+        return {check_unicode(key, where, name): field_value(item, where, name, depth + 1)
+                for key, item in value.items()}
     raise InputError(f"a value of type {type(value).__name__} cannot be a field (fields hold strings, numbers, "
                      f"booleans, null, lists and objects)", field=name, **where)
 
@@ -93,7 +103,7 @@ def record_fields(record: Mapping[str, Any], reserved: frozenset[str] | set[str]
                 if key in record or key in fields or key in reserved or key in RESERVED_COLUMNS:
                     raise InputError(f"'{key}' is both a column and a key of '{METADATA_COLUMN}'", field=name,
                                      **where)
-                fields[key] = field_value(item, where, f"{METADATA_COLUMN}.{key}")
+                fields[check_unicode(key, where, name)] = field_value(item, where, f"{METADATA_COLUMN}.{key}")
             continue
-        fields[name] = field_value(value, where, name)
+        fields[check_unicode(name, where, name)] = field_value(value, where, name)
     return fields

@@ -11,12 +11,14 @@ import csv
 import io
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any, Iterator
 
 from ..errors import InputError
 
-__all__ = ["FORMATS", "SUFFIXES", "ROW_FORMATS", "format_of", "check_file", "read_text", "decode", "iter_records"]
+__all__ = ["FORMATS", "SUFFIXES", "ROW_FORMATS", "format_of", "check_file", "read_text", "decode", "iter_records",
+           "check_unicode"]
 
 FORMATS = ("jsonl", "csv", "tsv", "parquet", "arrow")
 SUFFIXES = {".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".tsv": "tsv",
@@ -63,6 +65,20 @@ def decode(data: bytes, path: Path, hint: str = "") -> str:
     return text.removeprefix("\ufeff")
 
 
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def check_unicode(value: str, where: dict[str, Any], field: str | None = None) -> str:
+    """``value``, or an InputError at ``where`` when it holds a lone surrogate: half of a UTF-16 pair, not a
+    character (from a JSON escape such as "\\ud800", or a byte a file name could not decode), which no UTF-8
+    file, tokenizer or database can take."""
+    found = _SURROGATE.search(value)
+    if found is not None:
+        raise InputError(f"holds a lone surrogate {ascii(found.group())[1:-1]} at character {found.start() + 1}: "
+                         f"half of a UTF-16 pair, not text", field=field, **where)
+    return value
+
+
 def _jsonl_records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     with open(path, "rb") as f:
         for number, raw in enumerate(f, start=1):
@@ -78,6 +94,8 @@ def _jsonl_records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
                 record = json.loads(line)
             except json.JSONDecodeError as e:
                 raise InputError(f"malformed JSON: {e.msg} (column {e.colno})", path, number) from None
+            except RecursionError:
+                raise InputError("malformed JSON: nested too deeply to read", path, number) from None
             if not isinstance(record, dict):
                 raise InputError(f"expected a JSON object, got {type(record).__name__}", path, number)
             yield number, record

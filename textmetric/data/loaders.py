@@ -18,8 +18,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
-from ..errors import InputError
+from ..errors import InputError, on_command_line
 from .fields import record_fields
+from .files import check_unicode
 from .qrels import QrelsSource, check_qrels, load_qrels, read_qrels_text
 from .records import Corpus, Document, Queries, RetrievalData, number_queries
 from .sources import (DICT_NAME, Records, check_id, id_of, is_record_source, records_of, source_name, text_of,
@@ -58,7 +59,7 @@ def _load_texts(records: Records, id_field: str | None, text_field: str, title_f
             out[doc_id] = Document(text=text, title=text_of(record, title_field, where, required=False),
                                    fields=record_fields(record, reserved, where))
     if not out:
-        raise records.empty(f"{kind}s")
+        raise records.empty("queries" if kind == "query" else f"{kind}s")
     return out
 
 
@@ -75,16 +76,25 @@ def _dict_ids(source: Mapping, kind: str) -> list[tuple[str, Any, dict[str, Any]
     return entries
 
 
+def _checked_document(document: Document, where: dict[str, Any]) -> Document:
+    """A Document given in Python, its text and title checked as a file's are (:func:`check_unicode`)."""
+    check_unicode(document.text, where, "text")
+    check_unicode(document.title, where, "title")
+    return document
+
+
 def _corpus_of_dict(source: Mapping, text_field: str, title_field: str) -> Corpus:
     reserved = {text_field, title_field}
     if isinstance(source, dict) and all(type(k) is str and isinstance(v, Document) for k, v in source.items()):
+        for doc_id, document in source.items():
+            _checked_document(document, {"path": f"{DICT_NAME} (id '{doc_id}')"})
         return source  # already a Corpus
     corpus: Corpus = {}
     for doc_id, value, where in _dict_ids(source, "document"):
         if isinstance(value, Document):
-            corpus[doc_id] = value
+            corpus[doc_id] = _checked_document(value, where)
         elif isinstance(value, str):
-            corpus[doc_id] = Document(value)
+            corpus[doc_id] = Document(check_unicode(value, where, "text"))
         elif isinstance(value, Mapping):
             corpus[doc_id] = Document(text_of(value, text_field, where),
                                       text_of(value, title_field, where, required=False),
@@ -102,15 +112,17 @@ def _queries_of_dict(source: Mapping, text_field: str) -> Queries:
             value = text_of(value, text_field, where)
         elif not isinstance(value, str):
             raise InputError(f"expected the query text, got {type(value).__name__}", **where)
-        queries[qid] = value
+        queries[qid] = check_unicode(value, where, text_field)
     return queries
 
 
 def _queries_of_list(texts: Sequence) -> Queries:
+    name = "QUERY" if on_command_line() else f"<{type(texts).__name__}>"  # `textmetric search QUERY...`
     for position, text in enumerate(texts):
+        where = {"path": f"{name} (id '{position}')"}
         if not isinstance(text, str):
-            raise InputError(f"expected the query text, got {type(text).__name__}",
-                             f"<{type(texts).__name__}> (id '{position}')")
+            raise InputError(f"expected the query text, got {type(text).__name__}", **where)
+        check_unicode(text, where)
     return number_queries(texts)
 
 

@@ -40,14 +40,6 @@ def _is_int(value: str) -> bool:
     return re.fullmatch(r"[+-]?[0-9]+", value) is not None
 
 
-def _is_number(value: str) -> bool:
-    try:
-        float(value)
-    except ValueError:
-        return False
-    return True
-
-
 def _grade_of(value: Any, where: dict[str, Any], field: str | None = None) -> int:
     """An integer grade from an int, an integral float (a parquet float column) or a string of digits."""
     if isinstance(value, str) and _is_int(value.strip()):
@@ -79,8 +71,8 @@ def read_qrels_text(path: Path) -> tuple[Qrels, dict[tuple[str, str], int]]:
                 raise InputError(f"expected 3 tab-separated fields (BEIR: query-id, corpus-id, score) or "
                                  f"4 (TREC: qid iter docid rel), got {len(fields)}", path, number)
             width = len(fields)
-            if number == 1 and width == 3 and not _is_number(fields[2]):
-                continue  # the BEIR header: query-id corpus-id score (a grade such as 1.5 is an error below)
+            if number == 1 and tuple(fields) == QRELS_COLUMNS["BEIR"]:
+                continue  # BEIR's header, and only it: any other first line is read as a judgment
         if len(fields) != width:
             raise InputError(f"expected {width} fields like the lines above, got {len(fields)}", path, number)
         qid, doc_id, grade = (fields[0], fields[1], fields[2]) if width == 3 else (fields[0], fields[2], fields[3])

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from ..errors import InputError
-from .files import ROW_FORMATS, format_of, iter_records
+from .files import ROW_FORMATS, check_unicode, format_of, iter_records
 from .hf_datasets import (SAVED_DATASET_FILES, dataset_records, is_dataset, is_dataset_dict, load_saved, saved_form,
                           splits_problem)
 
@@ -108,13 +108,13 @@ def id_of(record: dict[str, Any], id_field: str | None, where: dict[str, Any]) -
 
 
 def check_id(value: Any, where: dict[str, Any], field: str | None = None) -> str:
-    """A string or integer id as a non-empty string."""
+    """A string or integer id as a non-empty string of text (no lone surrogate)."""
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise InputError(f"id must be a string or an integer, got {type(value).__name__}", field=field, **where)
     value = str(value)
     if not value.strip():
         raise InputError("empty id", field=field, **where)
-    return value
+    return check_unicode(value, where, field)
 
 
 def text_of(record: dict[str, Any], field: str, where: dict[str, Any], required: bool = True) -> str:
@@ -126,4 +126,4 @@ def text_of(record: dict[str, Any], field: str, where: dict[str, Any], required:
         return ""
     if not isinstance(value, str):
         raise InputError(f"must be a string, got {type(value).__name__}", field=field, **where)
-    return value
+    return check_unicode(value, where, field)

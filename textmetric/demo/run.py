@@ -17,7 +17,6 @@ the full run takes every stdlib module; ``quick`` takes the well-known ones
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import time
@@ -25,11 +24,11 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
-from ..atomic import atomic_write
+from ..atomic import atomic_write, check_output_folder
 from ..encoding import DEFAULT_BATCH_SIZE
 from ..errors import InputError, option
 from ..evaluation.compare import Comparison, compare_evaluations
-from ..evaluation.formatting import text_table
+from ..evaluation.formatting import text_table, to_json
 from ..evaluation.metrics import Evaluation
 from ..search.ranking import rank
 from .stdlib import MAX_DOCUMENTS, QUICK_MODULES, Collection, stdlib_collection, write_beir
@@ -63,6 +62,9 @@ class DemoConfig:
     seed: int = 42
 
     def resolved(self) -> "DemoConfig":
+        from ..training.config import RANGES
+
+        RANGES["epochs"].check("epochs", self.epochs)  # before the dataset is built, not when training starts
         modules = self.modules if self.modules is not None else (QUICK_MODULES if self.quick else None)
         dev = self.dev_corpus_size if self.dev_corpus_size is not None else (200 if self.quick else 500)
         return replace(self, workdir=Path(self.workdir), modules=None if modules is None else list(modules),
@@ -91,6 +93,7 @@ def _prepare_workdir(workdir: Path) -> None:
     """
     if workdir.exists() and not workdir.is_dir():
         raise InputError(f"is a file: the demo needs a folder to work in ({option('workdir', '--output')})", workdir)
+    check_output_folder(workdir, replaced=False)  # not under a file, and writable
     if workdir.is_dir() and any(workdir.iterdir()):
         if not (workdir / MARKER).is_file():
             raise InputError(f"is not empty and holds no {MARKER}, so it is not a demo folder: "
@@ -107,7 +110,7 @@ def _prepare_workdir(workdir: Path) -> None:
 
 def _write_json(path: Path, data: dict) -> None:
     with atomic_write(path) as f:
-        f.write(json.dumps(data, indent=2, default=str) + "\n")
+        f.write(to_json(data, indent=2, default=str) + "\n")
 
 
 def run_demo(config: DemoConfig | None = None, *, echo: Callable[[str], None] = print,

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from ..atomic import atomic_folder
+from ..atomic import atomic_folder, check_output_folder
 from ..data import Corpus, Document, Qrels, Queries, RetrievalData, load_corpus, load_qrels, load_queries
 from ..errors import InputError, warn
 
@@ -333,6 +333,7 @@ def export_stdlib(folder: str | os.PathLike, *, modules: Sequence[str] | None = 
         raise InputError("is a file: expected a folder to write the dataset into", folder)
     if folder.is_dir() and any(folder.iterdir()) and not overwrite:
         raise InputError("already exists and is not empty: choose another folder (or overwrite it)", folder)
+    check_output_folder(folder)  # before the dataset is built
     collection = stdlib_collection(modules, max_docs=max_docs, cache_dir=cache_dir)
     write_beir(collection, folder, about=_settings(modules, max_docs))
     return collection

@@ -21,6 +21,7 @@ there (trec_eval ``-c``).
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import asdict, dataclass, field
 from typing import Mapping, Sequence
 
@@ -32,10 +33,13 @@ from .formatting import finite_or_none, text_table
 from .metrics import DEFAULT_METRICS, DEFAULT_RELEVANCE_LEVEL, Evaluation, Run, evaluate
 
 __all__ = ["paired_t_test", "randomization_test", "compare_runs", "compare_evaluations", "Comparison",
-           "MetricComparison", "format_comparison", "DEFAULT_PERMUTATIONS", "DEFAULT_SEED"]
+           "MetricComparison", "format_comparison", "check_permutations", "DEFAULT_PERMUTATIONS", "MAX_PERMUTATIONS",
+           "DEFAULT_SEED"]
 
 DEFAULT_PERMUTATIONS = 10_000
+MAX_PERMUTATIONS = 10_000_000  # a p-value to 1e-7, far below any significance level; more only takes longer
 DEFAULT_SEED = 42
+_EXACT_BLOCK = 1 << 16  # sign vectors enumerated at a time (2^26 of them at once would take 13 GiB)
 _TIE = 1e-12  # per-query values closer than this count as tied; flipped means this close count as extreme
 
 
@@ -69,18 +73,22 @@ def randomization_test(a: Sequence[float], b: Sequence[float], *, permutations: 
 
     Exact over all ``2**n`` sign vectors when that is at most ``permutations``, else
     ``permutations`` seeded random flips with ``p = (hits + 1) / (permutations + 1)``.
+    Either way the flips are drawn ``chunk`` at a time (exact ones in larger blocks), so memory stays small.
     """
-    if permutations < 1:
-        raise InputError(f"permutations must be at least 1, got {permutations}")
+    check_permutations(permutations, seed)
     d = _differences(a, b)
     n = len(d)
     if n == 0:
         return math.nan
     observed = abs(float(d.mean())) - _TIE
     if 2 ** n <= permutations:
-        flips = np.arange(2 ** n, dtype=np.int64)[:, None] >> np.arange(n, dtype=np.int64)[None, :]
-        signs = 1.0 - 2.0 * (flips & 1)
-        return float(np.count_nonzero(np.abs(signs @ d) / n >= observed)) / 2 ** n
+        shifts = np.arange(n, dtype=np.int64)[None, :]
+        hits = 0
+        for start in range(0, 2 ** n, _EXACT_BLOCK):
+            flips = np.arange(start, min(start + _EXACT_BLOCK, 2 ** n), dtype=np.int64)[:, None] >> shifts
+            signs = 1.0 - 2.0 * (flips & 1)
+            hits += int(np.count_nonzero(np.abs(signs @ d) / n >= observed))
+        return hits / 2 ** n
     rng = np.random.default_rng(seed)
     hits, left = 0, permutations
     while left:
@@ -89,6 +97,16 @@ def randomization_test(a: Sequence[float], b: Sequence[float], *, permutations: 
         hits += int(np.count_nonzero(np.abs(signs @ d) / n >= observed))
         left -= size
     return (hits + 1) / (permutations + 1)
+
+
+def check_permutations(permutations: int, seed: int = DEFAULT_SEED) -> None:
+    """Refuse a number of sign flips outside ``1..MAX_PERMUTATIONS``, or a seed numpy cannot take (a negative one)."""
+    if isinstance(permutations, bool) or not isinstance(permutations, numbers.Integral) \
+            or not 1 <= permutations <= MAX_PERMUTATIONS:
+        raise InputError(f"{option('permutations')} must be a whole number from 1 to {MAX_PERMUTATIONS:,}, "
+                         f"got {permutations!r}")
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise InputError(f"{option('seed')} must be a whole number >= 0, got {seed!r}")
 
 
 @dataclass
@@ -136,6 +154,7 @@ class Comparison:
 def compare_evaluations(a: Evaluation, b: Evaluation, *, permutations: int = DEFAULT_PERMUTATIONS,
                         seed: int = DEFAULT_SEED, complete: bool = False) -> Comparison:
     """Compare two evaluations' per-query scores over the queries both have (every metric both have)."""
+    check_permutations(permutations, seed)
     common = sorted(set(a.per_query) & set(b.per_query))
     names = [name for name in a.means if name in b.means]
     metrics: dict[str, MetricComparison] = {}
@@ -165,6 +184,7 @@ def compare_runs(run_a: Run, run_b: Run, qrels: Qrels, metrics: Sequence[str] = 
     Judged queries that a run lacks are counted in a warning; a run answering no judged query, or
     (without ``complete``) no judged query in both runs, is an InputError.
     """
+    check_permutations(permutations, seed)
     judged = [q for q, judgments in qrels.items() if judgments]
     only_a = [q for q in judged if q in run_a and q not in run_b]
     only_b = [q for q in judged if q in run_b and q not in run_a]

@@ -1,11 +1,13 @@
-"""How scores are shown: plain-text tables, and numbers safe to put in JSON."""
+"""How scores are shown: plain-text tables, and JSON that holds no NaN or infinity."""
 
 from __future__ import annotations
 
+import json
 import math
-from typing import Mapping, Sequence
+import numbers
+from typing import Any, Mapping, Sequence
 
-__all__ = ["text_table", "format_table", "format_modes_table", "finite_or_none"]
+__all__ = ["text_table", "format_table", "format_modes_table", "finite_or_none", "json_safe", "to_json"]
 
 
 def text_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -38,5 +40,25 @@ def format_modes_table(columns: Mapping[str, Mapping[str, float]], num_queries: 
 
 
 def finite_or_none(value):
-    """``value``, or None where it is a NaN or an infinity (JSON has neither)."""
-    return None if isinstance(value, float) and not math.isfinite(value) else value
+    """``value``, or None where it is a NaN or an infinity (JSON has neither); a numpy number as a Python one."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return value
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    return float(value) if math.isfinite(value) else None
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with every NaN or infinity in it (in dicts, lists and tuples, at any depth) made None."""
+    if isinstance(value, Mapping):
+        return {key: json_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(item) for item in value]
+    return finite_or_none(value)
+
+
+def to_json(value: Any, **options) -> str:
+    """JSON text of ``value``, its non-finite numbers as null, by a strict encoder (``allow_nan=False``): every
+    JSON textmetric prints or writes goes through here, so none holds the NaN that JSON parsers refuse.
+    ``options`` are ``json.dumps``'s (``indent``, ``default``...)."""
+    return json.dumps(json_safe(value), allow_nan=False, **options)

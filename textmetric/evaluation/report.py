@@ -36,11 +36,11 @@ from typing import TYPE_CHECKING, BinaryIO, Callable, Container, Mapping, Sequen
 
 import numpy as np
 
-from ..atomic import atomic_write
+from ..atomic import atomic_write, check_output_folder
 from ..data import Qrels, Queries
 from ..encoding import DEFAULT_BATCH_SIZE
 from ..errors import InputError
-from .formatting import finite_or_none
+from .formatting import finite_or_none, to_json
 from .metrics import DEFAULT_RELEVANCE_LEVEL, Evaluation, Run, rank
 
 if TYPE_CHECKING:
@@ -184,12 +184,13 @@ def interpolated_precision(run: Run, qrels: Qrels, levels: Sequence[float] = REC
 # -- the report folder ---------------------------------------------------------------------------
 
 def check_report_folder(folder: str | os.PathLike) -> Path:
-    """The report folder, refused at once if the path is an existing file (before any work is done)."""
+    """The report folder, refused at once if the path is an existing file or cannot be written (before any work
+    is done)."""
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise InputError("is a file: the report needs a folder (it writes metrics.json, per_query.csv and "
                          "PNG plots into it)", folder)
-    return folder
+    return check_output_folder(folder, replaced=False)
 
 
 def training_log_of(model_path: str | os.PathLike | None) -> dict | None:
@@ -255,7 +256,7 @@ def _write_metrics(path: Path, systems: Sequence[System], comparison) -> Path:
     if comparison is not None:
         data["comparison"] = {"a": systems[0].name, "b": systems[1].name, **comparison.as_dict()}
     with atomic_write(path) as f:
-        f.write(json.dumps(data, indent=2) + "\n")
+        f.write(to_json(data, indent=2) + "\n")
     return path
 
 

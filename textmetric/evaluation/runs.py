@@ -8,18 +8,26 @@ results (trec_eval ignores the rank column); scores are written with Python's
 from __future__ import annotations
 
 import csv
+import math
 import os
+import re
+from typing import Iterable
 from pathlib import Path
 
 import numpy as np
 
 from ..atomic import atomic_write
 from ..data import read_text
+from ..data.files import check_unicode
 from ..errors import InputError
 from ..search.ranking import ordered
 from .metrics import Evaluation, Run, rank
 
-__all__ = ["read_run", "write_run", "write_per_query", "check_run_tag", "DEFAULT_RUN_TAG"]
+__all__ = ["read_run", "write_run", "write_per_query", "check_run_tag", "check_run_ids", "DEFAULT_RUN_TAG"]
+
+_SCORE = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+"""The scores a run file holds: ASCII decimal or exponent forms, as trec_eval and every run writer print them
+(Python's ``float`` alone would also read '1_0' as 10, '١٢' as 12, 'inf' and 'nan')."""
 
 DEFAULT_RUN_TAG = "textmetric"
 """The last column of the run files textmetric writes, unless told another."""
@@ -38,10 +46,10 @@ def read_run(path: str | os.PathLike) -> Run:
         if len(fields) != 6:
             raise InputError(f"expected 6 fields (qid Q0 docid rank score tag), got {len(fields)}", path, number)
         qid, _, doc_id, _, score, _ = fields
-        try:
-            value = float(score)
-        except ValueError:
-            raise InputError(f"score '{score}' is not a number", path, number, field="score") from None
+        if not _SCORE.fullmatch(score):
+            raise InputError(f"score '{score}' is not a number in decimal or exponent form (as 0.5, -3 or 1.2e-05)",
+                             path, number, field="score")
+        value = float(score)
         if not np.isfinite(value):
             raise InputError(f"score '{score}' is not finite", path, number, field="score")
         ranking = run.setdefault(qid, {})
@@ -57,13 +65,34 @@ def check_run_tag(tag: str) -> str:
     """``tag`` if it can be a run file's tag column: one non-empty word (a space would add a seventh field)."""
     if not isinstance(tag, str) or not tag or tag.split() != [tag]:
         raise InputError(f"a run tag is one word without spaces, got {tag!r}")
-    return tag
+    return check_unicode(tag, {}, "tag")
+
+
+_WHITESPACE = re.compile(r"\s")  # what splits a run file's line into fields, as str.split() splits it
+
+
+def check_run_ids(ids: Iterable[str], kind: str) -> None:
+    """Refuse ``kind`` ids ("query", "document") that a TREC run file cannot hold: one with a space, a tab, a
+    newline or any other whitespace would split its line into other fields, which neither textmetric nor
+    trec_eval could read back. The commands that write a run check their ids with this before any encoding."""
+    bad = [i for i in ids if _WHITESPACE.search(i)]
+    if bad:
+        raise InputError(f"{len(bad)} {kind} id(s) hold whitespace, which a TREC run file cannot carry (first: "
+                         f"{bad[0]!r}): give them ids without spaces, tabs or newlines to write a run")
 
 
 def write_run(run: Run, path: str | os.PathLike, tag: str = DEFAULT_RUN_TAG) -> None:
     """Write ``run`` as a TREC run file, each query in trec_eval's order, ``tag`` in the last column
-    (written atomically)."""
+    (written atomically). Ids with whitespace (:func:`check_run_ids`) and scores that are not finite are
+    refused: the file could not be read back."""
     check_run_tag(tag)
+    check_run_ids(run, "query")
+    check_run_ids({doc_id for scores in run.values() for doc_id in scores}, "document")
+    for qid, scores in run.items():
+        for doc_id, score in scores.items():
+            if not math.isfinite(score):
+                raise InputError(f"query {qid!r}, document {doc_id!r}: score {score} is not a finite number, "
+                                 f"which a run file cannot hold")
     with atomic_write(path) as f:
         for qid, scores in run.items():
             for position, doc_id in enumerate(rank(scores), start=1):

@@ -9,7 +9,6 @@ a run file. :func:`evaluate_systems` scores every system against the same qrels;
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +21,7 @@ from ..encoding import DEFAULT_BATCH_SIZE, DEFAULT_MODEL, encode
 from ..errors import InputError, warn
 from ..search.ranking import Run
 from ..search.retriever import Retriever
-from .formatting import format_modes_table, format_table
+from .formatting import format_modes_table, format_table, to_json
 from .metrics import DEFAULT_METRICS, DEFAULT_RELEVANCE_LEVEL, Evaluation, evaluate, pair_accuracy
 
 if TYPE_CHECKING:
@@ -84,7 +83,7 @@ class SystemsEvaluation:
                              "num_queries": self.evaluations[s.name].num_queries} for s in self.systems]}
 
     def to_json(self) -> str:
-        return json.dumps(self.as_dict())
+        return to_json(self.as_dict())
 
     def table(self) -> str:
         """The means as text: two columns for one system, one column per system for several."""

@@ -23,7 +23,7 @@ from .. import atomic
 from ..data import CorpusSource, load_corpus
 from ..encoding import Encoder, describe_prompts, encode, recorded_prompts
 from ..errors import InputError, on_command_line, option, warn
-from .folder import write_lock
+from .folder import check_replaceable, write_lock
 from .index import ExactIndex, Index
 from .lexical import LexicalSettings
 from .locking import DEFAULT_LOCK_TIMEOUT
@@ -134,6 +134,7 @@ def build_index(model: "Encoder | SentenceTransformer", corpus: CorpusSource, ou
     ids = list(corpus)
     texts = [corpus[i].full_text for i in ids]
     with write_lock(output, lock_timeout) as target:
+        check_replaceable(target)  # before the encoding, not once it is done
         workdir = work_folder(target)
         embeddings = encode_chunks(model, ids, texts, workdir, model_sha=identity["weights_sha256"],
                                    batch_size=batch_size, chunk_size=chunk_size, progress=progress)

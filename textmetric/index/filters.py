@@ -166,6 +166,8 @@ def _cli_spec(item: str) -> Mapping[str, Any]:
             spec = json.loads(item, parse_constant=_no_constant)
         except ValueError as e:
             raise InputError(f"--filter {item}: malformed JSON ({e})") from None
+        except RecursionError:
+            raise InputError("--filter: malformed JSON (nested too deeply to read)") from None
         return spec
     match = _CLI_ITEM.match(item)
     if match is None:
@@ -182,7 +184,7 @@ def _cli_value(text: str) -> Any:
     """A JSON scalar or list when ``text`` is one (``2020``, ``true``, ``"2020"``, ``["en", "de"]``), else the text."""
     try:
         value = json.loads(text, parse_constant=_no_constant)
-    except ValueError:
+    except (ValueError, RecursionError):
         return text
     return value if not isinstance(value, dict) else text
 

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterator, Sequence, TypeVar
 
-from ..atomic import old_folder, recover_interrupted_replace, remove_leftovers
+from ..atomic import check_output_folder, old_folder, recover_interrupted_replace, remove_leftovers
 from ..errors import InputError
 from .lexical import LexicalSettings
 from ..encoding import ROLES
@@ -408,13 +408,13 @@ def write_lock(path: str | os.PathLike, lock_timeout: float | None = DEFAULT_LOC
 
 
 def check_replaceable(path: Path) -> None:
-    """Refuse to save over something that is not an index folder."""
-    if not path.exists():
-        return
-    if not path.is_dir():
+    """Refuse to save over something that is not an index folder, or where no new folder can be swapped in (the
+    current folder, a path under a file): checked before the work of a build, and again when it saves."""
+    if path.exists() and not path.is_dir():
         raise InputError("exists and is not a folder: refusing to replace it", path)
-    if not (path / MANIFEST).exists() and any(path.iterdir()):
+    if path.is_dir() and not (path / MANIFEST).exists() and any(path.iterdir()):
         raise InputError("exists and is not a textmetric index: refusing to replace it", path)
+    check_output_folder(path)
 
 
 def write_manifest(folder: Path, manifest: Manifest, lexical_files: Sequence[str] = ()) -> str:

@@ -26,8 +26,8 @@ from .folder import (DOCS, GRAPH, INDEX_ENTRIES, LEXICAL, MANIFEST, Manifest, Pi
                      folder_generation, index_target, read_generation, write_lock, write_manifest)
 from .lexical import LexicalIndex, LexicalSettings, LexicalSide
 from .locking import ANY_MODE, DEFAULT_LOCK_TIMEOUT, ReadWriteLock
-from .vectors import (DEFAULT_EF, DEFAULT_EF_CONSTRUCTION, DEFAULT_M, ExactVectors, HnswVectors, check_space,
-                      space_of)
+from .vectors import (DEFAULT_EF, DEFAULT_EF_CONSTRUCTION, DEFAULT_M, MAX_EF, ExactVectors, HnswVectors,
+                      check_hnsw_setting, check_space, space_of)
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -200,7 +200,7 @@ class Index(_Composite):
 
     @ef.setter
     def ef(self, value: int) -> None:
-        self.vectors.ef = int(value)
+        self.vectors.ef = check_hnsw_setting("ef", value, MAX_EF)
 
     @property
     def m(self) -> int:
@@ -235,7 +235,7 @@ class Index(_Composite):
         k = min(k, len(self))
         if k < 1 or len(queries) == 0:
             return [[] for _ in range(len(queries))]
-        ef = max(ef or self.ef, k)
+        ef = max(self.ef if ef is None else check_hnsw_setting("ef", ef, MAX_EF), k)
         with self._lock.reading(ef):
             if spec is None:
                 labels, scores = self.vectors.search(queries, k, ef)

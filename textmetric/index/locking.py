@@ -18,14 +18,16 @@ import time
 from pathlib import Path
 from typing import Iterator
 
-from ..errors import InputError, option, warn
+from ..errors import InputError, Range, option, warn
 
-__all__ = ["ReadWriteLock", "ANY_MODE", "folder_lock", "lock_path", "LockTimeout", "DEFAULT_LOCK_TIMEOUT"]
+__all__ = ["ReadWriteLock", "ANY_MODE", "folder_lock", "lock_path", "LockTimeout", "DEFAULT_LOCK_TIMEOUT",
+           "LOCK_TIMEOUT_RANGE"]
 
 ANY_MODE = object()  # a reader that leaves the graph alone (a lexical search, a save) shares with any
 
 DEFAULT_LOCK_TIMEOUT: float | None = None
 """Seconds a writer waits for another writer of the same index folder; None waits as long as it takes."""
+LOCK_TIMEOUT_RANGE = Range(0)  # no infinity: None is how to wait for ever
 
 
 class ReadWriteLock:
@@ -99,6 +101,8 @@ def folder_lock(target: str | os.PathLike, timeout: float | None = DEFAULT_LOCK_
     The lock is ``flock`` on ``.NAME.lock`` beside the folder, which the kernel releases when its
     holder dies (no stale locks); the file is removed on release.
     """
+    if timeout is not None:
+        LOCK_TIMEOUT_RANGE.check("lock_timeout", timeout)
     target = Path(target)
     path = lock_path(target)
     if not hasattr(_held, "paths"):

@@ -15,6 +15,7 @@ left to explore: the rule of an unfiltered search, applied to the allowed docume
 
 from __future__ import annotations
 
+import numbers
 import os
 import struct
 from pathlib import Path
@@ -22,20 +23,31 @@ from typing import TYPE_CHECKING, NamedTuple, Sequence
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, option
 from ..search.ranking import top_k
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
 __all__ = ["SPACES", "space_of", "HnswVectors", "GraphHeader", "ExactVectors", "DEFAULT_M",
-           "DEFAULT_EF_CONSTRUCTION", "DEFAULT_EF", "HNSW_SEED", "scan_is_cheaper"]
+           "DEFAULT_EF_CONSTRUCTION", "DEFAULT_EF", "HNSW_SEED", "MAX_M", "MAX_EF", "check_hnsw_setting",
+           "scan_is_cheaper"]
 
 SPACES = ("cosine", "ip", "l2")
 DEFAULT_M = 16
 DEFAULT_EF_CONSTRUCTION = 200
 DEFAULT_EF = 100
 HNSW_SEED = 100
+MAX_M = 10_000  # hnswlib links no more (it warns and takes 10000)
+MAX_EF = 2 ** 31 - 1  # hnswlib's search depths are C integers; a depth past the number of vectors changes nothing
+
+
+def check_hnsw_setting(name: str, value: int, maximum: int) -> int:
+    """``value`` as an int when it is a whole number from 1 to ``maximum``, else an InputError naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 1 <= value <= maximum:
+        raise InputError(f"{option(name)} must be a whole number from 1 to {maximum:,}, got {value!r}")
+    return int(value)
+
 _SPACE_OF_SIMILARITY = {"cosine": "cosine", "dot": "ip", "euclidean": "l2"}
 
 
@@ -84,11 +96,13 @@ class HnswVectors:
         import hnswlib
 
         check_space(space)
-        for name, value in (("dim", dim), ("m", m), ("ef_construction", ef_construction), ("ef", ef)):
-            if value < 1:
-                raise InputError(f"{name} must be at least 1, got {value}")
+        if dim < 1:
+            raise InputError(f"dim must be at least 1, got {dim}")
         self.dim, self.space = int(dim), space
-        self.m, self.ef_construction, self.ef, self.seed = int(m), int(ef_construction), int(ef), int(seed)
+        self.m = check_hnsw_setting("m", m, MAX_M)
+        self.ef_construction = check_hnsw_setting("ef_construction", ef_construction, MAX_EF)
+        self.ef = check_hnsw_setting("ef", ef, MAX_EF)
+        self.seed = int(seed)
         if graph is None:
             graph = hnswlib.Index(space=space, dim=self.dim)
             graph.init_index(max_elements=max(capacity, 1), M=self.m, ef_construction=self.ef_construction,

@@ -9,15 +9,18 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from ..errors import InputError
+from ..errors import Range
 from .ranking import Hits, ordered
 
-__all__ = ["reciprocal_rank_fusion", "score_fusion", "FUSIONS", "DEFAULT_FUSION", "DEFAULT_RRF_K", "DEFAULT_ALPHA"]
+__all__ = ["reciprocal_rank_fusion", "score_fusion", "FUSIONS", "DEFAULT_FUSION", "DEFAULT_RRF_K", "DEFAULT_ALPHA",
+           "RRF_K_RANGE", "ALPHA_RANGE"]
 
 FUSIONS = ("rrf", "score")
 DEFAULT_FUSION = "rrf"  # needs no score normalisation, so no tuning per collection
 DEFAULT_RRF_K = 60     # Cormack, Clarke & Buettcher (SIGIR 2009): robust across collections, no tuning
 DEFAULT_ALPHA = 0.5    # equal weight to each side: no collection's preference built in
+RRF_K_RANGE = Range(0)
+ALPHA_RANGE = Range(0, 1)
 
 def reciprocal_rank_fusion(rankings: Sequence[Hits], k: float = DEFAULT_RRF_K) -> Hits:
     """RRF: ``score(d) = sum over the rankings that contain d of 1 / (k + rank_i(d))``, ranks from 1.
@@ -25,8 +28,7 @@ def reciprocal_rank_fusion(rankings: Sequence[Hits], k: float = DEFAULT_RRF_K) -
     Only ranks count, never scores, so sides with incomparable scores (cosine,
     BM25) fuse without calibration; a larger ``k`` flattens the head of each ranking.
     """
-    if k < 0:
-        raise InputError(f"the RRF constant k must be at least 0, got {k}")
+    RRF_K_RANGE.check("k", k, "--rrf-k")
     fused: dict[str, float] = {}
     for hits in rankings:
         for position, (doc_id, _) in enumerate(hits, start=1):
@@ -42,8 +44,7 @@ def score_fusion(dense: Hits, lexical: Hits, alpha: float = DEFAULT_ALPHA) -> Hi
     all score alike gives them 1); a document missing from a side gets 0 there.
     ``alpha = 1`` keeps the dense order, ``alpha = 0`` the lexical one.
     """
-    if not 0.0 <= alpha <= 1.0:
-        raise InputError(f"alpha must lie in [0, 1], got {alpha}")
+    ALPHA_RANGE.check("alpha", alpha)
     fused: dict[str, float] = {}
     for weight, hits in ((alpha, dense), (1.0 - alpha, lexical)):
         for doc_id, value in _min_max(hits).items():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Mapping
 
 from .ranking import rank
@@ -9,9 +10,16 @@ from .ranking import rank
 if TYPE_CHECKING:
     from ..index.protocols import DocumentLookup
 
-__all__ = ["query_record", "hits_table", "snippet", "TABLE_SNIPPET"]
+__all__ = ["query_record", "hits_table", "snippet", "printable", "TABLE_SNIPPET"]
 
 TABLE_SNIPPET = 70  # characters of each hit's title and text in the table
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")  # C0, DEL, C1, and the Unicode line breaks
+
+
+def printable(text: str) -> str:
+    """``text`` with its control characters escaped as Python writes them (``\\x1b``, ``\\n``): a table shows
+    them, where a terminal would obey them (an id holding an escape sequence could clear the screen)."""
+    return _CONTROL.sub(lambda match: ascii(match.group())[1:-1], text)
 
 
 def snippet(text: str, length: int) -> str:
@@ -40,12 +48,13 @@ def query_record(query_id: str, query: str, scores: Mapping[str, float], index: 
 
 def hits_table(query: str, scores: Mapping[str, float], index: "DocumentLookup", score_kind: str,
                width: int = TABLE_SNIPPET) -> str:
-    """One query's hits as a text table: rank, score, doc id, and the title and text cut to ``width`` characters."""
+    """One query's hits as a text table: rank, score, doc id, and the title and text cut to ``width`` characters;
+    control characters escaped (:func:`printable`), where :func:`query_record` keeps every text exact."""
     heading = f"score ({score_kind})"
     column = max(7, len(heading))
-    lines = [f"query: {query}", f"{'rank':>4}  {heading:>{column}}  {'doc id':<20}  title: text"]
+    lines = [f"query: {printable(query)}", f"{'rank':>4}  {heading:>{column}}  {'doc id':<20}  title: text"]
     for position, doc_id in enumerate(rank(scores), start=1):
         doc = index.document(doc_id)
-        label = snippet(f"{doc.title}: {doc.text}" if doc.title else doc.text, width)
-        lines.append(f"{position:>4}  {scores[doc_id]:>{column}.4f}  {doc_id:<20}  {label}")
+        label = snippet(printable(" ".join((f"{doc.title}: {doc.text}" if doc.title else doc.text).split())), width)
+        lines.append(f"{position:>4}  {scores[doc_id]:>{column}.4f}  {printable(doc_id):<20}  {label}")
     return "\n".join(lines) + "\n"

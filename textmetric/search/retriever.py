@@ -17,7 +17,8 @@ from ..data import number_queries
 from ..errors import InputError
 from ..encoding import Encoder
 from ..index.filters import FilterSpec
-from .fusion import DEFAULT_ALPHA, DEFAULT_FUSION, DEFAULT_RRF_K, FUSIONS, reciprocal_rank_fusion, score_fusion
+from .fusion import (ALPHA_RANGE, DEFAULT_ALPHA, DEFAULT_FUSION, DEFAULT_RRF_K, FUSIONS, RRF_K_RANGE,
+                     reciprocal_rank_fusion, score_fusion)
 from .ranking import Hits, Run
 
 if TYPE_CHECKING:
@@ -51,10 +52,8 @@ class Retriever:
             raise InputError(f"unknown mode '{mode}' (expected one of {', '.join(MODES)})")
         if fusion not in FUSIONS:
             raise InputError(f"unknown fusion '{fusion}' (expected one of {', '.join(FUSIONS)})")
-        if not 0.0 <= alpha <= 1.0:
-            raise InputError(f"alpha must lie in [0, 1], got {alpha}")
-        if rrf_k < 0:
-            raise InputError(f"the RRF constant k must be at least 0, got {rrf_k}")
+        ALPHA_RANGE.check("alpha", alpha)
+        RRF_K_RANGE.check("rrf_k", rrf_k)
         if depth < 1:
             raise InputError(f"depth must be at least 1, got {depth}")
         if mode != "dense":

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..encoding import Encoder, recorded_prompts, weights_fingerprint
+from .divergence import check_loss
 
 if TYPE_CHECKING:
     import torch
@@ -67,6 +68,7 @@ def train_linear_adapter(columns: Sequence[np.ndarray], labels: np.ndarray | Non
         history.append({"epoch": 0, **initial})
         best_score = initial["score"]
     n = len(tensors[0])
+    step = 0
     for epoch in tqdm(range(1, epochs + 1), desc="adapter", unit="epoch", disable=not progress):
         order = torch.randperm(n, generator=generator)
         total = 0.0
@@ -74,6 +76,8 @@ def train_linear_adapter(columns: Sequence[np.ndarray], labels: np.ndarray | Non
             batch = order[start:start + batch_size]
             projected = [adapter(t[batch]) for t in tensors]
             value = loss.compute_loss_from_embeddings(projected, None if label_tensor is None else label_tensor[batch])
+            step += 1
+            check_loss(value, step, lr)
             optimiser.zero_grad()
             value.backward()
             optimiser.step()

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..errors import InputError, Range, option
 from .losses.registry import DEFAULT_LOSS
 
-__all__ = ["TrainConfig", "ADAPTERS", "AUTO_SKIP_TOP", "AUTO_MAX_RANK"]
+__all__ = ["TrainConfig", "ADAPTERS", "AUTO_SKIP_TOP", "AUTO_MAX_RANK", "RANGES", "MAX_SEED"]
 
 ADAPTERS = ("linear",)  # what may train on a frozen encoder instead of the whole model
 
@@ -19,6 +20,16 @@ ADAPTERS = ("linear",)  # what may train on a frozen encoder instead of the whol
 # (benchmarks/finetune_scifact.py): with 3 epochs of mnrl it gives the best dev and test nDCG@10.
 AUTO_SKIP_TOP = 3
 AUTO_MAX_RANK = 50
+
+RANGES = {
+    "epochs": Range(0, min_open=True),
+    "lr": Range(0, min_open=True),
+    "warmup": Range(0),  # below 1 a share of the steps, else a number of steps (as Hugging Face reads it)
+    "margin": Range(0, min_open=True),  # the losses also refuse one beyond their distance's largest value
+    "dev_fraction": Range(0, 1, max_open=True),
+}
+"""The finite values each float setting of :class:`TrainConfig` takes (the CLI's options take the same)."""
+MAX_SEED = 2**32 - 1  # numpy's seeds, which the trainer sets, are unsigned 32-bit integers
 
 
 @dataclass
@@ -58,3 +69,16 @@ class TrainConfig:
     # prompts; by default the model's own. The saved model folder keeps them.
     prompts: dict[str, str] | None = None
     prompt_names: dict[str, str] | None = None
+
+    def __post_init__(self) -> None:
+        self.check()
+
+    def check(self) -> None:
+        """Refuse a setting out of its range (:data:`RANGES`), before any model loads; ``fine_tune`` checks again,
+        so a config changed after it was made is caught too."""
+        for name, allowed in RANGES.items():
+            value = getattr(self, name)
+            if value is not None or name != "margin":
+                allowed.check(name, value)
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed <= MAX_SEED:
+            raise InputError(f"{option('seed')} must be a whole number from 0 to {MAX_SEED}, got {self.seed!r}")

@@ -20,7 +20,6 @@ the work folder and writes the model folder and its log.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import time
@@ -33,10 +32,12 @@ from .. import atomic
 from ..data import ExamplesSource, source_name
 from ..encoding import Encoder, describe_prompts, hub_offline, load_model, quiet_transformers
 from ..errors import InputError, option, warn
+from ..evaluation.formatting import to_json
 from ..evaluation.metrics import evaluate
 from ..evaluation.report import plot_training_log
 from ..index import ExactIndex
 from .config import TrainConfig
+from .divergence import TrainingDiverged, check_loss, check_weights
 from .losses.registry import LABEL_COLUMNS, batch_sampler_for, check_columns, get_spec, make_loss
 from .training_set import DevEvaluator, TrainingSet, prepare_training_set
 
@@ -82,11 +83,13 @@ def fine_tune(source: ExamplesSource, output: str | os.PathLike, *, model_name: 
     from transformers import PrinterCallback, set_seed
 
     config = config or TrainConfig()
+    config.check()
     get_spec(config.loss)
     output = Path(output)
     rank, world_size = rank_and_world_size()
     # Every process checks before training starts, and rank 0 writes the output only after training,
     # which needs every process: no process can find rank 0's own output here.
+    atomic.check_output_folder(output)  # a file, the current folder: refused before any work
     if output.exists() and any(output.iterdir()) and not resume:
         raise InputError("already exists: choose another output folder", output)
     if world_size > 1 and config.adapter is not None:
@@ -132,12 +135,18 @@ def fine_tune(source: ExamplesSource, output: str | os.PathLike, *, model_name: 
     )  # under torchrun this joins the process group
     _barrier()  # rank 0 has cleared the work folder before anyone writes there
     with _without_widget_examples(model):
-        trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=training.dataset(), loss=loss,
-                                             evaluator=evaluator, callbacks=callbacks)
+        trainer = _stopping_when_diverged(SentenceTransformerTrainer)(
+            model=model, args=args, train_dataset=training.dataset(), loss=loss, evaluator=evaluator,
+            callbacks=callbacks)
     trainer.remove_callback(PrinterCallback)  # it prints every log dict to stdout
     has_checkpoint = resume and any((work / "checkpoints").glob("checkpoint-*"))
     start = time.perf_counter()
-    trainer.train(resume_from_checkpoint=True if has_checkpoint else None)
+    try:
+        trainer.train(resume_from_checkpoint=True if has_checkpoint else None)
+    except TrainingDiverged:
+        if rank == 0:  # its checkpoints lead to the same divergence: resuming from them cannot help
+            shutil.rmtree(work, ignore_errors=True)
+        raise
     seconds = time.perf_counter() - start
     best = trainer.state.best_metric
     log = {
@@ -160,6 +169,19 @@ def fine_tune(source: ExamplesSource, output: str | os.PathLike, *, model_name: 
     _barrier()
     _warn_unless_improved(log)
     return log
+
+
+def _stopping_when_diverged(trainer_class: type) -> type:
+    """``trainer_class`` (a Hugging Face trainer) that stops with :class:`TrainingDiverged` at the first step whose
+    loss is NaN or infinite, before the optimiser spreads it to the weights."""
+
+    class Trainer(trainer_class):
+        def training_step(self, *args, **kwargs):
+            loss = super().training_step(*args, **kwargs)
+            check_loss(loss, self.state.global_step + 1, self.args.learning_rate)
+            return loss
+
+    return Trainer
 
 
 def _last_dev_score(trainer, evaluator: "DevEvaluator | None", model) -> float | None:
@@ -326,8 +348,10 @@ def column_roles(loss: str, columns: tuple[str, ...], prompts: dict[str, str]) -
 
 
 def _save(model: "SentenceTransformer", output: Path, log: dict) -> None:
-    """Model folder + training_log.json + training_curves.png, swapped into place atomically."""
+    """Model folder + training_log.json + training_curves.png, swapped into place atomically; never a model whose
+    weights are not all finite."""
+    check_weights(model, log["config"]["lr"])
     with atomic.atomic_folder(output) as tmp:
         model.save(str(tmp))
-        (tmp / "training_log.json").write_text(json.dumps(log, indent=2, default=str) + "\n", encoding="utf-8")
+        (tmp / "training_log.json").write_text(to_json(log, indent=2, default=str) + "\n", encoding="utf-8")
         plot_training_log(log, tmp / "training_curves.png")

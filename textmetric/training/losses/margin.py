@@ -10,13 +10,13 @@ tests check it). ``get_config_dict`` and ``citation`` feed the model card.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar
 
 from torch import Tensor, nn
 
 from ...errors import InputError
+from ..config import RANGES
 from ..distances import DEFAULT_DISTANCE, Distance, get_distance, outputs_normalized
 from .reduction import check_reduction, reduce
 from .registry import get_spec
@@ -30,8 +30,7 @@ def _check_margin(margin: float, distance: Distance, normalized: bool, what: str
         margin = float(margin)
     except (TypeError, ValueError):
         raise InputError(f"margin must be a number, got {margin!r}") from None
-    if not margin > 0 or not math.isfinite(margin):
-        raise InputError(f"margin must be a finite number > 0, got {margin:g}")
+    RANGES["margin"].check("margin", margin)
     largest = distance.max_value(normalized)
     if margin > largest:
         note = " on normalised embeddings" if distance.name == "euclidean" else ""
