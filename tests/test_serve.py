@@ -183,7 +183,9 @@ def test_documents_added_with_fields_are_found_through_filters_in_every_mode(wri
 
 
 @pytest.mark.parametrize("content, says", [(b"{\"query\": ", "malformed JSON"), (b"[1, 2", "malformed JSON"),
-                                           (b"not json at all", "malformed JSON"), (b"", "Field required")])
+                                           (b"not json at all", "malformed JSON"), (b"", "Field required"),
+                                           (b'{"query": "cats", "alpha": NaN}', "alpha: Input should be a finite"),
+                                           (b'{"query": "cats", "rrf_k": Infinity}', "rrf_k: Input should be a finite")])
 def test_malformed_json_is_a_4xx_json_error(reader, content, says):
     response = reader.post("/search", content=content, headers={"Content-Type": "application/json"})
     assert response.status_code == 422 and says in response.json()["error"]

@@ -11,7 +11,6 @@ constant time). No CORS unless origins are given. Nothing from a request is used
 from __future__ import annotations
 
 import hmac
-import json
 import logging
 import os
 from contextlib import asynccontextmanager
@@ -24,6 +23,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
 from ..errors import InputError
+from ..evaluation.formatting import to_json
 from ..index import LockTimeout
 from .schema import (AddResponse, DeleteRequest, DeleteResponse, DocumentIn, DocumentOut, ErrorResponse,
                      SearchRequest, SearchResponse)
@@ -78,7 +78,7 @@ def create_app(indexes: str | os.PathLike | Sequence[str | os.PathLike] | Servic
     def search(request: SearchRequest) -> Response:
         """Search one query (`query`) or several (`queries`); hits in trec_eval order, with what the score is."""
         # Serialised here rather than validated again against the response model: the hot path.
-        return Response(json.dumps(service.search(request), ensure_ascii=False, allow_nan=False).encode("utf-8"),
+        return Response(to_json(service.search(request), ensure_ascii=False).encode("utf-8"),
                         media_type="application/json")
 
     @app.get("/documents/{doc_id:path}", response_model=DocumentOut, responses=_ERRORS, tags=["documents"])

@@ -23,7 +23,7 @@ MAX_QUERY_CHARS = 100_000  # far past any model's max length: a longer query is 
 MAX_EF = 10_000          # HNSW search depth
 MAX_BODY_BYTES = 16 * 1024 * 1024
 
-_STRICT = ConfigDict(strict=True, extra="forbid")
+_STRICT = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False)  # JSON's parser reads NaN and Infinity
 
 
 def _query_text(text: str, name: str) -> str:
@@ -118,7 +118,7 @@ class DocumentIn(BaseModel):
     it: ``_id`` (or ``id``), ``text``, an optional ``title``; every other key is one of its fields (the keys of
     a ``metadata`` object too), which filters match."""
 
-    model_config = ConfigDict(strict=True, extra="allow")
+    model_config = ConfigDict(strict=True, extra="allow", allow_inf_nan=False)
 
     id: str | int = Field(validation_alias=AliasChoices("_id", "id"), description="\"_id\" or \"id\".")
     title: str = ""
