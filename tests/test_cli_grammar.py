@@ -142,6 +142,8 @@ def library_ranges() -> dict:
     """The library's range of each float option: (command, option) -> Range."""
     from textmetric.index.locking import LOCK_TIMEOUT_RANGE
     from textmetric.search.fusion import ALPHA_RANGE, RRF_K_RANGE
+    from textmetric.serve.batching import MAX_WAIT_MS_RANGE
+    from textmetric.serve.live import POLL_RANGE
     from textmetric.training.config import RANGES
 
     fusion = {"alpha": ALPHA_RANGE, "rrf_k": RRF_K_RANGE}
@@ -150,6 +152,7 @@ def library_ranges() -> dict:
     ranges.update({(command, name): value for command in ("search", "evaluate") for name, value in fusion.items()})
     ranges.update({(command, "lock_timeout"): LOCK_TIMEOUT_RANGE
                    for command in ("index", "index-lexical", "add", "delete", "compact", "reproject")})
+    ranges.update({("serve", "batch_wait_ms"): MAX_WAIT_MS_RANGE, ("serve", "poll"): POLL_RANGE})
     return ranges
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import click
 
-from ..serve.batching import DEFAULT_MAX_BATCH, DEFAULT_MAX_WAIT
-from ..serve.live import DEFAULT_POLL
+from ..serve.batching import DEFAULT_MAX_BATCH, DEFAULT_MAX_WAIT, MAX_WAIT_MS_RANGE
+from ..serve.live import DEFAULT_POLL, POLL_RANGE
 from ..serve.server import API_KEY_ENV, DEFAULT_HOST, DEFAULT_PORT
-from .options import _encoder_settings, encoder_options, model_option, quiet_option
+from .options import _encoder_settings, encoder_options, finite, model_option, quiet_option
 from .output import _say, _setup
 
 
@@ -28,9 +28,9 @@ from .output import _say, _setup
               help="Let pages from ORIGIN (e.g. https://example.org) call the API; repeat for more [default: none].")
 @click.option("--max-batch", default=DEFAULT_MAX_BATCH, show_default=True, type=click.IntRange(min=1),
               help="Queries encoded together at most (micro-batching of concurrent requests).")
-@click.option("--batch-wait-ms", default=1000 * DEFAULT_MAX_WAIT, show_default=True, type=click.FloatRange(min=0),
+@click.option("--batch-wait-ms", default=1000 * DEFAULT_MAX_WAIT, show_default=True, type=finite(MAX_WAIT_MS_RANGE),
               help="How long the first query of a batch may wait for others, in milliseconds.")
-@click.option("--poll", default=DEFAULT_POLL, show_default=True, type=click.FloatRange(min=0),
+@click.option("--poll", default=DEFAULT_POLL, show_default=True, type=finite(POLL_RANGE),
               help="Seconds between looks at the index folders for changes made by other processes (0: never).")
 @quiet_option
 def serve(index_dirs, host, port, model_name, api_key, cors_origins, max_batch, batch_wait_ms, poll, quiet) -> None:

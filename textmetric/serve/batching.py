@@ -30,12 +30,15 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from ..encoding import Encoder
+from ..errors import InputError, Range
 from ..encoding.backends import cpu_count
 
-__all__ = ["QueryBatcher", "Encoded", "DEFAULT_MAX_BATCH", "DEFAULT_MAX_WAIT"]
+__all__ = ["QueryBatcher", "Encoded", "DEFAULT_MAX_BATCH", "DEFAULT_MAX_WAIT", "MAX_WAIT_RANGE", "MAX_WAIT_MS_RANGE"]
 
 DEFAULT_MAX_BATCH = 64    # texts per encode: past this, a bigger batch no longer costs less per query
 DEFAULT_MAX_WAIT = 0.002  # seconds the first query of a batch may wait for company
+MAX_WAIT_RANGE = Range(0, 1)  # seconds: a bound on waiting is a small one
+MAX_WAIT_MS_RANGE = Range(0, 1000)  # the same, in milliseconds, as `textmetric serve --batch-wait-ms` takes it
 
 
 @dataclass(frozen=True)
@@ -67,10 +70,9 @@ class QueryBatcher:
 
     def __init__(self, encoder: Encoder, *, max_batch: int = DEFAULT_MAX_BATCH, max_wait: float = DEFAULT_MAX_WAIT,
                  batch_size: int = 32, lanes: int | None = None) -> None:
-        if max_batch < 1:
-            raise ValueError(f"max_batch must be at least 1, got {max_batch}")
-        if max_wait < 0:
-            raise ValueError(f"max_wait must be at least 0, got {max_wait}")
+        if isinstance(max_batch, bool) or not isinstance(max_batch, int) or max_batch < 1:
+            raise InputError(f"max_batch must be an integer of at least 1, got {max_batch!r}")
+        MAX_WAIT_RANGE.check("max_wait", max_wait)
         self.encoder = encoder
         self.max_batch, self.max_wait, self.batch_size = max_batch, max_wait, batch_size
         self.lanes = max(1, lanes or cpu_count()) if encoder.concurrent else 1

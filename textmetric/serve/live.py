@@ -24,14 +24,16 @@ from typing import Sequence
 
 from ..data import Corpus
 from ..encoding import Encoder
-from ..errors import InputError, warn
+from ..errors import InputError, Range, warn
 from ..index import Index, write_lock
+from ..index.locking import LOCK_TIMEOUT_RANGE
 from ..index.building import add_documents, check_model
 from ..index.shards import ShardedIndex
 
-__all__ = ["LiveIndex", "Snapshot", "DEFAULT_POLL", "DEFAULT_LOCK_TIMEOUT"]
+__all__ = ["LiveIndex", "Snapshot", "DEFAULT_POLL", "POLL_RANGE", "DEFAULT_LOCK_TIMEOUT"]
 
 DEFAULT_POLL = 0.5  # seconds between two looks at the index folders for another process's change
+POLL_RANGE = Range(0)  # 0: never look
 DEFAULT_LOCK_TIMEOUT = 30.0  # seconds a write waits for another process's writer lock before it is refused
 
 
@@ -66,7 +68,9 @@ class LiveIndex:
             raise InputError("no index to serve")
         self.paths = [Path(p) for p in paths]
         self.encoder = encoder
-        self.poll = poll
+        self.poll = POLL_RANGE.check("poll", poll)
+        if lock_timeout is not None:
+            LOCK_TIMEOUT_RANGE.check("lock_timeout", lock_timeout)
         self.batch_size = batch_size
         self.lock_timeout = lock_timeout
         self.reload_error: str | None = None  # why the last look at a changed folder kept the old state
