@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import RESULTS, SCIFACT, have_scifact
+from common import RESULTS, have_scifact
 
 
 def rows_file(folder: Path, count: int) -> Path:

@@ -36,8 +36,8 @@ def test_the_hits_table_heads_its_score_column_with_the_score_kind():
 def test_the_hits_table_shows_control_characters_escaped_and_the_record_keeps_them_exact():
     clear = "\x1b[2J\x1b[H"
     index = ExactIndex([f"evil{clear}", "b"], np.eye(2, dtype=np.float32),
-                       documents=[Document(f"text{clear}\x07 and\nmore", f"title\x9b"), Document("plain", "")])
-    table = hits_table(f"query\x1b]0;owned\x07", {f"evil{clear}": 0.9, "b": 0.2}, index, "cosine", 60)
+                       documents=[Document(f"text{clear}\x07 and\nmore", "title\x9b"), Document("plain", "")])
+    table = hits_table("query\x1b]0;owned\x07", {f"evil{clear}": 0.9, "b": 0.2}, index, "cosine", 60)
     assert not any(character in table for character in "\x1b\x07\x9b")
     lines = table.splitlines()
     assert lines[0] == "query: query\\x1b]0;owned\\x07" and len(lines) == 4
