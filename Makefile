@@ -1,6 +1,6 @@
 # The two commands of the README's first lines, on a fresh clone with only Python >= 3.10 and make:
 #   make demo   the main job on the embedded defaults (pass options with ARGS="--quick")
-#   make test   the test suite (pass pytest options with ARGS="-k metrics")
+#   make test   the test suite (pass pytest options with ARGS="-k metrics"; EXTRAS=test,ray adds Ray, on a new .venv)
 # The first run creates .venv and installs into it (the CPU wheel of torch first: a bare `torch`
 # requirement pulls a multi-gigabyte CUDA build); later runs install nothing unless
 # pyproject.toml changed.
@@ -9,6 +9,7 @@ PYTHON ?= python3
 VENV ?= .venv
 STAMP := $(VENV)/.textmetric-installed
 ARGS ?=
+EXTRAS ?= test
 
 .PHONY: demo test install clean-venv
 
@@ -25,7 +26,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(VENV)/bin/python -m pip install --quiet torch==2.13.0
-	$(VENV)/bin/python -m pip install --quiet -e ".[test]"
+	$(VENV)/bin/python -m pip install --quiet -e ".[$(EXTRAS)]"
 	@touch $(STAMP)
 
 clean-venv:

@@ -173,3 +173,15 @@ def warnings_log(caplog):
 def warning_messages(log) -> list[str]:
     return [r.getMessage() for r in log.records
             if r.name == "textmetric" and r.levelno == logging.WARNING]
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """One local Ray cluster (2 CPUs, no dashboard) shared by every Ray test of the session: starting one costs
+    seconds. Skipped only where the ``ray`` extra is not installed (CI installs it)."""
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    try:
+        yield ray
+    finally:
+        ray.shutdown()

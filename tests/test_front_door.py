@@ -16,8 +16,12 @@ pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="make is no
 
 def _dry_run(target: str, venv: Path) -> list[str]:
     """The commands `make TARGET` would run with VENV=venv, without running them."""
-    proc = subprocess.run(["make", "-n", "--no-print-directory", "-C", str(ROOT), target, f"VENV={venv}"], capture_output=True,
-                          text=True, check=True)
+    return _dry_run_with(target, venv)
+
+
+def _dry_run_with(target: str, venv: Path, *settings: str) -> list[str]:
+    proc = subprocess.run(["make", "-n", "--no-print-directory", "-C", str(ROOT), target, f"VENV={venv}", *settings],
+                          capture_output=True, text=True, check=True)
     return proc.stdout.splitlines()
 
 
@@ -46,4 +50,9 @@ def test_ci_runs_the_readme_commands():
     readme = (ROOT / "README.md").read_text()
     first_block = readme.split("```bash\n", 1)[1].split("```", 1)[0]
     assert [line.split()[:2] for line in first_block.splitlines()] == [["make", "demo"], ["make", "test"]]
-    assert "\nmake test\n" in ci and "\nmake demo " in ci
+    assert "\nmake test EXTRAS=test,ray\n" in ci and "\nmake demo " in ci
+
+
+def test_extras_choose_what_the_package_is_installed_with(tmp_path):
+    commands = _dry_run_with("test", tmp_path / "venv", "EXTRAS=test,ray")
+    assert any('pip install --quiet -e ".[test,ray]"' in c for c in commands)
