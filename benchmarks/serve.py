@@ -3,7 +3,9 @@
 The SciFact corpus is indexed once with the default model (cached under benchmarks/results/),
 then, in one run:
 
-- the reference: ``Retriever.search`` in this process, one test query at a time (QPS, latencies);
+- the reference: ``Retriever.search`` in this process, one test query at a time (QPS, latencies), measured
+  before and after the service (A B B A) and averaged; beside it the encoder alone on batches of 16
+  queries: a ceiling for any service on this backend, which must encode every query it answers;
 - the service (``textmetric serve`` in its own process, on 127.0.0.1 only): the test queries sent by
   1, 4, 16 and 64 concurrent clients, a fixed number of requests each: QPS, p50/p95/p99 latency,
   errors, and the mean micro-batch the service encoded;
@@ -38,6 +40,7 @@ from common import RESULTS, SCIFACT, have_scifact, run_for
 CLIENTS = (1, 4, 16, 64)
 KEY = "benchmark-key"
 TARGETS = {"qps_ratio_16": 1.5, "p99_ms_16": 100.0}
+CEILING_BATCH = 16  # queries per encode in the encode-only ceiling
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -67,23 +70,51 @@ def build(folder: Path, corpus: dict, backend: str) -> None:
     tm.build_index(tm.Encoder.load(backend=backend), corpus, folder, progress=sys.stderr.isatty())
 
 
-def reference(folder: Path, queries: list[str], max_seconds: float) -> dict:
-    """``Retriever.search`` in this process, one query at a time."""
-    import textmetric as tm
+class Reference:
+    """In this process: ``Retriever.search`` one query at a time (the reference), and the encoder alone on
+    batches of ``CEILING_BATCH`` queries -- the most queries per second that any service on this backend can
+    answer, since it must encode every query (a bound on what micro-batching can win)."""
 
-    index = tm.Index.load(folder)
-    retriever = tm.Retriever(tm.load_index_model(index), index)
-    for text in queries[:5]:
-        retriever.search([text], k=10)  # warm-up
-    latencies = []
-    start = time.perf_counter()
-    for text in queries:
-        begin = time.perf_counter()
-        retriever.search([text], k=10)
-        latencies.append(time.perf_counter() - begin)
-        if time.perf_counter() - start > max_seconds:
-            break
-    return summary(latencies, time.perf_counter() - start, 0)
+    def __init__(self, folder: Path) -> None:
+        import textmetric as tm
+
+        self.index = tm.Index.load(folder)
+        self.encoder = tm.load_index_model(self.index)
+        self.retriever = tm.Retriever(self.encoder, self.index)
+
+    def search(self, queries: list[str], max_seconds: float) -> dict:
+        for text in queries[:5]:
+            self.retriever.search([text], k=10)  # warm-up
+        latencies = []
+        start = time.perf_counter()
+        for text in queries:
+            begin = time.perf_counter()
+            self.retriever.search([text], k=10)
+            latencies.append(time.perf_counter() - begin)
+            if time.perf_counter() - start > max_seconds:
+                break
+        return summary(latencies, time.perf_counter() - start, 0)
+
+    def encode_ceiling(self, queries: list[str], max_seconds: float) -> dict:
+        self.encoder.encode_queries(queries[:CEILING_BATCH], batch_size=CEILING_BATCH)  # warm-up
+        latencies = []
+        start = time.perf_counter()
+        for first in range(0, len(queries), CEILING_BATCH):
+            batch = queries[first:first + CEILING_BATCH]
+            begin = time.perf_counter()
+            self.encoder.encode_queries(batch, batch_size=CEILING_BATCH)
+            latencies += [time.perf_counter() - begin] * len(batch)
+            if time.perf_counter() - start > max_seconds:
+                break
+        return summary(latencies, time.perf_counter() - start, 0)
+
+
+def mean_of(first: dict, second: dict) -> dict:
+    """The reference measured before and after the service (A B B A): QPS and latencies averaged."""
+    row = {key: round((first[key] + second[key]) / 2, 2) for key in ("qps", "p50_ms", "p95_ms", "p99_ms")}
+    return {"requests": first["requests"] + second["requests"], "errors": 0,
+            "seconds": round(first["seconds"] + second["seconds"], 3), **row,
+            "before_qps": first["qps"], "after_qps": second["qps"]}
 
 
 class Server:
@@ -223,9 +254,11 @@ def main() -> int:
     folder = RESULTS / f"serve-index-{args.backend}{'-quick' if args.quick else ''}"
     build(folder, corpus, args.backend)
 
-    rows: dict = {"reference": reference(folder, queries, args.max_seconds)}
-    print(f"in-process Retriever.search, one query at a time: {json.dumps(rows['reference'])}", file=sys.stderr,
-          flush=True)
+    local = Reference(folder)
+    before = local.search(queries, args.max_seconds)
+    ceiling_before = local.encode_ceiling(queries, args.max_seconds)
+    print(f"in-process Retriever.search, one query at a time: {json.dumps(before)}", file=sys.stderr, flush=True)
+    rows: dict = {}
     server = Server(folder)
     try:
         for warm in queries[:8]:
@@ -236,6 +269,12 @@ def main() -> int:
             print(f"{clients} clients: {json.dumps(rows[f'clients_{clients}'])}", file=sys.stderr, flush=True)
     finally:
         server.stop()
+    # A B B A: the in-process figures again, after the service, so that drift in the machine's load shows.
+    ceiling_after = local.encode_ceiling(queries, args.max_seconds)
+    after = local.search(queries, args.max_seconds)
+    rows = {"reference": mean_of(before, after), "encode_ceiling": mean_of(ceiling_before, ceiling_after), **rows}
+    print(f"in-process, after the service: {json.dumps(after)}", file=sys.stderr, flush=True)
+    del local
 
     with tempfile.TemporaryDirectory(prefix="serve-bench-") as scratch:
         copy = Path(scratch) / "index"
@@ -260,11 +299,15 @@ def main() -> int:
     print(f"{'':<22} {'requests':>8} {'QPS':>8} {'x ref':>6} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} "
           f"{'errors':>6} {'batch':>6}")
     for name, row in rows.items():
-        label = {"reference": "in-process, 1 by 1", "mixed": "mixed (8 searchers)"}.get(
+        label = {"reference": "in-process, 1 by 1", "mixed": "mixed (8 searchers)",
+                 "encode_ceiling": f"encode only, by {CEILING_BATCH}"}.get(
             name, name.replace("clients_", "service, ") + " clients")
         print(f"{label:<22} {row['requests']:>8} {row['qps']:>8.1f} {row['qps'] / reference_qps:>6.2f} "
               f"{row['p50_ms']:>7.1f} {row['p95_ms']:>7.1f} {row['p99_ms']:>7.1f} {row['errors']:>6} "
               f"{row.get('mean_batch', ''):>6}")
+    print(f"in-process reference before / after the service: {rows['reference']['before_qps']} / "
+          f"{rows['reference']['after_qps']} QPS (the table gives their mean); encode only before / after: "
+          f"{rows['encode_ceiling']['before_qps']} / {rows['encode_ceiling']['after_qps']}")
     print(f"mixed run: {rows['mixed']['writes']} acknowledged writes, {rows['mixed']['lost_writes']} lost")
     for check, passed in checks.items():
         print(f"{'PASS' if passed else 'FAIL'}  {check}")
