@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import statistics
+import sys
 import threading
 import time
 from pathlib import Path
@@ -24,10 +25,10 @@ def have_scifact(path: Path = SCIFACT) -> bool:
     return False
 
 
-def cached_embeddings(model, texts: list[str], name: str, progress: bool = True,
+def cached_embeddings(model, texts: list[str], name: str, progress: bool | None = None,
                       role: str = "document") -> np.ndarray:
     """Embeddings of ``texts`` in ``role`` (query or document), kept under benchmarks/results/ (keyed by the
-    model's weights, the role's prompt and the texts)."""
+    model's weights, the role's prompt and the texts); a progress bar on a terminal (``progress`` None)."""
     from textmetric.encoding import Encoder
 
     encoder = Encoder.of(model)
@@ -37,6 +38,8 @@ def cached_embeddings(model, texts: list[str], name: str, progress: bool = True,
     path = RESULTS / f"{name}-{key}.npy"
     if path.exists():
         return np.load(path, allow_pickle=False)
+    if progress is None:
+        progress = sys.stderr.isatty()
     embeddings = encoder.encode(texts, role=role, progress=progress)
     RESULTS.mkdir(parents=True, exist_ok=True)
     np.save(path, embeddings, allow_pickle=False)
