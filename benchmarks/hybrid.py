@@ -5,8 +5,8 @@ bm25s Lucene BM25, k1 1.5, b 0.75, Snowball stemming, Lucene's English stop
 words), dense all-MiniLM-L6-v2 zero-shot (exact search over its cached SciFact
 embeddings) and, with --finetuned DIR, a fine-tuned model; then hybrid of each:
 
-- with textmetric's defaults (RRF k = 60, depth 100), the setting users get;
-- with score fusion at its default alpha = 0.5;
+- with textmetric's defaults (score fusion, alpha 0.5, depth 100), the setting users get;
+- with the other fusion at its default (RRF k = 60);
 - with the setting best on *train* queries (grid over fusion, RRF k, alpha and
   depth), applied once to test. The zero-shot model is tuned on all SciFact train
   queries; a fine-tuned model on the dev split that ``fine_tune`` held out of them
@@ -80,9 +80,13 @@ def dense_hits(model, corpus_ids, corpus_texts, queries: dict, name: str) -> lis
 def evaluate_model(tag: str, model, lexical, corpus_ids, corpus_texts, test, tune_queries: dict, tune_qrels,
                    quick: bool) -> dict:
     """Dense and hybrid rows of one model: defaults, and the setting best on the tuning queries."""
-    from textmetric.search.fusion import DEFAULT_ALPHA, DEFAULT_RRF_K
+    from textmetric.search.fusion import DEFAULT_ALPHA, DEFAULT_FUSION, DEFAULT_RRF_K
     from textmetric.search.retriever import DEFAULT_DEPTH
 
+    settings = {"rrf": {"fusion": "rrf", "rrf_k": DEFAULT_RRF_K, "depth": DEFAULT_DEPTH},
+                "score": {"fusion": "score", "alpha": DEFAULT_ALPHA, "depth": DEFAULT_DEPTH}}
+    defaults = settings[DEFAULT_FUSION]
+    other = next(s for fusion, s in settings.items() if fusion != DEFAULT_FUSION)
     qids = list(test.queries)
     dense = dense_hits(model, corpus_ids, corpus_texts, test.queries, "scifact-test-queries")
     lex = lexical.search(list(test.queries.values()), RUN_K)
@@ -94,11 +98,8 @@ def evaluate_model(tag: str, model, lexical, corpus_ids, corpus_texts, test, tun
     best_train, best = max(tried, key=lambda pair: pair[0])
     rows = {
         f"dense {tag}": scores(dense, qids, test.qrels),
-        f"hybrid {tag}, defaults (rrf k={DEFAULT_RRF_K} depth={DEFAULT_DEPTH})": scores(
-            fuse(dense, lex, {"fusion": "rrf", "rrf_k": DEFAULT_RRF_K, "depth": DEFAULT_DEPTH}), qids, test.qrels),
-        f"hybrid {tag}, score alpha={DEFAULT_ALPHA} depth={DEFAULT_DEPTH}": scores(
-            fuse(dense, lex, {"fusion": "score", "alpha": DEFAULT_ALPHA, "depth": DEFAULT_DEPTH}), qids,
-            test.qrels),
+        f"hybrid {tag}, defaults ({label(defaults)})": scores(fuse(dense, lex, defaults), qids, test.qrels),
+        f"hybrid {tag}, {label(other)}": scores(fuse(dense, lex, other), qids, test.qrels),
         f"hybrid {tag}, tuned on train ({label(best)})": scores(fuse(dense, lex, best), qids, test.qrels),
     }
     print(f"  {tag}: tuned on {len(tune_ids)} train queries over {len(tried)} settings in "

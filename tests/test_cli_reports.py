@@ -110,7 +110,7 @@ def test_search_json_hits_carry_the_text_and_the_score_kind(cli, built):
     assert texts["d4"] == "The moon orbits the earth every month."  # a title-less document still has its text
 
 
-@pytest.mark.parametrize("mode, kind", [("lexical", "bm25"), ("hybrid", "rrf")])
+@pytest.mark.parametrize("mode, kind", [("lexical", "bm25"), ("hybrid", "score-fusion")])
 def test_search_names_the_score_of_each_mode(cli, built, mode, kind):
     assert report(cli, "search", "--index", built, "bread", "--mode", mode, "-q")["score_kind"] == kind
     code, out, _ = cli("search", "--index", built, "bread", "--mode", mode, "-q")

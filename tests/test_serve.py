@@ -105,8 +105,8 @@ def test_one_query_is_answered_as_query_0_with_titles_texts_and_what_the_score_i
     assert (result["hits"][0]["title"], result["hits"][0]["text"]) == (first["title"], first["text"])
 
 
-@pytest.mark.parametrize("options, kind", [({"mode": "lexical"}, "bm25"), ({"mode": "hybrid"}, "rrf"),
-                                           ({"mode": "hybrid", "fusion": "score"}, "score-fusion")])
+@pytest.mark.parametrize("options, kind", [({"mode": "lexical"}, "bm25"), ({"mode": "hybrid"}, "score-fusion"),
+                                           ({"mode": "hybrid", "fusion": "rrf"}, "rrf")])
 def test_each_mode_says_what_its_scores_are(reader, options, kind):
     assert reader.post("/search", json={"query": "bake bread", **options}).json()["score_kind"] == kind
 

@@ -16,7 +16,9 @@ __all__ = ["reciprocal_rank_fusion", "score_fusion", "FUSIONS", "DEFAULT_FUSION"
            "RRF_K_RANGE", "ALPHA_RANGE"]
 
 FUSIONS = ("rrf", "score")
-DEFAULT_FUSION = "rrf"  # needs no score normalisation, so no tuning per collection
+# Convex score fusion beat RRF on the train queries of every collection measured (benchmarks/fusion.py), as
+# Bruch, Gai and Ingber (2023) found across BEIR; RRF discards the score gaps that carry the evidence.
+DEFAULT_FUSION = "score"
 DEFAULT_RRF_K = 60     # Cormack, Clarke & Buettcher (SIGIR 2009): robust across collections, no tuning
 DEFAULT_ALPHA = 0.5    # equal weight to each side: no collection's preference built in
 RRF_K_RANGE = Range(0)

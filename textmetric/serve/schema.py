@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from ..search.fusion import ALPHA_RANGE, DEFAULT_ALPHA, DEFAULT_RRF_K, FUSIONS, RRF_K_RANGE
+from ..search.fusion import ALPHA_RANGE, DEFAULT_ALPHA, DEFAULT_FUSION, DEFAULT_RRF_K, FUSIONS, RRF_K_RANGE
 from ..search.retriever import DEFAULT_DEPTH, MODES
 
 __all__ = ["MAX_K", "MAX_QUERIES", "MAX_QUERY_CHARS", "MAX_EF", "MAX_BODY_BYTES", "SearchRequest", "SearchResponse",
@@ -44,7 +44,7 @@ class SearchRequest(BaseModel):
     queries: dict[str, str] | None = Field(None, description="Several queries, {query_id: text}.")
     k: int = Field(10, ge=1, le=MAX_K, description="Hits per query (clamped to the number of documents).")
     mode: Literal[MODES] = Field("dense", description="dense: the model; lexical: BM25; hybrid: both, fused.")
-    fusion: Literal[FUSIONS] = Field("rrf", description="Hybrid fusion: reciprocal rank fusion or scores.")
+    fusion: Literal[FUSIONS] = Field(DEFAULT_FUSION, description="Hybrid fusion: reciprocal rank fusion or scores.")
     alpha: float = Field(DEFAULT_ALPHA, ge=ALPHA_RANGE.min, le=ALPHA_RANGE.max,
                          description="fusion=score: weight of the dense side.")
     rrf_k: float = Field(DEFAULT_RRF_K, ge=RRF_K_RANGE.min, description="fusion=rrf: the constant k in 1 / (k + rank).")
