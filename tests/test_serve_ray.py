@@ -59,11 +59,12 @@ def shards(tmp_path_factory, tiny_model_path):
 
 @pytest.fixture(scope="module")
 def on_ray(ray_cluster, shards):
-    """The service on Ray over the shards, writes on with KEY: one application for the whole module."""
+    """The service on Ray over the shards, writes on with KEY (waiting 1 s at most for another writer): one
+    application for the whole module."""
     from textmetric.distributed import serve_on_ray
 
     with serve_on_ray(shards, port=free_port(), api_key=KEY, encoder_cpus=0.25,
-                      searcher_cpus=0.25, poll=0.2) as service:
+                      searcher_cpus=0.25, poll=0.2, lock_timeout=1.0) as service:
         yield service
 
 
@@ -150,6 +151,15 @@ def test_an_added_document_lands_in_its_owning_shard_and_the_next_search_finds_i
     with local(shards) as here:
         assert hits_of(ray_client.post("/search", json=SEARCHES[0]).json()) == \
             hits_of(here.post("/search", json=SEARCHES[0]).json())
+
+
+def test_a_write_kept_waiting_by_another_writer_is_a_503_and_changes_nothing(shards, ray_client):
+    owner = shards[shard_of("n3", 2)]
+    with tm.write_lock(owner):  # as `textmetric add` holds it in another process
+        busy = ray_client.post("/documents", json=[{"_id": "n3", "text": "Whales sing.", "kind": "animal"}],
+                               headers={"X-API-Key": KEY})
+    assert busy.status_code == 503 and busy.headers["Retry-After"] == "5", busy.text
+    assert "Traceback" not in busy.text and "n3" not in tm.Index.load(owner)
 
 
 def test_a_delete_removes_the_document_from_its_shard_and_names_the_ids_not_found(shards, ray_client):

@@ -52,6 +52,7 @@ DEFAULT_SEARCHER_REPLICAS = 1  # copies of each shard
 ENCODER_CPUS = 1.0  # CPUs Ray reserves for each encoder replica: the model's arithmetic
 SEARCHER_CPUS = 0.25  # for each searcher replica: an HNSW search is short
 INGRESS_CPUS = 0.25  # for the ingress: parsing, fanning out, merging
+INGRESS_CONCURRENCY = 40  # requests an ingress replica takes at once: FastAPI's thread pool runs 40 plain routes
 APP_NAME = "textmetric"  # the Serve application's name
 LOCAL = "local"  # `--ray` without an address: a Ray cluster on this machine, started and stopped by the service
 REACH_TIMEOUT = 3.0  # seconds the cluster's address has to accept a connection before it counts as unreachable
@@ -283,7 +284,8 @@ def _application(paths: Sequence[Path], settings: dict, *, model, encoding: dict
     searchers = [serve.deployment(ShardSearcher, name=f"shard-{number}", num_replicas=searcher_replicas,
                                   ray_actor_options={"num_cpus": searcher_cpus}).bind(
         str(path), model, encoding, poll, settings["batch_size"], lock_timeout) for number, path in enumerate(paths)]
-    ingress = serve.deployment(serve.ingress()(Ingress), name="ingress", ray_actor_options={"num_cpus": INGRESS_CPUS})
+    ingress = serve.deployment(serve.ingress()(Ingress), name="ingress", max_ongoing_requests=INGRESS_CONCURRENCY,
+                               ray_actor_options={"num_cpus": INGRESS_CPUS})
     return ingress.bind(encoder, searchers, settings)
 
 
