@@ -40,6 +40,7 @@ from ..index import read_manifest
 from ..index.building import load_index_model
 from ..index.shards import ShardedIndex, shard_of
 from ..search.ranking import Hits, merge_top_k
+from ..search.retriever import MODES
 from ..serve.batching import DEFAULT_MAX_BATCH, DEFAULT_MAX_WAIT, MAX_WAIT_RANGE, Encoded, encode_batch
 from ..serve.live import DEFAULT_LOCK_TIMEOUT, DEFAULT_POLL, POLL_RANGE, LiveIndex, Snapshot
 from ..serve.server import DEFAULT_HOST, DEFAULT_PORT, bind
@@ -371,16 +372,27 @@ class ShardSearcher:
 
 
 def _meta(path: Path, snapshot: Snapshot) -> dict:
+    """What the ingress knows of a shard: its shape, model, fields, generation, and the index's own refusal of
+    each mode it cannot serve alone (for a service of one folder, which answers as the index does)."""
     index = snapshot.index
     return {"name": path.name, "path": str(path), "documents": len(index), "dim": index.dim, "space": index.space,
             "model": index.model, "shard": index.shard, "ef": index.ef, "lexical_settings": index.lexical_settings,
-            "field_kinds": index.field_kinds(), "generation": index.generation}
+            "field_kinds": index.field_kinds(), "generation": index.generation,
+            "refusals": {mode: _refusal(index, mode) for mode in MODES if mode != "dense"}}
+
+
+def _refusal(index: Any, mode: str) -> str | None:
+    try:
+        index.check_lexical(mode)
+    except InputError as error:
+        return str(error)
+    return None
 
 
 def _manifest_meta(path: Path, manifest: Any) -> dict:
     return {"name": path.name, "path": str(path), "documents": manifest.count, "dim": manifest.dim,
             "space": manifest.space, "model": manifest.model, "shard": manifest.shard, "ef": manifest.ef,
-            "lexical_settings": manifest.lexical, "field_kinds": {}, "generation": None}
+            "lexical_settings": manifest.lexical, "field_kinds": {}, "generation": None, "refusals": {}}
 
 
 class Ingress:
@@ -440,6 +452,19 @@ class _FannedOut(ShardedIndex):
     def __init__(self, backend: "RayBackend", shards: Sequence[_Shard]) -> None:
         super().__init__(shards, [shard.meta["path"] for shard in shards])
         self._backend = backend
+
+    # One folder is served as the index itself is: with its BM25 side, if it has one.
+
+    @property
+    def lexical_settings(self) -> Any:
+        return self.shards[0].lexical_settings if len(self.shards) == 1 else super().lexical_settings
+
+    def check_lexical(self, mode: str) -> None:
+        if len(self.shards) > 1:
+            return super().check_lexical(mode)
+        refusal = self.shards[0].meta["refusals"].get(mode)
+        if refusal is not None:
+            raise InputError(refusal)
 
     def search(self, query_embeddings: np.ndarray, k: int, ef: int | None = None, *, filter=None) -> list[Hits]:
         return self._fan_out("dense", query_embeddings, k, ef, self.check_filter(filter))
