@@ -45,20 +45,22 @@ from ..serve.batching import DEFAULT_MAX_BATCH, DEFAULT_MAX_WAIT, MAX_WAIT_RANGE
 from ..serve.live import DEFAULT_LOCK_TIMEOUT, DEFAULT_POLL, POLL_RANGE, LiveIndex, Snapshot
 from ..serve.server import DEFAULT_HOST, DEFAULT_PORT, bind
 
-__all__ = ["serve_on_ray", "RayService", "RayBackend", "check_reachable", "DEFAULT_ENCODER_REPLICAS", "DEFAULT_SEARCHER_REPLICAS",
-           "ENCODER_CPUS", "SEARCHER_CPUS", "INGRESS_CPUS", "APP_NAME", "LOCAL"]
+__all__ = ["serve_on_ray", "RayService", "RayBackend", "check_reachable", "DEFAULT_ENCODER_REPLICAS",
+           "DEFAULT_SEARCHER_REPLICAS", "ENCODER_CPUS", "SEARCHER_CPUS", "INGRESS_CPUS", "APP_NAME", "LOCAL"]
 
 DEFAULT_ENCODER_REPLICAS = 1  # copies of the model; more serve more queries at once
 DEFAULT_SEARCHER_REPLICAS = 1  # copies of each shard
 ENCODER_CPUS = 1.0  # CPUs Ray reserves for each encoder replica: the model's arithmetic
 SEARCHER_CPUS = 0.25  # for each searcher replica: an HNSW search is short
 INGRESS_CPUS = 0.25  # for the ingress: parsing, fanning out, merging
+CONSTRUCTOR_RETRIES = 2  # starts of a replica Serve tries: a refusal (not an index, a model that does not fit) recurs
 INGRESS_CONCURRENCY = 40  # requests an ingress replica takes at once: FastAPI's thread pool runs 40 plain routes
 APP_NAME = "textmetric"  # the Serve application's name
 LOCAL = "local"  # `--ray` without an address: a Ray cluster on this machine, started and stopped by the service
 REACH_TIMEOUT = 3.0  # seconds the cluster's address has to accept a connection before it counts as unreachable
 READY_TIMEOUT = 120.0  # seconds the deployed app has to answer /health
 _RAY_CLIENT_PORT, _GCS_PORT = 10001, 6379  # Ray's defaults, for an address given without a port
+_EVERY_INTERFACE = ("0.0.0.0", "::")
 
 
 def serve_on_ray(indexes: str | os.PathLike | Sequence[str | os.PathLike], *, address: str | None = None,
@@ -98,11 +100,12 @@ def serve_on_ray(indexes: str | os.PathLike | Sequence[str | os.PathLike], *, ad
     settings = {"api_key": api_key, "max_body_bytes": max_body_bytes or MAX_BODY_BYTES, "batch_size": batch_size,
                 "cors_origins": list(cors_origins), "replicas": {"encoders": encoder_replicas,
                                                                   "searchers": searcher_replicas}}
+    here = address in (None, LOCAL)  # the cluster, and so Serve's HTTP proxy, runs on this machine
+    if here and port != 0:
+        bind(host, port).close()  # a port already taken fails here, before the cluster and the deployments start
     ray = _ray()
     started = _connect(ray, address)
     try:
-        if started and port != 0:
-            bind(host, port).close()  # a port already taken fails here, before the deployments start
         port = port or _free_port(host)
         app = _application(paths, settings, model=model, encoding=dict(encoding or {}), max_batch=max_batch,
                            max_wait=max_wait, poll=poll, lock_timeout=lock_timeout, encoder_replicas=encoder_replicas,
@@ -115,8 +118,10 @@ def serve_on_ray(indexes: str | os.PathLike | Sequence[str | os.PathLike], *, ad
             handle = serve.run(app, name=name, route_prefix="/")
         except Exception as error:
             raise InputError(f"the service could not be deployed on Ray: {_deploy_error(name, error)}") from None
-        url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
-        _wait_until_answering(url, READY_TIMEOUT)
+        shown = host if here or host not in _EVERY_INTERFACE else _host_port(address)[0]
+        url = f"http://[{shown}]:{port}" if ":" in shown else f"http://{shown}:{port}"
+        if here:  # on a cluster elsewhere, the proxy listens on its nodes, which may not answer this machine
+            _wait_until_answering(url, READY_TIMEOUT)
         summary = handle.summary.remote().result()
     except BaseException:
         _stop(name, started)
@@ -187,17 +192,22 @@ def check_reachable(address: str, timeout: float = REACH_TIMEOUT) -> None:
     minute); ``auto`` is left to Ray."""
     if address == "auto":
         return
+    host, port = _host_port(address)
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as error:
+        reason = "no answer" if isinstance(error, socket.timeout) else (getattr(error, "strerror", None) or error)
+        raise InputError(f"cannot reach the Ray cluster at {address}: {reason}") from None
+
+
+def _host_port(address: str) -> tuple[str, int]:
+    """The host and port of a cluster address (``host:port`` or ``ray://host:port``; Ray's port by default)."""
     client = address.startswith("ray://")
     where = address.removeprefix("ray://").rstrip("/")
     host, colon, port = where.rpartition(":")
-    if not colon or not port.isdigit():
+    if not colon or not port.isdigit() or (":" in host and not host.endswith("]")):  # no port, or a bare IPv6
         host, port = where, str(_RAY_CLIENT_PORT if client else _GCS_PORT)
-    host = host.strip("[]")
-    try:
-        socket.create_connection((host, int(port)), timeout=timeout).close()
-    except (OSError, ValueError) as error:
-        reason = "no answer" if isinstance(error, socket.timeout) else (getattr(error, "strerror", None) or error)
-        raise InputError(f"cannot reach the Ray cluster at {address}: {reason}") from None
+    return host.strip("[]"), int(port)
 
 
 def _connect(ray, address: str | None) -> bool:
@@ -278,15 +288,16 @@ def _application(paths: Sequence[Path], settings: dict, *, model, encoding: dict
     from ray import serve
 
     model = None if model is None else str(model)
-    encoder = serve.deployment(QueryEncoder, name="encoder", num_replicas=encoder_replicas,
+    retries = {"max_constructor_retry_count": CONSTRUCTOR_RETRIES}
+    encoder = serve.deployment(QueryEncoder, name="encoder", num_replicas=encoder_replicas, **retries,
                                max_ongoing_requests=max(max_batch, 8),  # a batch fills from concurrent requests
                                ray_actor_options={"num_cpus": encoder_cpus}).bind(
         str(paths[0]), model, encoding, max_batch, max_wait, settings["batch_size"])
-    searchers = [serve.deployment(ShardSearcher, name=f"shard-{number}", num_replicas=searcher_replicas,
+    searchers = [serve.deployment(ShardSearcher, name=f"shard-{number}", num_replicas=searcher_replicas, **retries,
                                   ray_actor_options={"num_cpus": searcher_cpus}).bind(
         str(path), model, encoding, poll, settings["batch_size"], lock_timeout) for number, path in enumerate(paths)]
     ingress = serve.deployment(serve.ingress()(Ingress), name="ingress", max_ongoing_requests=INGRESS_CONCURRENCY,
-                               ray_actor_options={"num_cpus": INGRESS_CPUS})
+                               ray_actor_options={"num_cpus": INGRESS_CPUS}, **retries)
     return ingress.bind(encoder, searchers, settings)
 
 

@@ -33,7 +33,8 @@ from ..encoding import Encoder
 from ..errors import InputError, Range
 from ..encoding.backends import cpu_count
 
-__all__ = ["QueryBatcher", "Encoded", "encode_together", "encode_batch", "DEFAULT_MAX_BATCH", "DEFAULT_MAX_WAIT", "MAX_WAIT_RANGE", "MAX_WAIT_MS_RANGE"]
+__all__ = ["QueryBatcher", "Encoded", "encode_together", "encode_batch", "DEFAULT_MAX_BATCH", "DEFAULT_MAX_WAIT",
+           "MAX_WAIT_RANGE", "MAX_WAIT_MS_RANGE"]
 
 DEFAULT_MAX_BATCH = 64    # texts per encode: past this, a bigger batch no longer costs less per query
 DEFAULT_MAX_WAIT = 0.002  # seconds the first query of a batch may wait for company
