@@ -20,7 +20,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 
 import textmetric as tm  # noqa: E402
 from textmetric.serve.app import create_app  # noqa: E402
-from textmetric.serve.batching import QueryBatcher  # noqa: E402
+from textmetric.serve.batching import QueryBatcher, encode_batch  # noqa: E402
 from textmetric.serve.schema import MAX_K  # noqa: E402
 from textmetric.serve.server import running  # noqa: E402
 
@@ -392,6 +392,15 @@ def test_on_int8_each_request_gets_the_vectors_of_its_own_queries_alone_whatever
         assert np.array_equal(results[i], encoder.encode_queries(texts))
     mixed = encoder.encode_queries([text for texts in requests for text in texts])
     assert not np.array_equal(mixed[:1], results[0])  # what one batch for all would have given
+
+
+def test_a_batch_encoded_as_the_ray_encoder_encodes_it_gives_each_request_its_own_vectors_on_int8(tiny_model_path):
+    encoder = tm.Encoder.load(tiny_model_path, backend="onnx-int8")
+    requests = [["cats"], ["a programming language that is fast and safe", "bread"], ["the moon " * 20]]
+    encoded = encode_batch(encoder, requests)
+    assert [len(e.embeddings) for e in encoded] == [1, 2, 1] and [len(e.lengths) for e in encoded] == [1, 2, 1]
+    for texts, rows in zip(requests, encoded):
+        assert np.array_equal(rows.embeddings, encoder.encode_queries(texts))
 
 
 def test_an_encoding_failure_reaches_every_request_of_its_batch_and_the_batcher_goes_on(encoder, monkeypatch):

@@ -38,7 +38,8 @@ class Retriever:
     """A model and an index: turns queries into a ranked run, by one of three modes.
 
     ``dense`` (the default): the model's embeddings searched in ``index``.
-    ``lexical``: the index's BM25 side alone (no model needed; pass ``None``).
+    ``lexical``: the index's BM25 side alone (no model needed; pass ``None``). Without a model, the other
+    modes search only queries whose embeddings are given (a service that encodes them elsewhere).
     ``hybrid``: the top ``depth`` of each side fused -- ``fusion="rrf"``, reciprocal
     rank fusion with constant ``rrf_k``, or ``"score"``, min-max normalised scores
     mixed as ``alpha * dense + (1 - alpha) * lexical`` (see :mod:`textmetric.search.fusion`);
@@ -58,8 +59,6 @@ class Retriever:
             raise InputError(f"depth must be at least 1, got {depth}")
         if mode != "dense":
             index.check_lexical(mode)
-        if mode != "lexical" and model is None:
-            raise InputError(f"mode '{mode}' needs a model to encode the queries")
         self.encoder = None if model is None else Encoder.of(model)
         self.index = index
         self.mode, self.fusion, self.alpha, self.rrf_k, self.depth = mode, fusion, alpha, rrf_k, depth
@@ -96,6 +95,8 @@ class Retriever:
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """The queries' embeddings by this retriever's encoder (with its query prompt)."""
+        if self.encoder is None:
+            raise InputError(f"mode '{self.mode}' needs a model to encode the queries (or their embeddings)")
         return self.encoder.encode_queries(list(texts), batch_size=self.batch_size, progress=self.progress)
 
     def hits(self, texts: Sequence[str], k: int, embeddings: np.ndarray | None = None, *,

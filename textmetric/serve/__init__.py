@@ -1,7 +1,9 @@
 """The service: an index, its model and a search page behind HTTP, in one process (``textmetric serve``).
 
 ``service`` is what it does in plain Python (a shell over ``Retriever``, ``add_documents``
-and ``Index.delete``); ``app`` the FastAPI routes and the rules for bad requests;
+and ``Index.delete``); ``backend`` the interface the routes call, which ``service`` and the
+service on Ray (``textmetric.distributed.serving``) implement; ``app`` the FastAPI routes and
+the rules for bad requests;
 ``batching`` encodes concurrent queries together; ``live`` holds the loaded index and swaps
 in a new state when the folder changes; ``schema`` the JSON models and limits; ``server``
 runs the app under uvicorn; ``client`` the service from Python; ``static/`` the search page.

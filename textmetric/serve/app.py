@@ -1,4 +1,5 @@
-"""The HTTP service: FastAPI routes over :class:`Service`, the search page, and the rules for bad requests.
+"""The HTTP service: FastAPI routes over a :class:`Backend` (the one-process :class:`Service`, or the service on a
+Ray cluster), the search page, and the rules for bad requests.
 
 Every error is a JSON object ``{"error": "one line"}`` with a 4xx status for a bad
 request (422 for a body that breaks the schema, naming the field; 400 for a value the
@@ -25,6 +26,7 @@ from starlette.exceptions import HTTPException
 from ..errors import InputError
 from ..evaluation.formatting import to_json
 from ..index import LockTimeout
+from .backend import Backend
 from .schema import (AddResponse, DeleteRequest, DeleteResponse, DocumentIn, DocumentOut, ErrorResponse,
                      SearchRequest, SearchResponse)
 from .server import API_KEY_ENV
@@ -45,15 +47,16 @@ _ERRORS = {code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 413, 
 _log = logging.getLogger("textmetric.serve")
 
 
-def create_app(indexes: str | os.PathLike | Sequence[str | os.PathLike] | Service, *,
+def create_app(indexes: str | os.PathLike | Sequence[str | os.PathLike] | Backend, *,
                cors_origins: Sequence[str] = (), **settings) -> FastAPI:
-    """The service's app over ``indexes`` (one folder, several shards, or a :class:`Service` already made).
+    """The service's app over ``indexes`` (one folder, several shards, or a :class:`Backend` already made,
+    such as a :class:`Service`).
 
     ``settings`` go to :class:`Service`: ``model``, ``encoding``, ``api_key``, ``max_batch``,
     ``max_wait``, ``poll``, ``batch_size``, ``max_body_bytes``, ``lock_timeout``. The model and index
     load here, once; the watcher of the index folders runs while the app is being served.
     """
-    service = indexes if isinstance(indexes, Service) else Service(indexes, **settings)
+    service = indexes if isinstance(indexes, Backend) else Service(indexes, **settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -126,11 +129,11 @@ def _add_page_file(app: FastAPI, route: str, content: bytes, media_type: str) ->
 
 def _writer(request: Request) -> None:
     """Let a write through only when writes are on and the request carries the API key."""
-    service: Service = request.app.state.service
+    service: Backend = request.app.state.service
     if service.api_key is None:
         raise HTTPException(403, f"writes are off: start the service with --api-key KEY (or {API_KEY_ENV})")
-    if not service.live.writable:
-        raise HTTPException(403, f"writes need one index: this service searches {len(service.live.paths)} together")
+    if service.writes_refused is not None:
+        raise HTTPException(403, service.writes_refused)
     given = _given_key(request)
     if given is None or not hmac.compare_digest(given.encode("utf-8"), service.api_key.encode("utf-8")):
         raise HTTPException(401, "this needs the service's API key (Authorization: Bearer KEY, or X-API-Key: KEY)",

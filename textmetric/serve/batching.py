@@ -33,7 +33,8 @@ from ..encoding import Encoder
 from ..errors import InputError, Range
 from ..encoding.backends import cpu_count
 
-__all__ = ["QueryBatcher", "Encoded", "DEFAULT_MAX_BATCH", "DEFAULT_MAX_WAIT", "MAX_WAIT_RANGE", "MAX_WAIT_MS_RANGE"]
+__all__ = ["QueryBatcher", "Encoded", "encode_together", "encode_batch", "DEFAULT_MAX_BATCH", "DEFAULT_MAX_WAIT",
+           "MAX_WAIT_RANGE", "MAX_WAIT_MS_RANGE"]
 
 DEFAULT_MAX_BATCH = 64    # texts per encode: past this, a bigger batch no longer costs less per query
 DEFAULT_MAX_WAIT = 0.002  # seconds the first query of a batch may wait for company
@@ -171,16 +172,33 @@ class QueryBatcher:
 
     def _encode_together(self, requests: list[_Request]) -> None:
         """Encode the texts of ``requests`` in one call and hand each request its rows."""
-        texts = [text for request in requests for text in request.texts]
         try:
-            lengths = self.encoder.token_lengths(texts, role="query")
-            embeddings = self.encoder.encode_queries(texts, batch_size=self.batch_size, lengths=lengths)
+            encoded = encode_together(self.encoder, [request.texts for request in requests], self.batch_size)
         except BaseException as error:  # every waiting request hears of it; the thread goes on
             for request in requests:
                 request.future.set_exception(error)
             return
-        start = 0
-        for request in requests:
-            end = start + len(request.texts)
-            request.future.set_result(Encoded(embeddings[start:end], None if lengths is None else lengths[start:end]))
-            start = end
+        for request, rows in zip(requests, encoded):
+            request.future.set_result(rows)
+
+
+def encode_together(encoder: Encoder, requests: Sequence[Sequence[str]], batch_size: int = 32) -> list[Encoded]:
+    """The texts of several requests encoded in one call (with the query prompt), split back into one
+    :class:`Encoded` per request."""
+    texts = [text for request in requests for text in request]
+    lengths = encoder.token_lengths(texts, role="query")
+    embeddings = encoder.encode_queries(texts, batch_size=batch_size, lengths=lengths)
+    encoded, start = [], 0
+    for request in requests:
+        end = start + len(request)
+        encoded.append(Encoded(embeddings[start:end], None if lengths is None else lengths[start:end]))
+        start = end
+    return encoded
+
+
+def encode_batch(encoder: Encoder, requests: Sequence[Sequence[str]], batch_size: int = 32) -> list[Encoded]:
+    """A batch of requests encoded as :class:`QueryBatcher` encodes it on one lane: in one call, or one call per
+    request where batch-mates would change each other's vectors (``onnx-int8``)."""
+    if encoder.batch_independent:
+        return encode_together(encoder, requests, batch_size)
+    return [encoded for request in requests for encoded in encode_together(encoder, [request], batch_size)]

@@ -11,20 +11,21 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
-from ..data import load_corpus
+from ..data import Corpus, load_corpus
 from ..encoding import Encoder
 from ..errors import InputError
 from ..index.building import check_model, load_index_model
 from ..search.fusion import FUSIONS
 from ..search.results import query_record
 from ..search.retriever import MODES, Retriever
-from .batching import DEFAULT_MAX_BATCH, DEFAULT_MAX_WAIT, QueryBatcher
+from .batching import DEFAULT_MAX_BATCH, DEFAULT_MAX_WAIT, Encoded, QueryBatcher
 from .live import DEFAULT_LOCK_TIMEOUT, DEFAULT_POLL, LiveIndex, Snapshot
 from .schema import MAX_BODY_BYTES, MAX_EF, MAX_K, MAX_QUERIES, MAX_QUERY_CHARS, DocumentIn, SearchRequest
 
-__all__ = ["Service", "AtDepth", "version"]
+__all__ = ["Service", "AtDepth", "version", "search_answer", "truncation_warnings", "read_documents", "served_modes",
+           "summary_line", "document_record", "index_entry", "limits", "lexical_info"]
 
 
 def version() -> str:
@@ -100,55 +101,30 @@ class Service:
         """Whether the write endpoints are on: an API key was given and there is one index to write."""
         return self.api_key is not None and self.live.writable
 
+    @property
+    def writes_refused(self) -> str | None:
+        """Why writes cannot be made even with the key: several indexes searched together; or None."""
+        return None if self.live.writable else \
+            f"writes need one index: this service searches {len(self.live.paths)} together"
+
     def modes(self, snapshot: Snapshot | None = None) -> list[str]:
         """The modes the index can serve: dense always; lexical and hybrid with a BM25 side."""
-        index = (snapshot or self.live.current).index
-        return [mode for mode in MODES if mode == "dense" or index.lexical_settings is not None]
+        return served_modes((snapshot or self.live.current).index)
 
     def summary(self) -> str:
         """One line: documents, model, backend, modes, and whether writes are on."""
-        info = self.info()
-        writes = "writes on (with the API key)" if info["writes"] else (
-            "writes off (--api-key turns them on)" if self.live.writable else "writes off (several indexes)")
-        return (f"{info['documents']:,} documents, model {info['model']['name']} ({info['model']['backend']}), "
-                f"modes {', '.join(info['modes'])}; {writes}")
+        return summary_line(self.info(), None if self.live.writable else "several indexes")
 
     def search(self, request: SearchRequest) -> dict:
         """The request's queries searched in the current index state: the answer of ``POST /search``."""
-        start = time.perf_counter()
         snapshot = self.live.current
-        index = snapshot.index if request.ef is None else AtDepth(snapshot.index, request.ef)
-        retriever = Retriever(None if request.mode == "lexical" else self.encoder, index, mode=request.mode,
-                              fusion=request.fusion, alpha=request.alpha, rrf_k=request.rrf_k, depth=request.depth,
-                              batch_size=self.batch_size)
-        spec = snapshot.index.check_filter(request.filter)  # a bad filter fails before any encoding
-        queries = request.texts()
-        embeddings, warnings = None, []
         with self.batcher.visit():
-            if request.mode != "lexical":
-                encoded = self.batcher.encode(list(queries.values()))
-                embeddings = encoded.embeddings
-                warnings = self._truncated(list(queries), encoded.lengths)
-            run = retriever.search(queries, request.k, embeddings=embeddings, filter=spec)
-            results = [query_record(qid, text, run[qid], snapshot.index, retriever.score_kind, request.snippet)
-                       for qid, text in queries.items()]
-        return {"score_kind": retriever.score_kind, "mode": request.mode, "k": request.k, "results": results,
-                "warnings": warnings, "took_ms": round(1000 * (time.perf_counter() - start), 3),
-                "state": snapshot.state}
-
-    def _truncated(self, qids: list[str], lengths: list[int] | None) -> list[str]:
-        limit = self.encoder.max_seq_length
-        if lengths is None or not limit:
-            return []
-        return [f"query '{qid}' is {n:,} tokens long: truncated to the model's max_seq_length of {limit}"
-                for qid, n in zip(qids, lengths) if n > limit]
+            return search_answer(request, snapshot.index, self.batcher.encode, self.encoder.max_seq_length,
+                                 state=snapshot.state, batch_size=self.batch_size)
 
     def document(self, doc_id: str) -> dict | None:
         """A document as the index holds it, or None: ``GET /documents/{id}``."""
-        doc = self.live.current.index.document(doc_id)
-        if doc is None:
-            return None
-        return {"doc_id": doc_id, "title": doc.title, "text": doc.text, "fields": doc.fields}
+        return document_record(doc_id, self.live.current.index.document(doc_id))
 
     def info(self) -> dict:
         """What is served: ``GET /info``."""
@@ -158,8 +134,7 @@ class Service:
         record = {
             "version": version(),
             "documents": len(index),
-            "indexes": [{"name": path.name, "documents": len(shard),
-                         "shard": None if shard.shard is None else f"{shard.shard[0]}/{shard.shard[1]}"}
+            "indexes": [index_entry(path.name, len(shard), shard.shard)
                         for path, shard in zip(self.live.paths, snapshot.parts)],
             "model": {"name": model.get("given_name") or model.get("name"), "backend": self.encoder.backend,
                       "dim": index.dim, "max_seq_length": self.encoder.max_seq_length,
@@ -167,15 +142,14 @@ class Service:
             "space": index.space,
             "modes": self.modes(snapshot),
             "fusions": list(FUSIONS),
-            "lexical": None if index.lexical_settings is None else _lexical(index.lexical_settings.to_dict()),
+            "lexical": lexical_info(index.lexical_settings),
             "ef": index.ef,
             "generations": [part.generation for part in snapshot.parts],
             "writes": self.writes,
             "state": snapshot.state,
             "loaded_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(snapshot.loaded_at)),
             "reload_error": self.live.reload_error,
-            "limits": {"max_k": MAX_K, "max_queries": MAX_QUERIES, "max_query_chars": MAX_QUERY_CHARS,
-                       "max_ef": MAX_EF, "max_body_bytes": self.max_body_bytes},
+            "limits": limits(self.max_body_bytes),
             "batching": {"max_batch": self.batcher.max_batch, "max_wait_ms": 1000 * self.batcher.max_wait,
                          "batches": self.batcher.batches, "queries": self.batcher.texts},
         }
@@ -185,12 +159,7 @@ class Service:
 
     def add(self, documents: Sequence[DocumentIn]) -> dict:
         """Add or replace documents, on disk before it returns: ``POST /documents``."""
-        seen: set[str] = set()
-        duplicates = [d.id for d in documents if d.id in seen or seen.add(d.id)]
-        if duplicates:
-            raise InputError(f"{len(duplicates)} duplicate id(s) in one request: {', '.join(duplicates[:5])}")
-        corpus = load_corpus({d.id: d.record() for d in documents})  # read as a corpus file's records are
-        added, replaced = self.live.add(corpus)
+        added, replaced = self.live.add(read_documents(documents))
         snapshot = self.live.current
         return {"added": added, "replaced": replaced, "documents": len(snapshot.index),
                 "state": snapshot.state}
@@ -203,6 +172,83 @@ class Service:
                 "state": snapshot.state}
 
 
-def _lexical(settings: dict) -> dict:
-    """The BM25 side's settings, its stop words counted rather than listed."""
+# -- what every backend of the service shares ---------------------------------------------------------
+
+
+def search_answer(request: SearchRequest, index: Any, encode: Callable[[list[str]], Encoded],
+                  max_seq_length: int | None, *, state: int, batch_size: int = 32) -> dict:
+    """The answer of ``POST /search``: ``request``'s queries, encoded by ``encode``, searched in ``index`` by a
+    :class:`Retriever` (the one place modes and fusions are applied), each hit with its document."""
+    start = time.perf_counter()
+    retriever = Retriever(None, index if request.ef is None else AtDepth(index, request.ef), mode=request.mode,
+                          fusion=request.fusion, alpha=request.alpha, rrf_k=request.rrf_k, depth=request.depth,
+                          batch_size=batch_size)
+    spec = index.check_filter(request.filter)  # a bad filter fails before any encoding
+    queries = request.texts()
+    embeddings, warnings = None, []
+    if request.mode != "lexical":
+        encoded = encode(list(queries.values()))
+        embeddings = encoded.embeddings
+        warnings = truncation_warnings(list(queries), encoded.lengths, max_seq_length)
+    run = retriever.search(queries, request.k, embeddings=embeddings, filter=spec)
+    results = [query_record(qid, text, run[qid], index, retriever.score_kind, request.snippet)
+               for qid, text in queries.items()]
+    return {"score_kind": retriever.score_kind, "mode": request.mode, "k": request.k, "results": results,
+            "warnings": warnings, "took_ms": round(1000 * (time.perf_counter() - start), 3), "state": state}
+
+
+def truncation_warnings(qids: list[str], lengths: list[int] | None, limit: int | None) -> list[str]:
+    """One warning per query longer than the model's ``limit`` in tokens (``lengths`` before truncation)."""
+    if lengths is None or not limit:
+        return []
+    return [f"query '{qid}' is {n:,} tokens long: truncated to the model's max_seq_length of {limit}"
+            for qid, n in zip(qids, lengths) if n > limit]
+
+
+def read_documents(documents: Sequence[DocumentIn]) -> Corpus:
+    """The documents of an add request as a corpus, read as a corpus file's records are; duplicate ids refused."""
+    seen: set[str] = set()
+    duplicates = [d.id for d in documents if d.id in seen or seen.add(d.id)]
+    if duplicates:
+        raise InputError(f"{len(duplicates)} duplicate id(s) in one request: {', '.join(duplicates[:5])}")
+    return load_corpus({d.id: d.record() for d in documents})
+
+
+def served_modes(index: Any) -> list[str]:
+    """The modes ``index`` can serve: dense always; lexical and hybrid with a BM25 side."""
+    return [mode for mode in MODES if mode == "dense" or index.lexical_settings is not None]
+
+
+def summary_line(info: dict, writes_off: str | None) -> str:
+    """One line from ``GET /info``: documents, model, backend, modes, and whether writes are on (``writes_off``:
+    why not even with a key, or None)."""
+    writes = "writes on (with the API key)" if info["writes"] else (
+        "writes off (--api-key turns them on)" if writes_off is None else f"writes off ({writes_off})")
+    return (f"{info['documents']:,} documents, model {info['model']['name']} ({info['model']['backend']}), "
+            f"modes {', '.join(info['modes'])}; {writes}")
+
+
+def document_record(doc_id: str, doc: Any) -> dict | None:
+    """A document as ``GET /documents/{id}`` answers it, or None when there is none."""
+    if doc is None:
+        return None
+    return {"doc_id": doc_id, "title": doc.title, "text": doc.text, "fields": doc.fields}
+
+
+def index_entry(name: str, documents: int, shard: tuple[int, int] | None) -> dict:
+    """One served index folder as ``GET /info`` lists it."""
+    return {"name": name, "documents": documents, "shard": None if shard is None else f"{shard[0]}/{shard[1]}"}
+
+
+def limits(max_body_bytes: int) -> dict:
+    """The limits a request must keep, as ``GET /info`` lists them."""
+    return {"max_k": MAX_K, "max_queries": MAX_QUERIES, "max_query_chars": MAX_QUERY_CHARS, "max_ef": MAX_EF,
+            "max_body_bytes": max_body_bytes}
+
+
+def lexical_info(settings: Any) -> dict | None:
+    """The BM25 side's settings, its stop words counted rather than listed; None without a BM25 side."""
+    if settings is None:
+        return None
+    settings = settings.to_dict()
     return {**settings, "stopwords": len(settings.get("stopwords") or ())}
