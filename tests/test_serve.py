@@ -4,6 +4,7 @@ micro-batching, and searches running while documents come and go."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import threading
 import time
@@ -522,3 +523,13 @@ def test_shards_are_served_together_for_dense_search_and_refuse_writes(tmp_path,
     assert hits_of(answer) == {qid: list(scores.items()) for qid, scores in expected.items()}
     assert write.status_code == 403 and "one index" in write.json()["error"]
     assert lexical.status_code == 400 and "per shard" in lexical.json()["error"]
+
+
+@pytest.mark.parametrize("route", ["/docs", "/redoc"])
+def test_the_api_docs_pages_load_their_scripts_from_the_service_itself(reader, route):
+    page = reader.get(route)
+    assert page.status_code == 200
+    sources = re.findall(r'(?:src|href|url)\s*[:=]\s*["\']([^"\']+)', page.text)
+    assert sources and all(source.startswith("/") for source in sources)  # nothing from a CDN: works offline
+    for source in sources:
+        assert reader.get(source).status_code == 200, source

@@ -129,3 +129,13 @@ def test_a_refused_request_shows_the_service_s_reason(page):
     page.click("#add-form button")
     sync_api.expect(page.locator("#add-status")).to_have_class("error")
     assert "API key" in page.inner_text("#add-status")
+
+
+def test_the_api_docs_page_renders_its_endpoints_offline(browser, page_url):
+    page = browser.new_page()
+    try:
+        page.set_default_timeout(20_000)
+        page.goto(page_url + "/docs")
+        sync_api.expect(page.locator(".opblock-summary-path", has_text="/search")).to_have_count(1)
+    finally:
+        page.close()

@@ -21,6 +21,7 @@ from typing import Sequence
 from fastapi import Body, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException
 
 from ..errors import InputError
@@ -66,8 +67,10 @@ def create_app(indexes: str | os.PathLike | Sequence[str | os.PathLike] | Backen
         finally:
             service.stop()
 
-    app = FastAPI(title="textmetric", version=version(), lifespan=lifespan,
-                  description="Semantic search over a textmetric index: dense, lexical (BM25) or hybrid.")
+    # FastAPI's own /docs and /redoc pages load their scripts from a CDN, so they are blank offline;
+    # fastapi-offline serves the same pages with Swagger UI and ReDoc from its package.
+    app = FastAPIOffline(title="textmetric", version=version(), lifespan=lifespan, favicon_url="/favicon.svg",
+                         description="Semantic search over a textmetric index: dense, lexical (BM25) or hybrid.")
     app.state.service = service
     _add_error_handlers(app)
     if cors_origins:
