@@ -533,3 +533,11 @@ def test_the_api_docs_pages_load_their_scripts_from_the_service_itself(reader, r
     assert sources and all(source.startswith("/") for source in sources)  # nothing from a CDN: works offline
     for source in sources:
         assert reader.get(source).status_code == 200, source
+
+
+def test_hits_without_documents_carry_only_rank_id_and_score(reader):
+    body = {"queries": QUERIES, "k": 5}
+    whole = reader.post("/search", json=body).json()
+    bare = reader.post("/search", json={**body, "with_documents": False}).json()
+    assert hits_of(bare) == hits_of(whole)
+    assert {tuple(sorted(hit)) for result in bare["results"] for hit in result["hits"]} == {("doc_id", "rank", "score")}

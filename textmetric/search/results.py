@@ -33,13 +33,16 @@ def snippet(text: str, length: int) -> str:
     return cut.rstrip() + "..."
 
 
-def query_record(query_id: str, query: str, scores: Mapping[str, float], index: "DocumentLookup", score_kind: str,
-                 length: int | None = None) -> dict:
+def query_record(query_id: str, query: str, scores: Mapping[str, float], index: "DocumentLookup | None",
+                 score_kind: str, length: int | None = None) -> dict:
     """One query's hits as plain data: ``{query_id, query, score_kind, hits: [{rank, doc_id, score, title, text,
-    fields}]}``,
-    each text cut to ``length`` characters when given (see :func:`snippet`)."""
+    fields}]}``, each text cut to ``length`` characters when given (see :func:`snippet`); with no ``index``, each
+    hit is only ``{rank, doc_id, score}``."""
     hits = []
     for position, doc_id in enumerate(rank(scores), start=1):
+        if index is None:
+            hits.append({"rank": position, "doc_id": doc_id, "score": scores[doc_id]})
+            continue
         doc = index.document(doc_id)
         hits.append({"rank": position, "doc_id": doc_id, "score": scores[doc_id], "title": doc.title,
                      "text": doc.text if length is None else snippet(doc.text, length), "fields": doc.fields})

@@ -53,7 +53,7 @@ class Client:
         """``{query_id: {doc_id: score}}``, hits in trec_eval order, as ``Retriever.search`` gives (a list's ids
         are its positions from "0"). ``options``: ``mode``, ``fusion``, ``alpha``, ``rrf_k``, ``depth``, ``ef``,
         ``filter``, as ``POST /search`` takes them."""
-        answer = self.search_hits(queries, k, **options)
+        answer = self.search_hits(queries, k, with_documents=False, **options)  # ids and scores are all a Run holds
         return {result["query_id"]: {hit["doc_id"]: hit["score"] for hit in result["hits"]}
                 for result in answer["results"]}
 

@@ -53,6 +53,8 @@ class SearchRequest(BaseModel):
     filter: dict[str, Any] | None = Field(None, description="Only documents whose fields match, e.g. "
                                                             "{\"year\": 2020}.")
     snippet: int | None = Field(None, ge=4, description="Cut each hit's text to at most this many characters.")
+    with_documents: bool = Field(True, description="false: each hit is only its rank, doc_id and score (what "
+                                                   "Retriever.search gives), with no document read or sent.")
 
     @field_validator("query")
     @classmethod
@@ -86,12 +88,14 @@ class SearchRequest(BaseModel):
 
 
 class Hit(BaseModel):
+    """A hit; ``title``, ``text`` and ``fields`` only when the request asked for documents (the default)."""
+
     rank: int
     doc_id: str
     score: float
-    title: str
-    text: str
-    fields: dict[str, Any]
+    title: str | None = None
+    text: str | None = None
+    fields: dict[str, Any] | None = None
 
 
 class QueryResult(BaseModel):

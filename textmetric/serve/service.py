@@ -191,7 +191,8 @@ def search_answer(request: SearchRequest, index: Any, encode: Callable[[list[str
         embeddings = encoded.embeddings
         warnings = truncation_warnings(list(queries), encoded.lengths, max_seq_length)
     run = retriever.search(queries, request.k, embeddings=embeddings, filter=spec)
-    results = [query_record(qid, text, run[qid], index, retriever.score_kind, request.snippet)
+    documents = index if request.with_documents else None
+    results = [query_record(qid, text, run[qid], documents, retriever.score_kind, request.snippet)
                for qid, text in queries.items()]
     return {"score_kind": retriever.score_kind, "mode": request.mode, "k": request.k, "results": results,
             "warnings": warnings, "took_ms": round(1000 * (time.perf_counter() - start), 3), "state": state}
