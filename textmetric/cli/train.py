@@ -10,6 +10,7 @@ import click
 from ..errors import InputError
 from ..training.config import ADAPTERS, MAX_SEED, RANGES, TrainConfig
 from ..training.distances import DEFAULT_DISTANCE, DISTANCES
+from ..training.interpolation import INTERPOLATION_GRID, parse_interpolation
 from ..training.losses.registry import LOSS_SPECS
 from ..training.mining import DEFAULT_MAX_RANK, DEFAULT_NEGATIVES, DEFAULT_SKIP_TOP, mine_hard_negatives, write_triplets
 from .options import (_load_index_model, _load_model, _old_spelling, _prompts, batch_option, encoder_options,
@@ -64,14 +65,19 @@ _TRAIN = TrainConfig()  # the library's defaults, shown as the options' defaults
               help="Train only a linear map W on the frozen encoder (d = ||W(x - y)||): seconds, not minutes.")
 @click.option("--keep-last", is_flag=True,
               help="Save the last checkpoint, not the one best on the dev split (the starting model included).")
+@click.option("--interpolate", "interpolation", metavar="auto|none|WEIGHT",
+              default="none" if _TRAIN.interpolation is None else str(_TRAIN.interpolation), show_default=True,
+              help="WiSE-FT: save (1 - λ)·start + λ·fine-tuned weights, with λ = WEIGHT in [0, 1], or chosen on the "
+                   f"dev split from {', '.join(f'{w:g}' for w in INTERPOLATION_GRID)} (auto).")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run from its last checkpoint.")
 @prompt_options
 @json_option("command, output, saved (best, start or last), dev_metric, dev_before, dev_after, improvement, "
-             "best_metric, summary, train_rows, train_seconds, log (the training_log.json path)")
+             "best_metric, summary, interpolation (weight, chosen, dev_by_weight; null without --interpolate), "
+             "train_rows, train_seconds, log (the training_log.json path)")
 @quiet_option
 def train(data_dir, split, examples_path, output, model_name, loss, margin, distance, hard_negatives,
           negatives_per_pair, epochs, batch_size, lr, max_seq_length, dev_fraction, dev_corpus_size, eval_steps,
-          logging_steps, seed, adapter, keep_last, resume, as_json, quiet) -> None:
+          logging_steps, seed, adapter, keep_last, interpolation, resume, as_json, quiet) -> None:
     """Fine-tune a bi-encoder with a metric-learning loss; keeps the checkpoint best on the dev split, or the
     starting model when no checkpoint beats it.
 
@@ -99,7 +105,7 @@ def train(data_dir, split, examples_path, output, model_name, loss, margin, dist
                          max_seq_length=max_seq_length, dev_fraction=dev_fraction, dev_corpus_size=dev_corpus_size,
                          seed=seed, hard_negatives=hard_negatives, negatives_per_pair=negatives_per_pair,
                          eval_steps=eval_steps, logging_steps=logging_steps, adapter=adapter, split=split,
-                         keep_last=keep_last, **_prompts())
+                         keep_last=keep_last, interpolation=parse_interpolation(interpolation), **_prompts())
     try:
         log = fine_tune(data_dir or examples_path, output, model_name=model_name, config=config, resume=resume,
                         progress=progress)
@@ -109,7 +115,7 @@ def train(data_dir, split, examples_path, output, model_name, loss, margin, dist
     if not speaks:
         return
     keys = ("saved", "dev_metric", "dev_before", "dev_after", "improvement", "best_metric", "summary",
-            "train_rows", "train_seconds")
+            "interpolation", "train_rows", "train_seconds")
     _report(as_json, quiet, {"command": "train", "output": str(output), **{key: log.get(key) for key in keys},
                              "log": str(Path(output) / "training_log.json")},
             f"model written to {output} ({log['train_rows']} training rows, {log['train_seconds']:.0f} s): "

@@ -38,6 +38,7 @@ from ..evaluation.report import plot_training_log
 from ..index import ExactIndex
 from .config import TrainConfig
 from .divergence import TrainingDiverged, check_loss, check_weights
+from .interpolation import AUTO, choose_interpolation, interpolate, snapshot
 from .losses.registry import LABEL_COLUMNS, batch_sampler_for, check_columns, get_spec, make_loss
 from .training_set import DevEvaluator, TrainingSet, prepare_training_set
 
@@ -97,7 +98,11 @@ def fine_tune(source: ExamplesSource, output: str | os.PathLike, *, model_name: 
                          "accelerate launch")
     progress = progress and rank == 0
     set_seed(config.seed)  # random, numpy and torch, process-wide, as the Hugging Face trainer seeds them itself
+    if config.adapter is not None and config.interpolation is not None:
+        raise InputError(f"{option('interpolation', '--interpolate')} mixes a fine-tuned encoder with its start; "
+                         "the linear adapter leaves the encoder frozen")
     model = load_model(model_name, max_seq_length=config.max_seq_length)  # a length beyond the model is refused
+    start_weights = snapshot(model) if config.interpolation is not None else None
     prompts = Encoder(model, prompts=config.prompts, prompt_names=config.prompt_names).prompts
     model.prompts.update(prompts)  # mining and the saved folder use them too
     loss = make_loss(config.loss, model, distance=config.distance, margin=config.margin,
@@ -115,6 +120,9 @@ def fine_tune(source: ExamplesSource, output: str | os.PathLike, *, model_name: 
         shutil.rmtree(work)
     evaluator = DevEvaluator(training, batch_size=config.batch_size, prompts=prompts) \
         if (training.dev_qrels or training.dev_pairs) else None
+    if config.interpolation == AUTO and evaluator is None:
+        raise InputError(f"{option('interpolation', '--interpolate auto', 'auto')} chooses the weight on the dev "
+                         f"split: give a {option('dev_fraction')} above 0, or a fixed weight")
     initial = evaluator(model) if evaluator else {}
     strategy = "steps" if config.eval_steps else "epoch"
     args = SentenceTransformerTrainingArguments(
@@ -157,6 +165,7 @@ def fine_tune(source: ExamplesSource, output: str | os.PathLike, *, model_name: 
         "world_size": args.world_size,
         **_outcome(config, evaluator.primary_metric if evaluator else None, initial, best,
                    lambda: _last_dev_score(trainer, evaluator, model)),
+        "interpolation": None,  # WiSE-FT's weight and dev scores, when asked for and a checkpoint is saved
     }
     if args.process_index != 0:
         _barrier()  # return once rank 0 has written the model
@@ -164,11 +173,36 @@ def fine_tune(source: ExamplesSource, output: str | os.PathLike, *, model_name: 
     if log["saved"] == "start":  # no checkpoint beat the starting model on dev: it is the one saved
         model = load_model(model_name, max_seq_length=config.max_seq_length)
         model.prompts.update(prompts)  # with the prompts it was judged by, as a trained model keeps them
+    elif start_weights is not None:
+        log.update(_interpolated(model, start_weights, config.interpolation, evaluator, log))
     _save(model, output, log)
     shutil.rmtree(work, ignore_errors=True)
     _barrier()
     _warn_unless_improved(log)
     return log
+
+
+def _interpolated(model, start: dict, weight: float | str, evaluator: "DevEvaluator | None", log: dict) -> dict:
+    """WiSE-FT on ``model`` (the checkpoint to be saved): its weights mixed with ``start`` at ``weight``, or at the
+    grid point best on the dev split (``"auto"``). Returns the log's updated outcome and the ``interpolation`` record."""
+    tuned = snapshot(model)
+
+    def dev_score(value: float) -> float:
+        interpolate(model, start, tuned, value)
+        return evaluator(model)[evaluator.primary_metric]
+
+    grid = None
+    if weight == AUTO:
+        weight, grid = choose_interpolation(dev_score)
+    interpolate(model, start, tuned, weight)
+    after = grid[weight] if grid else (evaluator(model)[evaluator.primary_metric] if evaluator else None)
+    before = log.get("dev_before")
+    record = {"interpolation": {"weight": weight, "chosen": "auto" if grid else "given",
+                                "dev_by_weight": {f"{w:g}": v for w, v in grid.items()} if grid else None,
+                                "dev_uninterpolated": log.get("dev_after")},
+              "dev_after": after, "improvement": None if before is None or after is None else after - before}
+    record["summary"] = training_summary({**log, **record})
+    return record
 
 
 def _stopping_when_diverged(trainer_class: type) -> type:
@@ -227,6 +261,10 @@ def training_summary(log: dict) -> str:
         return (f"fine-tuning did not help: {metric} {before:.4f} before, {at_best}; the output holds the "
                 f"starting model's weights ({option('keep_last', value='True')} saves the last checkpoint instead)")
     which = "the last checkpoint" if log.get("saved") == "last" else "the best checkpoint"
+    mixed = log.get("interpolation")
+    if mixed:  # WiSE-FT: the saved weights lie between the start and the checkpoint
+        how = "chosen on dev" if mixed["chosen"] == "auto" else "as given"
+        which += f", its weights interpolated with the starting model's at λ = {mixed['weight']:g} ({how})"
     if change <= 0:
         return f"fine-tuning did not help: {metric} {before:.4f} before, {after:.4f} after ({change:+.4f}); " \
                f"{which} was saved"
