@@ -12,7 +12,8 @@ from ..training.config import ADAPTERS, MAX_SEED, RANGES, TrainConfig
 from ..training.distances import DEFAULT_DISTANCE, DISTANCES
 from ..training.interpolation import INTERPOLATION_GRID, parse_interpolation
 from ..training.losses.registry import LOSS_SPECS
-from ..training.mining import DEFAULT_MAX_RANK, DEFAULT_NEGATIVES, DEFAULT_SKIP_TOP, mine_hard_negatives, write_triplets
+from ..training.mining import (DEFAULT_MAX_RANK, DEFAULT_NEGATIVES, DEFAULT_RELATIVE_MARGIN, DEFAULT_SKIP_TOP,
+                               mine_hard_negatives, write_triplets)
 from .options import (_load_index_model, _load_model, _old_spelling, _prompts, batch_option, encoder_options,
                       finite, json_option, model_option, output_file, prompt_options, quiet_option,
                       seq_length_type)
@@ -40,7 +41,11 @@ _TRAIN = TrainConfig()  # the library's defaults, shown as the options' defaults
               help="For a BEIR folder: negatives mined now with the starting model (auto), from a "
                    "`textmetric mine` file, or random ones (none). Example files bring their own.")
 @click.option("--negatives-per-pair", default=_TRAIN.negatives_per_pair, show_default=True, type=click.IntRange(min=1),
-              help="Negatives per (query, positive) pair.")
+              help="Negatives per (query, positive) pair (mnrl: one row per pair, with k negative columns).")
+@click.option("--relative-margin", default=_TRAIN.relative_margin, show_default=True,
+              type=finite(RANGES["relative_margin"]),
+              help="With --hard-negatives auto: drop a mined document whose cosine similarity to the query exceeds "
+                   "(1 - margin) x its positive's, as a likely false negative (0: keep all; 0.05 is usual).")
 @click.option("--epochs", default=_TRAIN.epochs, show_default=True, type=finite(RANGES["epochs"]),
               help="Passes over the training rows (a fraction stops part-way through the last).")
 @click.option("--batch-size", default=_TRAIN.batch_size, show_default=True, type=click.IntRange(min=1),
@@ -76,8 +81,8 @@ _TRAIN = TrainConfig()  # the library's defaults, shown as the options' defaults
              "train_rows, train_seconds, log (the training_log.json path)")
 @quiet_option
 def train(data_dir, split, examples_path, output, model_name, loss, margin, distance, hard_negatives,
-          negatives_per_pair, epochs, batch_size, lr, max_seq_length, dev_fraction, dev_corpus_size, eval_steps,
-          logging_steps, seed, adapter, keep_last, interpolation, resume, as_json, quiet) -> None:
+          negatives_per_pair, relative_margin, epochs, batch_size, lr, max_seq_length, dev_fraction, dev_corpus_size,
+          eval_steps, logging_steps, seed, adapter, keep_last, interpolation, resume, as_json, quiet) -> None:
     """Fine-tune a bi-encoder with a metric-learning loss; keeps the checkpoint best on the dev split, or the
     starting model when no checkpoint beats it.
 
@@ -104,6 +109,7 @@ def train(data_dir, split, examples_path, output, model_name, loss, margin, dist
     config = TrainConfig(loss=loss, distance=distance, margin=margin, epochs=epochs, batch_size=batch_size, lr=lr,
                          max_seq_length=max_seq_length, dev_fraction=dev_fraction, dev_corpus_size=dev_corpus_size,
                          seed=seed, hard_negatives=hard_negatives, negatives_per_pair=negatives_per_pair,
+                         relative_margin=relative_margin,
                          eval_steps=eval_steps, logging_steps=logging_steps, adapter=adapter, split=split,
                          keep_last=keep_last, interpolation=parse_interpolation(interpolation), **_prompts())
     try:
@@ -137,11 +143,15 @@ def train(data_dir, split, examples_path, output, model_name, loss, margin, dist
               help="Pass over the first N hits (they often hold unjudged relevant documents).")
 @click.option("--max-rank", default=DEFAULT_MAX_RANK, show_default=True, type=click.IntRange(min=1),
               help="Take negatives from the top N hits only.")
+@click.option("--relative-margin", default=DEFAULT_RELATIVE_MARGIN, show_default=True,
+              type=finite(RANGES["relative_margin"]),
+              help="Drop a hit whose cosine similarity to the query exceeds (1 - margin) x its least similar "
+                   "relevant document's, as a likely false negative (0: keep all).")
 @batch_option
 @json_option("command, output, triplets, queries, seconds")
 @quiet_option
-def mine(data_dir, split, output, model_name, index_dir, negatives, skip_top, max_rank, batch_size, as_json,
-         quiet) -> None:
+def mine(data_dir, split, output, model_name, index_dir, negatives, skip_top, max_rank, relative_margin, batch_size,
+         as_json, quiet) -> None:
     """Write (anchor, positive, negative) triplets whose negatives are the model's top-ranked non-relevant docs."""
     from ..data import load_beir
 
@@ -160,7 +170,8 @@ def mine(data_dir, split, output, model_name, index_dir, negatives, skip_top, ma
         _say(f"encoding {len(data.corpus)} documents", quiet)
         index = ExactIndex.build(model, data.corpus, batch_size=batch_size, progress=progress)
     mined = mine_hard_negatives(model, index, data.queries, data.qrels, negatives=negatives, skip_top=skip_top,
-                                max_rank=max_rank, batch_size=batch_size, progress=progress)
+                                max_rank=max_rank, relative_margin=relative_margin, batch_size=batch_size,
+                                progress=progress)
     count = write_triplets(output, data.queries, data.corpus, data.qrels, mined)
     _report(as_json, quiet, {"command": "mine", "output": str(output), "triplets": count, "queries": len(mined),
                              "seconds": _seconds(start)},

@@ -105,6 +105,9 @@ class TrainConfig:
                 continue
             if isinstance(value, bool) or not isinstance(value, int) or value < least:
                 raise InputError(f"{option(name)} must be a whole number of at least {least}, got {value!r}")
+        if self.relative_margin > 0 and self.hard_negatives != "auto":
+            raise InputError(f"{option('relative_margin')} drops likely false negatives while mining: it goes with "
+                             f"{option('hard_negatives', '--hard-negatives auto', 'auto')}")
         if self.remine and self.hard_negatives != "auto":
             raise InputError(f"{option('remine', '--remine-every-epoch')} mines negatives again with the model "
                              f"being trained: it goes with {option('hard_negatives', '--hard-negatives auto', 'auto')}")

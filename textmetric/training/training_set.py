@@ -182,7 +182,8 @@ def _prepare_beir(folder: Path, config: TrainConfig, model, progress: bool) -> T
         index = ExactIndex.build(model, data.corpus, progress=progress)
         negatives = mine_hard_negatives(model, index, {q: data.queries[q] for q in train_q}, data.qrels,
                                         negatives=config.negatives_per_pair, skip_top=AUTO_SKIP_TOP,
-                                        max_rank=AUTO_MAX_RANK, progress=progress)
+                                        max_rank=AUTO_MAX_RANK, relative_margin=config.relative_margin,
+                                        progress=progress)
     elif config.hard_negatives and config.hard_negatives != "auto":
         negatives = _read_negatives(config.hard_negatives, data.corpus)
         negatives = {q: n for q, n in negatives.items() if q in set(train_q)}  # never a dev query's
