@@ -40,6 +40,9 @@ _TRAIN = TrainConfig()  # the library's defaults, shown as the options' defaults
 @click.option("--hard-negatives", metavar="FILE|auto|none", default=_TRAIN.hard_negatives, show_default=True,
               help="For a BEIR folder: negatives mined now with the starting model (auto), from a "
                    "`textmetric mine` file, or random ones (none). Example files bring their own.")
+@click.option("--remine-every-epoch", "remine", is_flag=True, default=_TRAIN.remine,
+              help="With --hard-negatives auto: mine the negatives again before every epoch after the first, with "
+                   "the model being trained (ANCE), so they stay the documents it now ranks wrongly.")
 @click.option("--negatives-per-pair", default=_TRAIN.negatives_per_pair, show_default=True, type=click.IntRange(min=1),
               help="Negatives per (query, positive) pair (mnrl: one row per pair, with k negative columns).")
 @click.option("--relative-margin", default=_TRAIN.relative_margin, show_default=True,
@@ -81,7 +84,7 @@ _TRAIN = TrainConfig()  # the library's defaults, shown as the options' defaults
              "train_rows, train_seconds, log (the training_log.json path)")
 @quiet_option
 def train(data_dir, split, examples_path, output, model_name, loss, margin, distance, hard_negatives,
-          negatives_per_pair, relative_margin, epochs, batch_size, lr, max_seq_length, dev_fraction, dev_corpus_size,
+          remine, negatives_per_pair, relative_margin, epochs, batch_size, lr, max_seq_length, dev_fraction, dev_corpus_size,
           eval_steps, logging_steps, seed, adapter, keep_last, interpolation, resume, as_json, quiet) -> None:
     """Fine-tune a bi-encoder with a metric-learning loss; keeps the checkpoint best on the dev split, or the
     starting model when no checkpoint beats it.
@@ -109,7 +112,7 @@ def train(data_dir, split, examples_path, output, model_name, loss, margin, dist
     config = TrainConfig(loss=loss, distance=distance, margin=margin, epochs=epochs, batch_size=batch_size, lr=lr,
                          max_seq_length=max_seq_length, dev_fraction=dev_fraction, dev_corpus_size=dev_corpus_size,
                          seed=seed, hard_negatives=hard_negatives, negatives_per_pair=negatives_per_pair,
-                         relative_margin=relative_margin,
+                         relative_margin=relative_margin, remine=remine,
                          eval_steps=eval_steps, logging_steps=logging_steps, adapter=adapter, split=split,
                          keep_last=keep_last, interpolation=parse_interpolation(interpolation), **_prompts())
     try:

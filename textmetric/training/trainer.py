@@ -39,6 +39,7 @@ from ..index import ExactIndex
 from .config import TrainConfig
 from .divergence import TrainingDiverged, check_loss, check_weights
 from .interpolation import AUTO, choose_interpolation, interpolate, snapshot
+from .remining import Remining
 from .losses.registry import LABEL_COLUMNS, batch_sampler_for, check_columns, get_spec, make_loss
 from .training_set import DevEvaluator, TrainingSet, prepare_training_set
 
@@ -147,6 +148,10 @@ def fine_tune(source: ExamplesSource, output: str | os.PathLike, *, model_name: 
             model=model, args=args, train_dataset=training.dataset(), loss=loss, evaluator=evaluator,
             callbacks=callbacks)
     trainer.remove_callback(PrinterCallback)  # it prints every log dict to stdout
+    remining = None
+    if training.remine is not None:
+        remining = Remining(training, model)
+        trainer.add_callback(remining)
     has_checkpoint = resume and any((work / "checkpoints").glob("checkpoint-*"))
     start = time.perf_counter()
     try:
@@ -166,6 +171,7 @@ def fine_tune(source: ExamplesSource, output: str | os.PathLike, *, model_name: 
         **_outcome(config, evaluator.primary_metric if evaluator else None, initial, best,
                    lambda: _last_dev_score(trainer, evaluator, model)),
         "interpolation": None,  # WiSE-FT's weight and dev scores, when asked for and a checkpoint is saved
+        "remined": remining.history if remining else None,
     }
     if args.process_index != 0:
         _barrier()  # return once rank 0 has written the model

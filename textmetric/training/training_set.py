@@ -15,7 +15,7 @@ import os
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable
 
 from sentence_transformers.sentence_transformer.evaluation import SentenceEvaluator
 
@@ -48,11 +48,30 @@ class TrainingSet:
     dev_corpus: Corpus = field(default_factory=dict)
     dev_qrels: Qrels = field(default_factory=dict)
     dev_pairs: Examples | None = None
+    #: Rows mined again by a given model (ANCE-style re-mining), for the epoch given; None: the rows are fixed.
+    remine: "Callable[[SentenceTransformer, int], list[tuple]] | None" = None
 
     def dataset(self) -> "Dataset":
+        """The rows as a ``datasets.Dataset``; with :attr:`remine`, a live view that reads :attr:`rows` whenever
+        a row is fetched, so that rows replaced during training are the ones the next epoch sees."""
         from datasets import Dataset
 
-        return Dataset.from_dict({c: [row[i] for row in self.rows] for i, c in enumerate(self.columns)})
+        if self.remine is None:
+            return Dataset.from_dict({c: [row[i] for row in self.rows] for i, c in enumerate(self.columns)})
+        live = Dataset.from_dict({"row": list(range(len(self.rows)))})
+        live.set_transform(_LiveRows(self))
+        return live
+
+
+class _LiveRows:
+    """A ``set_transform`` function: row numbers to the training set's current rows, column by column."""
+
+    def __init__(self, training: TrainingSet) -> None:
+        self.training = training
+
+    def __call__(self, batch: dict[str, list]) -> dict[str, list]:
+        rows = self.training.rows
+        return {column: [rows[n][i] for n in batch["row"]] for i, column in enumerate(self.training.columns)}
 
 
 class DevEvaluator(SentenceEvaluator):
@@ -159,6 +178,9 @@ def prepare_training_set(source: ExamplesSource, config: TrainConfig, model: "Se
             raise InputError("no such file or folder (give a BEIR folder or an example file)", source)
         if source.is_dir() and not is_saved_dataset(source):
             return _prepare_beir(source, config, model, progress)
+    if config.remine:
+        raise InputError(f"{option('remine', '--remine-every-epoch')} mines negatives from a BEIR folder's corpus; "
+                         "example data brings its own", source_name(source))
     if config.hard_negatives not in (None, "auto"):
         raise InputError(f"mined negatives ({option('hard_negatives', '--hard-negatives FILE', 'PATH')}) go with "
                          "a BEIR folder; example data brings its own negatives as (anchor, positive, negative) rows",
@@ -174,25 +196,41 @@ def _prepare_beir(folder: Path, config: TrainConfig, model, progress: bool) -> T
         raise InputError("no relevant (query, document) pair to train on", folder / "qrels" / f"{config.split}.tsv")
     spec = get_spec(config.loss)
     negatives = None
-    if config.hard_negatives == "auto" and spec.negatives != "unused":
+    if config.remine and spec.negatives == "unused":
+        raise InputError(f"loss '{spec.name}' reads no negatives: {option('remine', '--remine-every-epoch')} "
+                         "has none to mine again")
+
+    def mined_by(current: "SentenceTransformer", show: bool = False) -> dict[str, list[str]]:
+        """The training queries' hard negatives as ``current`` ranks the corpus (never a dev query's)."""
         from .mining import mine_hard_negatives
 
+        index = ExactIndex.build(current, data.corpus, progress=show)
+        return mine_hard_negatives(current, index, {q: data.queries[q] for q in train_q}, data.qrels,
+                                   negatives=config.negatives_per_pair, skip_top=AUTO_SKIP_TOP,
+                                   max_rank=AUTO_MAX_RANK, relative_margin=config.relative_margin, progress=show)
+
+    if config.hard_negatives == "auto" and spec.negatives != "unused":
         if model is None:
             raise ValueError("mining hard negatives needs the model")
-        index = ExactIndex.build(model, data.corpus, progress=progress)
-        negatives = mine_hard_negatives(model, index, {q: data.queries[q] for q in train_q}, data.qrels,
-                                        negatives=config.negatives_per_pair, skip_top=AUTO_SKIP_TOP,
-                                        max_rank=AUTO_MAX_RANK, relative_margin=config.relative_margin,
-                                        progress=progress)
+        negatives = mined_by(model, progress)
     elif config.hard_negatives and config.hard_negatives != "auto":
         negatives = _read_negatives(config.hard_negatives, data.corpus)
         negatives = {q: n for q, n in negatives.items() if q in set(train_q)}  # never a dev query's
     columns, rows = _beir_rows(spec, pairs, data.queries, data.corpus, data.qrels, negatives,
                                config.negatives_per_pair, config.seed)
     dev_qrels = {q: data.qrels[q] for q in dev_q}
+
+    def remine(current: "SentenceTransformer", epoch: int) -> list[tuple]:
+        """Rows as at the start, with the negatives ``current`` mines now (random fill-ups drawn afresh)."""
+        again = _beir_rows(spec, pairs, data.queries, data.corpus, data.qrels, mined_by(current),
+                           config.negatives_per_pair, config.seed + epoch)
+        if again[0] != columns or len(again[1]) != len(rows):
+            raise RuntimeError("re-mined rows must keep the columns and the number of rows")
+        return again[1]
+
     return TrainingSet(columns=columns, rows=rows, dev_queries={q: data.queries[q] for q in dev_q},
                        dev_corpus=_dev_corpus(data.corpus, dev_qrels, config.dev_corpus_size, config.seed),
-                       dev_qrels=dev_qrels)
+                       dev_qrels=dev_qrels, remine=remine if config.remine else None)
 
 
 def _prepare_examples(examples: Examples, config: TrainConfig) -> TrainingSet:
