@@ -100,6 +100,18 @@ def test_every_loss_trains_on_a_beir_folder(loss, toy_beir, tiny_model_path, tmp
     assert log["train_rows"] > 0 and any("loss" in h for h in log["history"])
 
 
+def test_cached_mnrl_trains_in_mini_batches(toy_beir, tiny_model_path, tmp_path):
+    log = fine_tune(toy_beir, tmp_path / "m", model_name=tiny_model_path,
+                    config=TrainConfig(loss="cached-mnrl", mini_batch_size=3, epochs=1, **FAST))
+    losses = [h["loss"] for h in log["history"] if "loss" in h]
+    assert losses and all(loss > 0 for loss in losses) and log["config"]["mini_batch_size"] == 3
+
+
+def test_a_mini_batch_size_for_a_loss_without_one_is_refused_before_any_model_loads():
+    with pytest.raises(InputError, match="mini_batch_size goes with a cached loss"):
+        TrainConfig(loss="mnrl", mini_batch_size=4)
+
+
 def test_mnrl_with_hard_negatives_mined_from_the_starting_model(toy_beir, tiny_model_path, tmp_path):
     log = fine_tune(toy_beir, tmp_path / "m", model_name=tiny_model_path,
                     config=TrainConfig(hard_negatives="auto", negatives_per_pair=2, epochs=1, **FAST))

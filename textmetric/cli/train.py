@@ -11,7 +11,7 @@ from ..errors import InputError
 from ..training.config import ADAPTERS, MAX_SEED, RANGES, TrainConfig
 from ..training.distances import DEFAULT_DISTANCE, DISTANCES
 from ..training.interpolation import INTERPOLATION_GRID, parse_interpolation
-from ..training.losses.registry import LOSS_SPECS
+from ..training.losses.registry import DEFAULT_MINI_BATCH_SIZE, LOSS_SPECS
 from ..training.mining import (DEFAULT_MAX_RANK, DEFAULT_NEGATIVES, DEFAULT_RELATIVE_MARGIN, DEFAULT_SKIP_TOP,
                                mine_hard_negatives, write_triplets)
 from .options import (_load_index_model, _load_model, _old_spelling, _prompts, batch_option, encoder_options,
@@ -54,6 +54,9 @@ _TRAIN = TrainConfig()  # the library's defaults, shown as the options' defaults
 @click.option("--batch-size", default=_TRAIN.batch_size, show_default=True, type=click.IntRange(min=1),
               help="Examples per step and process: under torchrun or accelerate launch a step sees "
                    "batch-size × processes, and mnrl gathers its in-batch negatives from all of them.")
+@click.option("--mini-batch-size", default=_TRAIN.mini_batch_size, type=click.IntRange(min=1),
+              help="With --loss cached-mnrl: rows encoded at a time (GradCache); the loss is the whole batch's, so "
+                   f"--batch-size can grow beyond memory [default: {DEFAULT_MINI_BATCH_SIZE}].")
 @click.option("--lr", default=_TRAIN.lr, show_default=True, type=finite(RANGES["lr"]),
               help="Peak learning rate (AdamW, linear warm-up over the first 10% of steps, then linear decay).")
 @click.option("--max-seq-length", default=_TRAIN.max_seq_length, type=seq_length_type,
@@ -84,7 +87,7 @@ _TRAIN = TrainConfig()  # the library's defaults, shown as the options' defaults
              "train_rows, train_seconds, log (the training_log.json path)")
 @quiet_option
 def train(data_dir, split, examples_path, output, model_name, loss, margin, distance, hard_negatives,
-          remine, negatives_per_pair, relative_margin, epochs, batch_size, lr, max_seq_length, dev_fraction, dev_corpus_size,
+          remine, negatives_per_pair, relative_margin, epochs, batch_size, mini_batch_size, lr, max_seq_length, dev_fraction, dev_corpus_size,
           eval_steps, logging_steps, seed, adapter, keep_last, interpolation, resume, as_json, quiet) -> None:
     """Fine-tune a bi-encoder with a metric-learning loss; keeps the checkpoint best on the dev split, or the
     starting model when no checkpoint beats it.
@@ -112,7 +115,7 @@ def train(data_dir, split, examples_path, output, model_name, loss, margin, dist
     config = TrainConfig(loss=loss, distance=distance, margin=margin, epochs=epochs, batch_size=batch_size, lr=lr,
                          max_seq_length=max_seq_length, dev_fraction=dev_fraction, dev_corpus_size=dev_corpus_size,
                          seed=seed, hard_negatives=hard_negatives, negatives_per_pair=negatives_per_pair,
-                         relative_margin=relative_margin, remine=remine,
+                         relative_margin=relative_margin, remine=remine, mini_batch_size=mini_batch_size,
                          eval_steps=eval_steps, logging_steps=logging_steps, adapter=adapter, split=split,
                          keep_last=keep_last, interpolation=parse_interpolation(interpolation), **_prompts())
     try:

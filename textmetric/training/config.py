@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from ..errors import InputError, Range, option
 from .interpolation import check_interpolation
-from .losses.registry import DEFAULT_LOSS
+from .losses.registry import DEFAULT_LOSS, LOSS_SPECS, get_spec
 
 __all__ = ["TrainConfig", "ADAPTERS", "AUTO_SKIP_TOP", "AUTO_MAX_RANK", "RANGES", "MAX_SEED",
            "DEFAULT_RELATIVE_MARGIN"]
@@ -105,6 +105,9 @@ class TrainConfig:
                 continue
             if isinstance(value, bool) or not isinstance(value, int) or value < least:
                 raise InputError(f"{option(name)} must be a whole number of at least {least}, got {value!r}")
+        if self.mini_batch_size is not None and not get_spec(self.loss).mini_batches:
+            cached = ", ".join(spec.name for spec in LOSS_SPECS.values() if spec.mini_batches)
+            raise InputError(f"{option('mini_batch_size')} goes with a cached loss ({cached}), not loss '{self.loss}'")
         if self.relative_margin > 0 and self.hard_negatives != "auto":
             raise InputError(f"{option('relative_margin')} drops likely false negatives while mining: it goes with "
                              f"{option('hard_negatives', '--hard-negatives auto', 'auto')}")

@@ -107,7 +107,7 @@ def fine_tune(source: ExamplesSource, output: str | os.PathLike, *, model_name: 
     prompts = Encoder(model, prompts=config.prompts, prompt_names=config.prompt_names).prompts
     model.prompts.update(prompts)  # mining and the saved folder use them too
     loss = make_loss(config.loss, model, distance=config.distance, margin=config.margin,
-                     gather_across_devices=world_size > 1)
+                     gather_across_devices=world_size > 1, mini_batch_size=config.mini_batch_size)
     # Every process prepares the same rows: mining (hard_negatives="auto") is deterministic given the
     # starting model, data and seed, so each mines the same negatives and none waits for another's.
     training = prepare_training_set(source, config, model, progress)
