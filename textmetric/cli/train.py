@@ -80,15 +80,20 @@ _TRAIN = TrainConfig()  # the library's defaults, shown as the options' defaults
               default="none" if _TRAIN.interpolation is None else str(_TRAIN.interpolation), show_default=True,
               help="WiSE-FT: save (1 - λ)·start + λ·fine-tuned weights, with λ = WEIGHT in [0, 1], or chosen on the "
                    f"dev split from {', '.join(f'{w:g}' for w in INTERPOLATION_GRID)} (auto).")
+@click.option("--tune-fusion", is_flag=True, default=_TRAIN.tune_fusion,
+              help="Choose the hybrid fusion (rrf, or score fusion's --alpha) on the dev split, BM25 over the dev "
+                   "corpus, and keep it in the model folder (fusion.json): hybrid search with the model uses it.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run from its last checkpoint.")
 @prompt_options
 @json_option("command, output, saved (best, start or last), dev_metric, dev_before, dev_after, improvement, "
              "best_metric, summary, interpolation (weight, chosen, dev_by_weight; null without --interpolate), "
+             "fusion (the tuned fusion; null without --tune-fusion), "
              "train_rows, train_seconds, log (the training_log.json path)")
 @quiet_option
 def train(data_dir, split, examples_path, output, model_name, loss, margin, distance, hard_negatives,
-          remine, negatives_per_pair, relative_margin, epochs, batch_size, mini_batch_size, lr, max_seq_length, dev_fraction, dev_corpus_size,
-          eval_steps, logging_steps, seed, adapter, keep_last, interpolation, resume, as_json, quiet) -> None:
+          remine, negatives_per_pair, relative_margin, epochs, batch_size, mini_batch_size, lr, max_seq_length,
+          dev_fraction, dev_corpus_size, eval_steps, logging_steps, seed, adapter, keep_last, interpolation,
+          tune_fusion, resume, as_json, quiet) -> None:
     """Fine-tune a bi-encoder with a metric-learning loss; keeps the checkpoint best on the dev split, or the
     starting model when no checkpoint beats it.
 
@@ -117,7 +122,8 @@ def train(data_dir, split, examples_path, output, model_name, loss, margin, dist
                          seed=seed, hard_negatives=hard_negatives, negatives_per_pair=negatives_per_pair,
                          relative_margin=relative_margin, remine=remine, mini_batch_size=mini_batch_size,
                          eval_steps=eval_steps, logging_steps=logging_steps, adapter=adapter, split=split,
-                         keep_last=keep_last, interpolation=parse_interpolation(interpolation), **_prompts())
+                         keep_last=keep_last, interpolation=parse_interpolation(interpolation), tune_fusion=tune_fusion,
+                         **_prompts())
     try:
         log = fine_tune(data_dir or examples_path, output, model_name=model_name, config=config, resume=resume,
                         progress=progress)
@@ -127,7 +133,7 @@ def train(data_dir, split, examples_path, output, model_name, loss, margin, dist
     if not speaks:
         return
     keys = ("saved", "dev_metric", "dev_before", "dev_after", "improvement", "best_metric", "summary",
-            "interpolation", "train_rows", "train_seconds")
+            "interpolation", "fusion", "train_rows", "train_seconds")
     _report(as_json, quiet, {"command": "train", "output": str(output), **{key: log.get(key) for key in keys},
                              "log": str(Path(output) / "training_log.json")},
             f"model written to {output} ({log['train_rows']} training rows, {log['train_seconds']:.0f} s): "

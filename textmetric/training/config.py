@@ -85,6 +85,8 @@ class TrainConfig:
     remine: bool = False
     # The cached-mnrl loss (GradCache) encodes each batch in chunks of this many rows; None: its default.
     mini_batch_size: int | None = None
+    # Choose the hybrid fusion (RRF, or score fusion's alpha) on the dev split and keep it in the model folder.
+    tune_fusion: bool = False
 
     def __post_init__(self) -> None:
         self.check()

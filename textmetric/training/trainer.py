@@ -39,6 +39,7 @@ from ..index import ExactIndex
 from .config import TrainConfig
 from .divergence import TrainingDiverged, check_loss, check_weights
 from .interpolation import AUTO, choose_interpolation, interpolate, snapshot
+from ..search.tuned_fusion import FUSION_FILE
 from .remining import Remining
 from .losses.registry import LABEL_COLUMNS, batch_sampler_for, check_columns, get_spec, make_loss
 from .training_set import DevEvaluator, TrainingSet, prepare_training_set
@@ -99,6 +100,9 @@ def fine_tune(source: ExamplesSource, output: str | os.PathLike, *, model_name: 
                          "accelerate launch")
     progress = progress and rank == 0
     set_seed(config.seed)  # random, numpy and torch, process-wide, as the Hugging Face trainer seeds them itself
+    if config.adapter is not None and config.tune_fusion:
+        raise InputError(f"{option('tune_fusion')} is not offered with the linear adapter: tune the fusion with "
+                         "benchmarks/hybrid.py on its index instead")
     if config.adapter is not None and config.interpolation is not None:
         raise InputError(f"{option('interpolation', '--interpolate')} mixes a fine-tuned encoder with its start; "
                          "the linear adapter leaves the encoder frozen")
@@ -121,6 +125,10 @@ def fine_tune(source: ExamplesSource, output: str | os.PathLike, *, model_name: 
         shutil.rmtree(work)
     evaluator = DevEvaluator(training, batch_size=config.batch_size, prompts=prompts) \
         if (training.dev_qrels or training.dev_pairs) else None
+    if config.tune_fusion and not training.dev_qrels:
+        raise InputError(f"{option('tune_fusion')} chooses the fusion on a dev split of queries and judged "
+                         f"documents: train on a BEIR folder or (query, positive) examples with a "
+                         f"{option('dev_fraction')} above 0")
     if config.interpolation == AUTO and evaluator is None:
         raise InputError(f"{option('interpolation', '--interpolate auto', 'auto')} chooses the weight on the dev "
                          f"split: give a {option('dev_fraction')} above 0, or a fixed weight")
@@ -181,6 +189,7 @@ def fine_tune(source: ExamplesSource, output: str | os.PathLike, *, model_name: 
         model.prompts.update(prompts)  # with the prompts it was judged by, as a trained model keeps them
     elif start_weights is not None:
         log.update(_interpolated(model, start_weights, config.interpolation, evaluator, log))
+    log["fusion"] = _tuned_fusion(model, training, prompts, config.batch_size) if config.tune_fusion else None
     _save(model, output, log)
     shutil.rmtree(work, ignore_errors=True)
     _barrier()
@@ -209,6 +218,26 @@ def _interpolated(model, start: dict, weight: float | str, evaluator: "DevEvalua
               "dev_after": after, "improvement": None if before is None or after is None else after - before}
     record["summary"] = training_summary({**log, **record})
     return record
+
+
+def _tuned_fusion(model, training: TrainingSet, prompts: dict[str, str], batch_size: int) -> dict:
+    """The hybrid fusion best on the dev split for the model to be saved: its exact search and BM25 (default
+    settings), each over the dev corpus, fused by RRF and by score fusion at each alpha (``tune_fusion``)."""
+    from ..index.lexical import LexicalIndex, LexicalSettings
+    from ..search.retriever import DEFAULT_DEPTH, Retriever
+    from ..search.tuned_fusion import tune_fusion
+
+    encoder = Encoder(model, prompts=prompts)
+    ids = list(training.dev_corpus)
+    qids = list(training.dev_queries)
+    texts = [training.dev_queries[q] for q in qids]
+    index = ExactIndex.build(encoder, training.dev_corpus, batch_size=batch_size)
+    dense = Retriever(encoder, index, batch_size=batch_size).hits(texts, DEFAULT_DEPTH)
+    settings = LexicalSettings()
+    lexical = LexicalIndex.build(ids, [training.dev_corpus[d].full_text for d in ids], settings).search(
+        texts, DEFAULT_DEPTH)
+    return {**tune_fusion(dense, lexical, qids, training.dev_qrels), "depth": DEFAULT_DEPTH,
+            "lexical": settings.to_dict()}
 
 
 def _stopping_when_diverged(trainer_class: type) -> type:
@@ -398,4 +427,6 @@ def _save(model: "SentenceTransformer", output: Path, log: dict) -> None:
     with atomic.atomic_folder(output) as tmp:
         model.save(str(tmp))
         (tmp / "training_log.json").write_text(to_json(log, indent=2, default=str) + "\n", encoding="utf-8")
+        if log.get("fusion"):
+            (tmp / FUSION_FILE).write_text(to_json(log["fusion"], indent=2) + "\n", encoding="utf-8")
         plot_training_log(log, tmp / "training_curves.png")
