@@ -49,6 +49,9 @@ _TRAIN = TrainConfig()  # the library's defaults, shown as the options' defaults
               type=finite(RANGES["relative_margin"]),
               help="With --hard-negatives auto: drop a mined document whose cosine similarity to the query exceeds "
                    "(1 - margin) x its positive's, as a likely false negative (0: keep all; 0.05 is usual).")
+@click.option("--pseudo-queries", default=_TRAIN.pseudo_queries, show_default=True, type=click.IntRange(min=0),
+              metavar="N", help="Add N inverse-cloze pairs (a sentence -> the rest of its document, or title -> text) "
+                                "from documents no query of the split judges (never a dev query's).")
 @click.option("--epochs", default=_TRAIN.epochs, show_default=True, type=finite(RANGES["epochs"]),
               help="Passes over the training rows (a fraction stops part-way through the last).")
 @click.option("--batch-size", default=_TRAIN.batch_size, show_default=True, type=click.IntRange(min=1),
@@ -91,8 +94,8 @@ _TRAIN = TrainConfig()  # the library's defaults, shown as the options' defaults
              "train_rows, train_seconds, log (the training_log.json path)")
 @quiet_option
 def train(data_dir, split, examples_path, output, model_name, loss, margin, distance, hard_negatives,
-          remine, negatives_per_pair, relative_margin, epochs, batch_size, mini_batch_size, lr, max_seq_length,
-          dev_fraction, dev_corpus_size, eval_steps, logging_steps, seed, adapter, keep_last, interpolation,
+          remine, negatives_per_pair, relative_margin, pseudo_queries, epochs, batch_size, mini_batch_size, lr,
+          max_seq_length, dev_fraction, dev_corpus_size, eval_steps, logging_steps, seed, adapter, keep_last, interpolation,
           tune_fusion, resume, as_json, quiet) -> None:
     """Fine-tune a bi-encoder with a metric-learning loss; keeps the checkpoint best on the dev split, or the
     starting model when no checkpoint beats it.
@@ -121,6 +124,7 @@ def train(data_dir, split, examples_path, output, model_name, loss, margin, dist
                          max_seq_length=max_seq_length, dev_fraction=dev_fraction, dev_corpus_size=dev_corpus_size,
                          seed=seed, hard_negatives=hard_negatives, negatives_per_pair=negatives_per_pair,
                          relative_margin=relative_margin, remine=remine, mini_batch_size=mini_batch_size,
+                         pseudo_queries=pseudo_queries,
                          eval_steps=eval_steps, logging_steps=logging_steps, adapter=adapter, split=split,
                          keep_last=keep_last, interpolation=parse_interpolation(interpolation), tune_fusion=tune_fusion,
                          **_prompts())

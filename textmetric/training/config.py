@@ -87,6 +87,8 @@ class TrainConfig:
     mini_batch_size: int | None = None
     # Choose the hybrid fusion (RRF, or score fusion's alpha) on the dev split and keep it in the model folder.
     tune_fusion: bool = False
+    # Inverse cloze task: this many (sentence, rest of its document) pairs from documents no query judges.
+    pseudo_queries: int = 0
 
     def __post_init__(self) -> None:
         self.check()
@@ -101,7 +103,7 @@ class TrainConfig:
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed <= MAX_SEED:
             raise InputError(f"{option('seed')} must be a whole number from 0 to {MAX_SEED}, got {self.seed!r}")
         check_interpolation(self.interpolation)
-        for name, least in (("negatives_per_pair", 1), ("mini_batch_size", 1)):
+        for name, least in (("negatives_per_pair", 1), ("mini_batch_size", 1), ("pseudo_queries", 0)):
             value = getattr(self, name)
             if value is None and name == "mini_batch_size":
                 continue

@@ -172,8 +172,8 @@ def fine_tune(source: ExamplesSource, output: str | os.PathLike, *, model_name: 
     best = trainer.state.best_metric
     log = {
         "config": asdict(config), "model": str(model_name) if model_name else None, "source": source_name(source),
-        "train_rows": len(training.rows), "dev_queries": len(training.dev_queries),
-        "dev_corpus": len(training.dev_corpus), "initial_dev": initial, "history": trainer.state.log_history,
+        "train_rows": len(training.rows), "pseudo_pairs": training.pseudo_pairs,
+        "dev_queries": len(training.dev_queries), "dev_corpus": len(training.dev_corpus), "initial_dev": initial, "history": trainer.state.log_history,
         "best_metric": best, "train_seconds": seconds, "resumed": bool(has_checkpoint),
         "world_size": args.world_size,
         **_outcome(config, evaluator.primary_metric if evaluator else None, initial, best,
