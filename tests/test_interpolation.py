@@ -76,7 +76,7 @@ def test_auto_and_none_and_a_number_are_read():
 def auto_run(tmp_path_factory, tiny_model_path):
     root = tmp_path_factory.mktemp("wise-ft")
     toy = make_toy_beir(root / "toy")
-    config = TrainConfig(interpolation="auto", keep_last=True, **FAST)  # the last checkpoint, even if worse than the start
+    config = TrainConfig(interpolation="auto", keep_last=True, **FAST)  # the last checkpoint, even if worse
     return root / "model", fine_tune(toy, root / "model", model_name=tiny_model_path, config=config), toy, config
 
 

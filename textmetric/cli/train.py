@@ -81,8 +81,8 @@ _TRAIN = TrainConfig()  # the library's defaults, shown as the options' defaults
               help="Save the last checkpoint, not the one best on the dev split (the starting model included).")
 @click.option("--interpolate", "interpolation", metavar="auto|none|WEIGHT",
               default="none" if _TRAIN.interpolation is None else str(_TRAIN.interpolation), show_default=True,
-              help="WiSE-FT: save (1 - λ)·start + λ·fine-tuned weights, with λ = WEIGHT in [0, 1], or chosen on the "
-                   f"dev split from {', '.join(f'{w:g}' for w in INTERPOLATION_GRID)} (auto).")
+              help="WiSE-FT: save (1 - λ)·start + λ·fine-tuned weights, with λ = WEIGHT in [0, 1], or chosen on "
+                   f"the dev split from {', '.join(f'{w:g}' for w in INTERPOLATION_GRID)} (auto).")
 @click.option("--tune-fusion", is_flag=True, default=_TRAIN.tune_fusion,
               help="Choose the hybrid fusion (rrf, or score fusion's --alpha) on the dev split, BM25 over the dev "
                    "corpus, and keep it in the model folder (fusion.json): hybrid search with the model uses it.")
@@ -95,8 +95,8 @@ _TRAIN = TrainConfig()  # the library's defaults, shown as the options' defaults
 @quiet_option
 def train(data_dir, split, examples_path, output, model_name, loss, margin, distance, hard_negatives,
           remine, negatives_per_pair, relative_margin, pseudo_queries, epochs, batch_size, mini_batch_size, lr,
-          max_seq_length, dev_fraction, dev_corpus_size, eval_steps, logging_steps, seed, adapter, keep_last, interpolation,
-          tune_fusion, resume, as_json, quiet) -> None:
+          max_seq_length, dev_fraction, dev_corpus_size, eval_steps, logging_steps, seed, adapter, keep_last,
+          interpolation, tune_fusion, resume, as_json, quiet) -> None:
     """Fine-tune a bi-encoder with a metric-learning loss; keeps the checkpoint best on the dev split, or the
     starting model when no checkpoint beats it.
 

@@ -36,12 +36,12 @@ from ..evaluation.formatting import to_json
 from ..evaluation.metrics import evaluate
 from ..evaluation.report import plot_training_log
 from ..index import ExactIndex
+from ..search.tuned_fusion import FUSION_FILE
 from .config import TrainConfig
 from .divergence import TrainingDiverged, check_loss, check_weights
 from .interpolation import AUTO, choose_interpolation, interpolate, snapshot
-from ..search.tuned_fusion import FUSION_FILE
-from .remining import Remining
 from .losses.registry import LABEL_COLUMNS, batch_sampler_for, check_columns, get_spec, make_loss
+from .remining import Remining
 from .training_set import DevEvaluator, TrainingSet, prepare_training_set
 
 if TYPE_CHECKING:
@@ -173,7 +173,8 @@ def fine_tune(source: ExamplesSource, output: str | os.PathLike, *, model_name: 
     log = {
         "config": asdict(config), "model": str(model_name) if model_name else None, "source": source_name(source),
         "train_rows": len(training.rows), "pseudo_pairs": training.pseudo_pairs,
-        "dev_queries": len(training.dev_queries), "dev_corpus": len(training.dev_corpus), "initial_dev": initial, "history": trainer.state.log_history,
+        "dev_queries": len(training.dev_queries), "dev_corpus": len(training.dev_corpus), "initial_dev": initial,
+        "history": trainer.state.log_history,
         "best_metric": best, "train_seconds": seconds, "resumed": bool(has_checkpoint),
         "world_size": args.world_size,
         **_outcome(config, evaluator.primary_metric if evaluator else None, initial, best,
@@ -199,7 +200,7 @@ def fine_tune(source: ExamplesSource, output: str | os.PathLike, *, model_name: 
 
 def _interpolated(model, start: dict, weight: float | str, evaluator: "DevEvaluator | None", log: dict) -> dict:
     """WiSE-FT on ``model`` (the checkpoint to be saved): its weights mixed with ``start`` at ``weight``, or at the
-    grid point best on the dev split (``"auto"``). Returns the log's updated outcome and the ``interpolation`` record."""
+    grid point best on the dev split (``"auto"``). Returns the log's updated outcome and its ``interpolation``."""
     tuned = snapshot(model)
 
     def dev_score(value: float) -> float:

@@ -24,14 +24,8 @@ __all__ = ["CachedMultipleNegativesRankingLoss"]
 class CachedMultipleNegativesRankingLoss(_st_losses.CachedMultipleNegativesRankingLoss):
     """mnrl's loss (cross-entropy of ``20 · cos`` over the batch's documents), computed by GradCache.
 
-    Inputs:
-        +-------------------------------------------------+--------+
-        | Texts                                           | Labels |
-        +=================================================+========+
-        | (query, positive) pairs                         | none   |
-        +-------------------------------------------------+--------+
-        | (query, positive, negative_1, …, negative_n)    | none   |
-        +-------------------------------------------------+--------+
+    Inputs: those of mnrl (:class:`~textmetric.training.losses.mnrl.MultipleNegativesRankingLoss`), (query,
+    positive) pairs with optional negative columns, no labels.
     """
 
     loss_name = "cached-mnrl"
