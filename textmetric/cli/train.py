@@ -81,6 +81,7 @@ _TRAIN = TrainConfig()  # the library's defaults, shown as the options' defaults
               help="Save the last checkpoint, not the one best on the dev split (the starting model included).")
 @click.option("--interpolate", "interpolation", metavar="auto|none|WEIGHT",
               default="none" if _TRAIN.interpolation is None else str(_TRAIN.interpolation), show_default=True,
+              callback=lambda ctx, param, value: parse_interpolation(value) if isinstance(value, str) else value,
               help="WiSE-FT: save (1 - λ)·start + λ·fine-tuned weights, with λ = WEIGHT in [0, 1], or chosen on "
                    f"the dev split from {', '.join(f'{w:g}' for w in INTERPOLATION_GRID)} (auto).")
 @click.option("--tune-fusion", is_flag=True, default=_TRAIN.tune_fusion,
@@ -126,7 +127,7 @@ def train(data_dir, split, examples_path, output, model_name, loss, margin, dist
                          relative_margin=relative_margin, remine=remine, mini_batch_size=mini_batch_size,
                          pseudo_queries=pseudo_queries,
                          eval_steps=eval_steps, logging_steps=logging_steps, adapter=adapter, split=split,
-                         keep_last=keep_last, interpolation=parse_interpolation(interpolation), tune_fusion=tune_fusion,
+                         keep_last=keep_last, interpolation=interpolation, tune_fusion=tune_fusion,
                          **_prompts())
     try:
         log = fine_tune(data_dir or examples_path, output, model_name=model_name, config=config, resume=resume,
