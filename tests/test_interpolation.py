@@ -89,6 +89,7 @@ def test_auto_saves_the_weight_best_on_dev_with_every_grid_score_in_the_log(auto
     assert set(scores) == set(INTERPOLATION_GRID)
     assert scores[record["weight"]] == max(scores.values()) == log["dev_after"]
     assert f"λ = {record['weight']:g}" in log["summary"]
+    assert all(f"λ {w} {s:.4f}" in log["summary"] for w, s in record["dev_by_weight"].items())
 
 
 def test_the_saved_model_scores_on_the_carved_dev_split_what_the_log_says(auto_run, tiny_model_path):

@@ -299,7 +299,9 @@ def training_summary(log: dict) -> str:
     which = "the last checkpoint" if log.get("saved") == "last" else "the best checkpoint"
     mixed = log.get("interpolation")
     if mixed:  # WiSE-FT: the saved weights lie between the start and the checkpoint
-        how = "chosen on dev" if mixed["chosen"] == "auto" else "as given"
+        how = "as given"
+        if mixed["chosen"] == "auto":
+            how = "chosen on dev: " + ", ".join(f"λ {w} {s:.4f}" for w, s in mixed["dev_by_weight"].items())
         which += f", its weights interpolated with the starting model's at λ = {mixed['weight']:g} ({how})"
     if change <= 0:
         return f"fine-tuning did not help: {metric} {before:.4f} before, {after:.4f} after ({change:+.4f}); " \
