@@ -6,7 +6,8 @@ import shutil
 import pytest
 
 from textmetric.errors import InputError
-from textmetric.search.tuned_fusion import ALPHA_GRID, FUSION_FILE, read_tuned_fusion, tune_fusion
+from textmetric.search.tuned_fusion import FUSION_FILE, read_tuned_fusion
+from textmetric.training.fusion_tuning import ALPHA_GRID, tune_fusion
 from textmetric.training.config import TrainConfig
 from textmetric.training.trainer import fine_tune
 

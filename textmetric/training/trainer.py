@@ -226,7 +226,7 @@ def _tuned_fusion(model, training: TrainingSet, prompts: dict[str, str], batch_s
     settings), each over the dev corpus, fused by RRF and by score fusion at each alpha (``tune_fusion``)."""
     from ..index.lexical import LexicalIndex, LexicalSettings
     from ..search.retriever import DEFAULT_DEPTH, Retriever
-    from ..search.tuned_fusion import tune_fusion
+    from .fusion_tuning import tune_fusion
 
     encoder = Encoder(model, prompts=prompts)
     ids = list(training.dev_corpus)
