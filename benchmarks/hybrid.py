@@ -78,10 +78,12 @@ def dense_hits(model, corpus_ids, corpus_texts, queries: dict, name: str) -> lis
 
 
 def evaluate_model(tag: str, model, lexical, corpus_ids, corpus_texts, test, tune_queries: dict, tune_qrels,
-                   quick: bool) -> dict:
-    """Dense and hybrid rows of one model: defaults, and the setting best on the tuning queries."""
+                   quick: bool, model_dir: str | None = None) -> dict:
+    """Dense and hybrid rows of one model: defaults, the setting best on the tuning queries, and the fusion
+    `textmetric train --tune-fusion` kept in its folder (chosen on the dev split, BM25 over the dev corpus)."""
     from textmetric.search.fusion import DEFAULT_ALPHA, DEFAULT_FUSION, DEFAULT_RRF_K
     from textmetric.search.retriever import DEFAULT_DEPTH
+    from textmetric.search.tuned_fusion import fusion_settings, read_tuned_fusion
 
     settings = {"rrf": {"fusion": "rrf", "rrf_k": DEFAULT_RRF_K, "depth": DEFAULT_DEPTH},
                 "score": {"fusion": "score", "alpha": DEFAULT_ALPHA, "depth": DEFAULT_DEPTH}}
@@ -102,6 +104,11 @@ def evaluate_model(tag: str, model, lexical, corpus_ids, corpus_texts, test, tun
         f"hybrid {tag}, {label(other)}": scores(fuse(dense, lex, other), qids, test.qrels),
         f"hybrid {tag}, tuned on train ({label(best)})": scores(fuse(dense, lex, best), qids, test.qrels),
     }
+    kept = read_tuned_fusion(model_dir)
+    if kept:
+        setting = {"rrf_k": None, "alpha": None, **fusion_settings(kept), "depth": kept.get("depth", DEFAULT_DEPTH)}
+        rows[f"hybrid {tag}, fusion.json of training ({label(setting)})"] = scores(fuse(dense, lex, setting), qids,
+                                                                                   test.qrels)
     print(f"  {tag}: tuned on {len(tune_ids)} train queries over {len(tried)} settings in "
           f"{time.perf_counter() - start:.0f} s; best {label(best)} (train nDCG@10 {best_train:.4f})")
     return {"rows": rows, "tuned": {"setting": best, "train_ndcg@10": best_train, "tune_queries": len(tune_ids)}}
@@ -152,7 +159,8 @@ def main() -> int:
         config = TrainConfig()
         _, dev = _split(sorted(train.queries), config.dev_fraction, config.seed)
         finetuned = evaluate_model("fine-tuned", load_model(args.finetuned), lexical, corpus_ids, corpus_texts,
-                                   test, {q: train.queries[q] for q in dev}, train.qrels, args.quick)
+                                   test, {q: train.queries[q] for q in dev}, train.qrels, args.quick,
+                                   model_dir=args.finetuned)
         results["fine-tuned"] = finetuned
         rows.update(finetuned["rows"])
 

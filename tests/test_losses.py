@@ -351,6 +351,31 @@ def test_mnrl_equals_sentence_transformers_with_and_without_a_hard_negative_colu
     assert MultipleNegativesRankingLoss(tiny_model).scale == 20.0
 
 
+@pytest.mark.parametrize("columns", [2, 3])
+def test_cached_mnrl_gives_mnrls_loss_and_gradient_on_one_batch(tiny_model, columns):
+    import copy
+
+    texts = [["cats purr", "dogs bark", "python code", "the sea"], ["a cat purrs", "a dog barks", "a program", "waves"],
+             ["the moon", "bread and yeast", "a river", "a hill"]][:columns]
+    tiny_model.eval()  # no dropout: both passes see the same network
+    other = copy.deepcopy(tiny_model)
+    plain = make_loss("mnrl", tiny_model)([tiny_model.tokenize(t) for t in texts], None)
+    cached = make_loss("cached-mnrl", other, mini_batch_size=2)([other.tokenize(t) for t in texts], None)
+    assert cached.item() == pytest.approx(plain.item(), rel=1e-5)
+    plain.backward()
+    cached.backward()
+    for mine, theirs in zip(tiny_model.parameters(), other.parameters()):
+        if mine.grad is not None:
+            torch.testing.assert_close(theirs.grad, mine.grad, rtol=1e-4, atol=1e-6)
+
+
+def test_a_mini_batch_size_goes_with_a_cached_loss_only():
+    with pytest.raises(InputError, match="--mini-batch-size goes with a cached loss"):
+        make_loss("mnrl", PLAIN, mini_batch_size=4)
+    with pytest.raises(InputError, match="at least 1"):
+        make_loss("cached-mnrl", PLAIN, mini_batch_size=0)
+
+
 # --------------------------------------------------------------------------- the full path on the tiny model
 
 FORWARD_CASES = {
@@ -362,6 +387,7 @@ FORWARD_CASES = {
     "batch-semi-hard": ([["cats purr", "a cat purrs", "dogs bark", "a dog barks", "the moon"]],
                         torch.tensor([0, 0, 1, 1, 2])),
     "mnrl": ([["cats purr", "dogs bark"], ["a cat purrs", "a dog barks"]], None),
+    "cached-mnrl": ([["cats purr", "dogs bark"], ["a cat purrs", "a dog barks"]], None),
 }
 
 
@@ -400,7 +426,7 @@ def test_sentence_transformers_trainer_trains_with_our_triplet_loss(tiny_model, 
 def test_registry_defaults_and_column_requirements():
     from sentence_transformers.base.sampler import BatchSamplers
 
-    assert set(LOSS_SPECS) == {"contrastive", "triplet", "batch-hard", "batch-semi-hard", "mnrl"}
+    assert set(LOSS_SPECS) == {"contrastive", "triplet", "batch-hard", "batch-semi-hard", "mnrl", "cached-mnrl"}
     assert isinstance(make_loss("batch-semi-hard", PLAIN), BatchSemiHardTripletLoss)
     assert make_loss("contrastive", PLAIN).margin == 1.0 and make_loss("triplet", PLAIN).margin == 0.5
     assert make_loss("triplet", PLAIN, distance="angular").margin == 0.25
@@ -417,13 +443,14 @@ def test_registry_defaults_and_column_requirements():
 
 
 @pytest.mark.parametrize("name", list(LOSS_SPECS))
-def test_each_spec_names_the_class_that_implements_its_loss(name):
+def test_each_spec_names_the_class_that_implements_its_loss(name, tiny_model):
     import textmetric.training.losses as losses
 
     spec = LOSS_SPECS[name]
     assert spec.loss_class.loss_name == name
     assert getattr(losses, spec.class_name) is spec.loss_class  # importable from the package, on first use
-    assert type(make_loss(name, PLAIN)) is spec.loss_class
+    model = tiny_model if spec.mini_batches else PLAIN  # GradCache slices a real model's token inputs
+    assert type(make_loss(name, model)) is spec.loss_class
 
 
 @pytest.mark.parametrize("name,negatives", [  # a loss that requires negatives always gets some

@@ -100,10 +100,30 @@ def test_every_loss_trains_on_a_beir_folder(loss, toy_beir, tiny_model_path, tmp
     assert log["train_rows"] > 0 and any("loss" in h for h in log["history"])
 
 
+def test_cached_mnrl_trains_in_mini_batches(toy_beir, tiny_model_path, tmp_path):
+    log = fine_tune(toy_beir, tmp_path / "m", model_name=tiny_model_path,
+                    config=TrainConfig(loss="cached-mnrl", mini_batch_size=3, epochs=1, **FAST))
+    losses = [h["loss"] for h in log["history"] if "loss" in h]
+    assert losses and all(loss > 0 for loss in losses) and log["config"]["mini_batch_size"] == 3
+
+
+def test_a_mini_batch_size_for_a_loss_without_one_is_refused_before_any_model_loads():
+    with pytest.raises(InputError, match="mini_batch_size goes with a cached loss"):
+        TrainConfig(loss="mnrl", mini_batch_size=4)
+
+
 def test_mnrl_with_hard_negatives_mined_from_the_starting_model(toy_beir, tiny_model_path, tmp_path):
     log = fine_tune(toy_beir, tmp_path / "m", model_name=tiny_model_path,
                     config=TrainConfig(hard_negatives="auto", negatives_per_pair=2, epochs=1, **FAST))
-    assert log["train_rows"] == 2 * 19  # 19 training pairs (26 train queries less 7 dev), 2 negatives each
+    assert log["train_rows"] == 19  # 19 training pairs (26 train queries less 7 dev), one row each
+
+
+def test_mnrl_rows_hold_each_pairs_negatives_side_by_side(toy_beir, tiny_model_path):
+    from textmetric.training.training_set import prepare_training_set
+
+    training = prepare_training_set(toy_beir, TrainConfig(negatives_per_pair=3), load_model(tiny_model_path))
+    assert training.columns == ("query", "positive", "negative_1", "negative_2", "negative_3")
+    assert all(len(set(row[2:])) == 3 and row[1] not in row[2:] for row in training.rows)
 
 
 def test_by_default_each_pair_gets_the_first_non_relevant_hit_below_the_top_three(toy_beir, tiny_model_path):

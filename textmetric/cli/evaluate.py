@@ -15,7 +15,7 @@ from ..evaluation.runs import check_run_ids, read_run, write_per_query, write_ru
 from ..evaluation.systems import (EVALUATION_TOP_K, SystemRun, evaluate_pairs, evaluate_systems,
                                   check_corpus_filter, exact_search, model_labels, search_index)
 from ..search.retriever import MODES
-from .options import (ALL_MODES, CORPUS_HELP, QRELS_HELP, QUERIES_HELP, _fusion, _HiddenArgument,
+from .options import (ALL_MODES, CORPUS_HELP, QRELS_HELP, QUERIES_HELP, _fusion_for, _HiddenArgument,
                       _load_index_model, _load_model, _metric_names, _renamed, batch_option, ef_type, encoder_options,
                       filter_option, hybrid_options, metrics_option, model_option, output_file, quiet_option,
                       relevance_option, run_tag_option)
@@ -177,9 +177,12 @@ def _search_index(data, index_dir, model_name, modes, k, ef, check_recall, batch
         index.ef = ef
     model = _load_index_model(index, model_name) if check_recall or tuple(modes) != ("lexical",) else None
     _say(f"searching {len(index)} documents for {len(data.queries)} queries ({', '.join(modes)})", quiet)
+    fusion, note = _fusion_for(index, model_name, modes)
+    if note:
+        _say(note, quiet)
     return search_index(index, model, data, modes, k=k, check_recall=check_recall, model_path=model_name,
                         source=", ".join(map(str, index_dir)), batch_size=batch_size, progress=progress,
-                        filter=filter_, **_fusion())
+                        filter=filter_, **fusion)
 
 
 @click.command()

@@ -9,7 +9,7 @@ from ..evaluation.formatting import to_json
 from ..evaluation.runs import check_run_ids, write_run
 from ..search.results import TABLE_SNIPPET, hits_table, query_record
 from ..search.retriever import DEFAULT_TOP_K, Retriever
-from .options import (QUERIES_HELP, _fusion, _load_index_model, batch_option, ef_type, encoder_options,
+from .options import (QUERIES_HELP, _fusion_for, _load_index_model, batch_option, ef_type, encoder_options,
                       filter_option, hybrid_options, model_option, output_file, quiet_option, run_tag_option)
 from .output import _say, _setup
 
@@ -55,7 +55,10 @@ def search(query, index_dir, queries_path, k, ef, mode, model_name, batch_size, 
     if ef is not None:
         index.ef = ef
     model = None if mode == "lexical" else _load_index_model(index, model_name)
-    retriever = Retriever(model, index, mode=mode, batch_size=batch_size, progress=progress, **_fusion())
+    fusion, note = _fusion_for(index, model_name, (mode,))
+    if note:
+        _say(note, quiet)
+    retriever = Retriever(model, index, mode=mode, batch_size=batch_size, progress=progress, **fusion)
     run = retriever.search(queries, k=k, filter=filter_)
     if run_out:
         write_run(run, run_out, tag=run_tag)

@@ -10,8 +10,10 @@ import click
 from ..errors import InputError
 from ..training.config import ADAPTERS, MAX_SEED, RANGES, TrainConfig
 from ..training.distances import DEFAULT_DISTANCE, DISTANCES
-from ..training.losses.registry import LOSS_SPECS
-from ..training.mining import DEFAULT_MAX_RANK, DEFAULT_NEGATIVES, DEFAULT_SKIP_TOP, mine_hard_negatives, write_triplets
+from ..training.interpolation import INTERPOLATION_GRID, parse_interpolation
+from ..training.losses.registry import DEFAULT_MINI_BATCH_SIZE, LOSS_SPECS
+from ..training.mining import (DEFAULT_MAX_RANK, DEFAULT_NEGATIVES, DEFAULT_RELATIVE_MARGIN, DEFAULT_SKIP_TOP,
+                               mine_hard_negatives, write_triplets)
 from .options import (_load_index_model, _load_model, _old_spelling, _prompts, batch_option, encoder_options,
                       finite, json_option, model_option, output_file, prompt_options, quiet_option,
                       seq_length_type)
@@ -38,13 +40,26 @@ _TRAIN = TrainConfig()  # the library's defaults, shown as the options' defaults
 @click.option("--hard-negatives", metavar="FILE|auto|none", default=_TRAIN.hard_negatives, show_default=True,
               help="For a BEIR folder: negatives mined now with the starting model (auto), from a "
                    "`textmetric mine` file, or random ones (none). Example files bring their own.")
+@click.option("--remine-every-epoch", "remine", is_flag=True, default=_TRAIN.remine,
+              help="With --hard-negatives auto: mine the negatives again before every epoch after the first, with "
+                   "the model being trained (ANCE), so they stay the documents it now ranks wrongly.")
 @click.option("--negatives-per-pair", default=_TRAIN.negatives_per_pair, show_default=True, type=click.IntRange(min=1),
-              help="Negatives per (query, positive) pair.")
+              help="Negatives per (query, positive) pair (mnrl: one row per pair, with k negative columns).")
+@click.option("--relative-margin", default=_TRAIN.relative_margin, show_default=True,
+              type=finite(RANGES["relative_margin"]),
+              help="With --hard-negatives auto: drop a mined document whose cosine similarity to the query exceeds "
+                   "(1 - margin) x its positive's, as a likely false negative (0: keep all; 0.05 is usual).")
+@click.option("--pseudo-queries", default=_TRAIN.pseudo_queries, show_default=True, type=click.IntRange(min=0),
+              metavar="N", help="Add N inverse-cloze pairs (a sentence -> the rest of its document, or title -> text) "
+                                "from documents no query of the split judges (never a dev query's).")
 @click.option("--epochs", default=_TRAIN.epochs, show_default=True, type=finite(RANGES["epochs"]),
               help="Passes over the training rows (a fraction stops part-way through the last).")
 @click.option("--batch-size", default=_TRAIN.batch_size, show_default=True, type=click.IntRange(min=1),
               help="Examples per step and process: under torchrun or accelerate launch a step sees "
                    "batch-size × processes, and mnrl gathers its in-batch negatives from all of them.")
+@click.option("--mini-batch-size", default=_TRAIN.mini_batch_size, type=click.IntRange(min=1),
+              help="With --loss cached-mnrl: rows encoded at a time (GradCache); the loss is the whole batch's, so "
+                   f"--batch-size can grow beyond memory [default: {DEFAULT_MINI_BATCH_SIZE}].")
 @click.option("--lr", default=_TRAIN.lr, show_default=True, type=finite(RANGES["lr"]),
               help="Peak learning rate (AdamW, linear warm-up over the first 10% of steps, then linear decay).")
 @click.option("--max-seq-length", default=_TRAIN.max_seq_length, type=seq_length_type,
@@ -64,14 +79,25 @@ _TRAIN = TrainConfig()  # the library's defaults, shown as the options' defaults
               help="Train only a linear map W on the frozen encoder (d = ||W(x - y)||): seconds, not minutes.")
 @click.option("--keep-last", is_flag=True,
               help="Save the last checkpoint, not the one best on the dev split (the starting model included).")
+@click.option("--interpolate", "interpolation", metavar="auto|none|WEIGHT",
+              default="none" if _TRAIN.interpolation is None else str(_TRAIN.interpolation), show_default=True,
+              callback=lambda ctx, param, value: parse_interpolation(value) if isinstance(value, str) else value,
+              help="WiSE-FT: save (1 - λ)·start + λ·fine-tuned weights, with λ = WEIGHT in [0, 1], or chosen on "
+                   f"the dev split from {', '.join(f'{w:g}' for w in INTERPOLATION_GRID)} (auto).")
+@click.option("--tune-fusion", is_flag=True, default=_TRAIN.tune_fusion,
+              help="Choose the hybrid fusion (rrf, or score fusion's --alpha) on the dev split, BM25 over the dev "
+                   "corpus, and keep it in the model folder (fusion.json): hybrid search with the model uses it.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run from its last checkpoint.")
 @prompt_options
 @json_option("command, output, saved (best, start or last), dev_metric, dev_before, dev_after, improvement, "
-             "best_metric, summary, train_rows, train_seconds, log (the training_log.json path)")
+             "best_metric, summary, interpolation (weight, chosen, dev_by_weight; null without --interpolate), "
+             "fusion (the tuned fusion; null without --tune-fusion), "
+             "train_rows, train_seconds, log (the training_log.json path)")
 @quiet_option
 def train(data_dir, split, examples_path, output, model_name, loss, margin, distance, hard_negatives,
-          negatives_per_pair, epochs, batch_size, lr, max_seq_length, dev_fraction, dev_corpus_size, eval_steps,
-          logging_steps, seed, adapter, keep_last, resume, as_json, quiet) -> None:
+          remine, negatives_per_pair, relative_margin, pseudo_queries, epochs, batch_size, mini_batch_size, lr,
+          max_seq_length, dev_fraction, dev_corpus_size, eval_steps, logging_steps, seed, adapter, keep_last,
+          interpolation, tune_fusion, resume, as_json, quiet) -> None:
     """Fine-tune a bi-encoder with a metric-learning loss; keeps the checkpoint best on the dev split, or the
     starting model when no checkpoint beats it.
 
@@ -98,8 +124,11 @@ def train(data_dir, split, examples_path, output, model_name, loss, margin, dist
     config = TrainConfig(loss=loss, distance=distance, margin=margin, epochs=epochs, batch_size=batch_size, lr=lr,
                          max_seq_length=max_seq_length, dev_fraction=dev_fraction, dev_corpus_size=dev_corpus_size,
                          seed=seed, hard_negatives=hard_negatives, negatives_per_pair=negatives_per_pair,
+                         relative_margin=relative_margin, remine=remine, mini_batch_size=mini_batch_size,
+                         pseudo_queries=pseudo_queries,
                          eval_steps=eval_steps, logging_steps=logging_steps, adapter=adapter, split=split,
-                         keep_last=keep_last, **_prompts())
+                         keep_last=keep_last, interpolation=interpolation, tune_fusion=tune_fusion,
+                         **_prompts())
     try:
         log = fine_tune(data_dir or examples_path, output, model_name=model_name, config=config, resume=resume,
                         progress=progress)
@@ -109,7 +138,7 @@ def train(data_dir, split, examples_path, output, model_name, loss, margin, dist
     if not speaks:
         return
     keys = ("saved", "dev_metric", "dev_before", "dev_after", "improvement", "best_metric", "summary",
-            "train_rows", "train_seconds")
+            "interpolation", "fusion", "train_rows", "train_seconds")
     _report(as_json, quiet, {"command": "train", "output": str(output), **{key: log.get(key) for key in keys},
                              "log": str(Path(output) / "training_log.json")},
             f"model written to {output} ({log['train_rows']} training rows, {log['train_seconds']:.0f} s): "
@@ -131,11 +160,15 @@ def train(data_dir, split, examples_path, output, model_name, loss, margin, dist
               help="Pass over the first N hits (they often hold unjudged relevant documents).")
 @click.option("--max-rank", default=DEFAULT_MAX_RANK, show_default=True, type=click.IntRange(min=1),
               help="Take negatives from the top N hits only.")
+@click.option("--relative-margin", default=DEFAULT_RELATIVE_MARGIN, show_default=True,
+              type=finite(RANGES["relative_margin"]),
+              help="Drop a hit whose cosine similarity to the query exceeds (1 - margin) x its least similar "
+                   "relevant document's, as a likely false negative (0: keep all).")
 @batch_option
 @json_option("command, output, triplets, queries, seconds")
 @quiet_option
-def mine(data_dir, split, output, model_name, index_dir, negatives, skip_top, max_rank, batch_size, as_json,
-         quiet) -> None:
+def mine(data_dir, split, output, model_name, index_dir, negatives, skip_top, max_rank, relative_margin, batch_size,
+         as_json, quiet) -> None:
     """Write (anchor, positive, negative) triplets whose negatives are the model's top-ranked non-relevant docs."""
     from ..data import load_beir
 
@@ -154,7 +187,8 @@ def mine(data_dir, split, output, model_name, index_dir, negatives, skip_top, ma
         _say(f"encoding {len(data.corpus)} documents", quiet)
         index = ExactIndex.build(model, data.corpus, batch_size=batch_size, progress=progress)
     mined = mine_hard_negatives(model, index, data.queries, data.qrels, negatives=negatives, skip_top=skip_top,
-                                max_rank=max_rank, batch_size=batch_size, progress=progress)
+                                max_rank=max_rank, relative_margin=relative_margin, batch_size=batch_size,
+                                progress=progress)
     count = write_triplets(output, data.queries, data.corpus, data.qrels, mined)
     _report(as_json, quiet, {"command": "mine", "output": str(output), "triplets": count, "queries": len(mined),
                              "seconds": _seconds(start)},

@@ -9,9 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import InputError, Range, option
-from .losses.registry import DEFAULT_LOSS
+from .interpolation import check_interpolation
+from .losses.registry import DEFAULT_LOSS, LOSS_SPECS, get_spec
 
-__all__ = ["TrainConfig", "ADAPTERS", "AUTO_SKIP_TOP", "AUTO_MAX_RANK", "RANGES", "MAX_SEED"]
+__all__ = ["TrainConfig", "ADAPTERS", "AUTO_SKIP_TOP", "AUTO_MAX_RANK", "RANGES", "MAX_SEED",
+           "DEFAULT_RELATIVE_MARGIN"]
 
 ADAPTERS = ("linear",)  # what may train on a frozen encoder instead of the whole model
 
@@ -20,6 +22,10 @@ ADAPTERS = ("linear",)  # what may train on a frozen encoder instead of the whol
 # (benchmarks/finetune_scifact.py): with 3 epochs of mnrl it gives the best dev and test nDCG@10.
 AUTO_SKIP_TOP = 3
 AUTO_MAX_RANK = 50
+# A mined document scoring above (1 - relative_margin) x the positive's score is dropped as a likely
+# false negative (sentence-transformers' mine_hard_negatives, NV-Retriever's TopK-PercPos). 0: none
+# dropped, the recipe measured so far; 0.05 is the value those authors suggest.
+DEFAULT_RELATIVE_MARGIN = 0.0
 
 RANGES = {
     "epochs": Range(0, min_open=True),
@@ -27,6 +33,7 @@ RANGES = {
     "warmup": Range(0),  # below 1 a share of the steps, else a number of steps (as Hugging Face reads it)
     "margin": Range(0, min_open=True),  # the losses also refuse one beyond their distance's largest value
     "dev_fraction": Range(0, 1, max_open=True),
+    "relative_margin": Range(0, 1, max_open=True),
 }
 """The finite values each float setting of :class:`TrainConfig` takes (the CLI's options take the same)."""
 MAX_SEED = 2**32 - 1  # numpy's seeds, which the trainer sets, are unsigned 32-bit integers
@@ -69,6 +76,19 @@ class TrainConfig:
     # prompts; by default the model's own. The saved model folder keeps them.
     prompts: dict[str, str] | None = None
     prompt_names: dict[str, str] | None = None
+    # WiSE-FT: the saved weights are (1 - λ)·start + λ·fine-tuned; a λ in [0, 1], "auto" (chosen on the dev
+    # split from interpolation.INTERPOLATION_GRID) or None (the fine-tuned weights as they are).
+    interpolation: float | str | None = None
+    # Mined negatives scoring above (1 - relative_margin) x the positive's score are dropped (0: none are).
+    relative_margin: float = DEFAULT_RELATIVE_MARGIN
+    # ANCE: mine the hard negatives again with the model being trained before every epoch after the first.
+    remine: bool = False
+    # The cached-mnrl loss (GradCache) encodes each batch in chunks of this many rows; None: its default.
+    mini_batch_size: int | None = None
+    # Choose the hybrid fusion (RRF, or score fusion's alpha) on the dev split and keep it in the model folder.
+    tune_fusion: bool = False
+    # Inverse cloze task: this many (sentence, rest of its document) pairs from documents no query judges.
+    pseudo_queries: int = 0
 
     def __post_init__(self) -> None:
         self.check()
@@ -82,3 +102,19 @@ class TrainConfig:
                 allowed.check(name, value)
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed <= MAX_SEED:
             raise InputError(f"{option('seed')} must be a whole number from 0 to {MAX_SEED}, got {self.seed!r}")
+        check_interpolation(self.interpolation)
+        for name, least in (("negatives_per_pair", 1), ("mini_batch_size", 1), ("pseudo_queries", 0)):
+            value = getattr(self, name)
+            if value is None and name == "mini_batch_size":
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                raise InputError(f"{option(name)} must be a whole number of at least {least}, got {value!r}")
+        if self.mini_batch_size is not None and not get_spec(self.loss).mini_batches:
+            cached = ", ".join(spec.name for spec in LOSS_SPECS.values() if spec.mini_batches)
+            raise InputError(f"{option('mini_batch_size')} goes with a cached loss ({cached}), not loss '{self.loss}'")
+        if self.relative_margin > 0 and self.hard_negatives != "auto":
+            raise InputError(f"{option('relative_margin')} drops likely false negatives while mining: it goes with "
+                             f"{option('hard_negatives', '--hard-negatives auto', 'auto')}")
+        if self.remine and self.hard_negatives != "auto":
+            raise InputError(f"{option('remine', '--remine-every-epoch')} mines negatives again with the model "
+                             f"being trained: it goes with {option('hard_negatives', '--hard-negatives auto', 'auto')}")

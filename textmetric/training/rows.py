@@ -29,10 +29,18 @@ class TrainingPair(NamedTuple):
 
 
 def query_positive_rows(columns: Columns, pairs: Sequence[TrainingPair]) -> tuple[Columns, list[tuple]]:
-    """``(query, positive)`` rows; with negatives, ``(query, positive, negative)``, one row per negative."""
+    """``(query, positive)`` rows; with one negative per pair, ``(query, positive, negative)``; with k > 1,
+    one row per pair, ``(query, positive, negative_1, …, negative_k)``, so that each query's softmax weighs
+    all its hard negatives at once (a pair with fewer repeats its own). Pairs without negatives are dropped
+    once any pair has some."""
     if all(pair.negatives is None for pair in pairs):
         return columns, [(pair.anchor, pair.positive) for pair in pairs]
-    return (*columns, "negative"), _one_row_per_negative(pairs)
+    most = max(len(pair.negatives or ()) for pair in pairs)
+    if most <= 1:
+        return (*columns, "negative"), _one_row_per_negative(pairs)
+    return (*columns, *(f"negative_{i}" for i in range(1, most + 1))), [
+        (pair.anchor, pair.positive, *(pair.negatives[i % len(pair.negatives)] for i in range(most)))
+        for pair in pairs if pair.negatives]
 
 
 def triplet_rows(columns: Columns, pairs: Sequence[TrainingPair]) -> tuple[Columns, list[tuple]]:

@@ -36,9 +36,12 @@ from ..evaluation.formatting import to_json
 from ..evaluation.metrics import evaluate
 from ..evaluation.report import plot_training_log
 from ..index import ExactIndex
+from ..search.tuned_fusion import FUSION_FILE
 from .config import TrainConfig
 from .divergence import TrainingDiverged, check_loss, check_weights
+from .interpolation import AUTO, choose_interpolation, interpolate, snapshot
 from .losses.registry import LABEL_COLUMNS, batch_sampler_for, check_columns, get_spec, make_loss
+from .remining import Remining
 from .training_set import DevEvaluator, TrainingSet, prepare_training_set
 
 if TYPE_CHECKING:
@@ -97,11 +100,18 @@ def fine_tune(source: ExamplesSource, output: str | os.PathLike, *, model_name: 
                          "accelerate launch")
     progress = progress and rank == 0
     set_seed(config.seed)  # random, numpy and torch, process-wide, as the Hugging Face trainer seeds them itself
+    if config.adapter is not None and config.tune_fusion:
+        raise InputError(f"{option('tune_fusion')} is not offered with the linear adapter: tune the fusion with "
+                         "benchmarks/hybrid.py on its index instead")
+    if config.adapter is not None and config.interpolation is not None:
+        raise InputError(f"{option('interpolation', '--interpolate')} mixes a fine-tuned encoder with its start; "
+                         "the linear adapter leaves the encoder frozen")
     model = load_model(model_name, max_seq_length=config.max_seq_length)  # a length beyond the model is refused
+    start_weights = snapshot(model) if config.interpolation is not None else None
     prompts = Encoder(model, prompts=config.prompts, prompt_names=config.prompt_names).prompts
     model.prompts.update(prompts)  # mining and the saved folder use them too
     loss = make_loss(config.loss, model, distance=config.distance, margin=config.margin,
-                     gather_across_devices=world_size > 1)
+                     gather_across_devices=world_size > 1, mini_batch_size=config.mini_batch_size)
     # Every process prepares the same rows: mining (hard_negatives="auto") is deterministic given the
     # starting model, data and seed, so each mines the same negatives and none waits for another's.
     training = prepare_training_set(source, config, model, progress)
@@ -115,6 +125,13 @@ def fine_tune(source: ExamplesSource, output: str | os.PathLike, *, model_name: 
         shutil.rmtree(work)
     evaluator = DevEvaluator(training, batch_size=config.batch_size, prompts=prompts) \
         if (training.dev_qrels or training.dev_pairs) else None
+    if config.tune_fusion and not training.dev_qrels:
+        raise InputError(f"{option('tune_fusion')} chooses the fusion on a dev split of queries and judged "
+                         f"documents: train on a BEIR folder or (query, positive) examples with a "
+                         f"{option('dev_fraction')} above 0")
+    if config.interpolation == AUTO and evaluator is None:
+        raise InputError(f"{option('interpolation', '--interpolate auto', 'auto')} chooses the weight on the dev "
+                         f"split: give a {option('dev_fraction')} above 0, or a fixed weight")
     initial = evaluator(model) if evaluator else {}
     strategy = "steps" if config.eval_steps else "epoch"
     args = SentenceTransformerTrainingArguments(
@@ -139,6 +156,10 @@ def fine_tune(source: ExamplesSource, output: str | os.PathLike, *, model_name: 
             model=model, args=args, train_dataset=training.dataset(), loss=loss, evaluator=evaluator,
             callbacks=callbacks)
     trainer.remove_callback(PrinterCallback)  # it prints every log dict to stdout
+    remining = None
+    if training.remine is not None:
+        remining = Remining(training, model)
+        trainer.add_callback(remining)
     has_checkpoint = resume and any((work / "checkpoints").glob("checkpoint-*"))
     start = time.perf_counter()
     try:
@@ -151,12 +172,15 @@ def fine_tune(source: ExamplesSource, output: str | os.PathLike, *, model_name: 
     best = trainer.state.best_metric
     log = {
         "config": asdict(config), "model": str(model_name) if model_name else None, "source": source_name(source),
-        "train_rows": len(training.rows), "dev_queries": len(training.dev_queries),
-        "dev_corpus": len(training.dev_corpus), "initial_dev": initial, "history": trainer.state.log_history,
+        "train_rows": len(training.rows), "pseudo_pairs": training.pseudo_pairs,
+        "dev_queries": len(training.dev_queries), "dev_corpus": len(training.dev_corpus), "initial_dev": initial,
+        "history": trainer.state.log_history,
         "best_metric": best, "train_seconds": seconds, "resumed": bool(has_checkpoint),
         "world_size": args.world_size,
         **_outcome(config, evaluator.primary_metric if evaluator else None, initial, best,
                    lambda: _last_dev_score(trainer, evaluator, model)),
+        "interpolation": None,  # WiSE-FT's weight and dev scores, when asked for and a checkpoint is saved
+        "remined": remining.history if remining else None,
     }
     if args.process_index != 0:
         _barrier()  # return once rank 0 has written the model
@@ -164,11 +188,57 @@ def fine_tune(source: ExamplesSource, output: str | os.PathLike, *, model_name: 
     if log["saved"] == "start":  # no checkpoint beat the starting model on dev: it is the one saved
         model = load_model(model_name, max_seq_length=config.max_seq_length)
         model.prompts.update(prompts)  # with the prompts it was judged by, as a trained model keeps them
+    elif start_weights is not None:
+        log.update(_interpolated(model, start_weights, config.interpolation, evaluator, log))
+    log["fusion"] = _tuned_fusion(model, training, prompts, config.batch_size) if config.tune_fusion else None
     _save(model, output, log)
     shutil.rmtree(work, ignore_errors=True)
     _barrier()
     _warn_unless_improved(log)
     return log
+
+
+def _interpolated(model, start: dict, weight: float | str, evaluator: "DevEvaluator | None", log: dict) -> dict:
+    """WiSE-FT on ``model`` (the checkpoint to be saved): its weights mixed with ``start`` at ``weight``, or at the
+    grid point best on the dev split (``"auto"``). Returns the log's updated outcome and its ``interpolation``."""
+    tuned = snapshot(model)
+
+    def dev_score(value: float) -> float:
+        interpolate(model, start, tuned, value)
+        return evaluator(model)[evaluator.primary_metric]
+
+    grid = None
+    if weight == AUTO:
+        weight, grid = choose_interpolation(dev_score)
+    interpolate(model, start, tuned, weight)
+    after = grid[weight] if grid else (evaluator(model)[evaluator.primary_metric] if evaluator else None)
+    before = log.get("dev_before")
+    record = {"interpolation": {"weight": weight, "chosen": "auto" if grid else "given",
+                                "dev_by_weight": {f"{w:g}": v for w, v in grid.items()} if grid else None,
+                                "dev_uninterpolated": log.get("dev_after")},
+              "dev_after": after, "improvement": None if before is None or after is None else after - before}
+    record["summary"] = training_summary({**log, **record})
+    return record
+
+
+def _tuned_fusion(model, training: TrainingSet, prompts: dict[str, str], batch_size: int) -> dict:
+    """The hybrid fusion best on the dev split for the model to be saved: its exact search and BM25 (default
+    settings), each over the dev corpus, fused by RRF and by score fusion at each alpha (``tune_fusion``)."""
+    from ..index.lexical import LexicalIndex, LexicalSettings
+    from ..search.retriever import DEFAULT_DEPTH, Retriever
+    from .fusion_tuning import tune_fusion
+
+    encoder = Encoder(model, prompts=prompts)
+    ids = list(training.dev_corpus)
+    qids = list(training.dev_queries)
+    texts = [training.dev_queries[q] for q in qids]
+    index = ExactIndex.build(encoder, training.dev_corpus, batch_size=batch_size)
+    dense = Retriever(encoder, index, batch_size=batch_size).hits(texts, DEFAULT_DEPTH)
+    settings = LexicalSettings()
+    lexical = LexicalIndex.build(ids, [training.dev_corpus[d].full_text for d in ids], settings).search(
+        texts, DEFAULT_DEPTH)
+    return {**tune_fusion(dense, lexical, qids, training.dev_qrels), "depth": DEFAULT_DEPTH,
+            "lexical": settings.to_dict()}
 
 
 def _stopping_when_diverged(trainer_class: type) -> type:
@@ -227,6 +297,12 @@ def training_summary(log: dict) -> str:
         return (f"fine-tuning did not help: {metric} {before:.4f} before, {at_best}; the output holds the "
                 f"starting model's weights ({option('keep_last', value='True')} saves the last checkpoint instead)")
     which = "the last checkpoint" if log.get("saved") == "last" else "the best checkpoint"
+    mixed = log.get("interpolation")
+    if mixed:  # WiSE-FT: the saved weights lie between the start and the checkpoint
+        how = "as given"
+        if mixed["chosen"] == "auto":
+            how = "chosen on dev: " + ", ".join(f"λ {w} {s:.4f}" for w, s in mixed["dev_by_weight"].items())
+        which += f", its weights interpolated with the starting model's at λ = {mixed['weight']:g} ({how})"
     if change <= 0:
         return f"fine-tuning did not help: {metric} {before:.4f} before, {after:.4f} after ({change:+.4f}); " \
                f"{which} was saved"
@@ -354,4 +430,6 @@ def _save(model: "SentenceTransformer", output: Path, log: dict) -> None:
     with atomic.atomic_folder(output) as tmp:
         model.save(str(tmp))
         (tmp / "training_log.json").write_text(to_json(log, indent=2, default=str) + "\n", encoding="utf-8")
+        if log.get("fusion"):
+            (tmp / FUSION_FILE).write_text(to_json(log["fusion"], indent=2) + "\n", encoding="utf-8")
         plot_training_log(log, tmp / "training_curves.png")

@@ -15,7 +15,7 @@ import os
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 
 from sentence_transformers.sentence_transformer.evaluation import SentenceEvaluator
 
@@ -29,6 +29,7 @@ from ..index import ExactIndex
 from ..search.retriever import Retriever
 from .config import AUTO_MAX_RANK, AUTO_SKIP_TOP, TrainConfig
 from .losses.registry import LOSS_SPECS, LossSpec, get_spec
+from .pseudo_queries import PseudoPair, inverse_cloze_pairs
 from .rows import TrainingPair
 
 if TYPE_CHECKING:
@@ -48,11 +49,32 @@ class TrainingSet:
     dev_corpus: Corpus = field(default_factory=dict)
     dev_qrels: Qrels = field(default_factory=dict)
     dev_pairs: Examples | None = None
+    #: How many of the rows' pairs are pseudo-queries (inverse cloze) rather than judged queries.
+    pseudo_pairs: int = 0
+    #: Rows mined again by a given model (ANCE-style re-mining), for the epoch given; None: the rows are fixed.
+    remine: "Callable[[SentenceTransformer, int], list[tuple]] | None" = None
 
     def dataset(self) -> "Dataset":
+        """The rows as a ``datasets.Dataset``; with :attr:`remine`, a live view that reads :attr:`rows` whenever
+        a row is fetched, so that rows replaced during training are the ones the next epoch sees."""
         from datasets import Dataset
 
-        return Dataset.from_dict({c: [row[i] for row in self.rows] for i, c in enumerate(self.columns)})
+        if self.remine is None:
+            return Dataset.from_dict({c: [row[i] for row in self.rows] for i, c in enumerate(self.columns)})
+        live = Dataset.from_dict({"row": list(range(len(self.rows)))})
+        live.set_transform(_LiveRows(self))
+        return live
+
+
+class _LiveRows:
+    """A ``set_transform`` function: row numbers to the training set's current rows, column by column."""
+
+    def __init__(self, training: TrainingSet) -> None:
+        self.training = training
+
+    def __call__(self, batch: dict[str, list]) -> dict[str, list]:
+        rows = self.training.rows
+        return {column: [rows[n][i] for n in batch["row"]] for i, column in enumerate(self.training.columns)}
 
 
 class DevEvaluator(SentenceEvaluator):
@@ -116,15 +138,16 @@ def _read_negatives(path: str, corpus: Corpus) -> dict[str, list[str]]:
 
 
 def _beir_rows(spec: LossSpec, train_pairs: list[tuple[str, str]], queries: Queries, corpus: Corpus, qrels: Qrels,
-               negatives: dict[str, list[str]] | None, per_pair: int, seed: int) -> tuple[tuple[str, ...], list]:
-    """The columns and rows of loss ``spec`` from (query id, positive doc id) pairs."""
+               negatives: dict[str, list[str]] | None, per_pair: int, seed: int,
+               pseudo: Sequence[PseudoPair] = ()) -> tuple[tuple[str, ...], list]:
+    """The columns and rows of loss ``spec`` from (query id, positive doc id) pairs, then the ``pseudo`` pairs
+    (inverse cloze; their negatives, where the loss reads any, are random documents other than their own)."""
     rng = random.Random(seed)
     doc_ids = sorted(corpus)
 
-    def negatives_of(qid: str) -> list[str]:
-        """Mined negatives first; random non-relevant documents fill up to ``per_pair``."""
-        picked = list((negatives or {}).get(qid, [])[:per_pair])
-        relevant = {d for d, g in qrels[qid].items() if g >= 1}
+    def negatives_of(mined: list[str], relevant: set[str]) -> list[str]:
+        """Mined negatives first; random documents not in ``relevant`` fill up to ``per_pair``."""
+        picked = list(mined[:per_pair])
         while len(picked) < per_pair and len(picked) + len(relevant) < len(doc_ids):
             d = rng.choice(doc_ids)
             if d not in relevant and d not in picked:
@@ -134,8 +157,11 @@ def _beir_rows(spec: LossSpec, train_pairs: list[tuple[str, str]], queries: Quer
     text = lambda d: corpus[d].full_text  # noqa: E731
     # A loss that needs negatives gets random ones when none were mined; mnrl uses them only when mined.
     draw = spec.negatives == "required" or (spec.negatives == "optional" and negatives is not None)
-    pairs = [TrainingPair(q, queries[q], text(d), tuple(text(n) for n in negatives_of(q)) if draw else None)
-             for q, d in train_pairs]
+    pairs = [TrainingPair(q, queries[q], text(d), tuple(text(n) for n in negatives_of(
+        (negatives or {}).get(q, []), {r for r, g in qrels[q].items() if g >= 1})) if draw else None)
+        for q, d in train_pairs]
+    pairs += [TrainingPair(f"pseudo:{p.doc_id}", p.query, p.positive,
+                           tuple(text(n) for n in negatives_of([], {p.doc_id})) if draw else None) for p in pseudo]
     return spec.build_rows(pairs)
 
 
@@ -159,6 +185,12 @@ def prepare_training_set(source: ExamplesSource, config: TrainConfig, model: "Se
             raise InputError("no such file or folder (give a BEIR folder or an example file)", source)
         if source.is_dir() and not is_saved_dataset(source):
             return _prepare_beir(source, config, model, progress)
+    if config.pseudo_queries:
+        raise InputError(f"{option('pseudo_queries')} draws documents from a BEIR folder's corpus; example data "
+                         "has none", source_name(source))
+    if config.remine:
+        raise InputError(f"{option('remine', '--remine-every-epoch')} mines negatives from a BEIR folder's corpus; "
+                         "example data brings its own", source_name(source))
     if config.hard_negatives not in (None, "auto"):
         raise InputError(f"mined negatives ({option('hard_negatives', '--hard-negatives FILE', 'PATH')}) go with "
                          "a BEIR folder; example data brings its own negatives as (anchor, positive, negative) rows",
@@ -174,24 +206,45 @@ def _prepare_beir(folder: Path, config: TrainConfig, model, progress: bool) -> T
         raise InputError("no relevant (query, document) pair to train on", folder / "qrels" / f"{config.split}.tsv")
     spec = get_spec(config.loss)
     negatives = None
-    if config.hard_negatives == "auto" and spec.negatives != "unused":
+    if config.remine and spec.negatives == "unused":
+        raise InputError(f"loss '{spec.name}' reads no negatives: {option('remine', '--remine-every-epoch')} "
+                         "has none to mine again")
+
+    def mined_by(current: "SentenceTransformer", show: bool = False) -> dict[str, list[str]]:
+        """The training queries' hard negatives as ``current`` ranks the corpus (never a dev query's)."""
         from .mining import mine_hard_negatives
 
+        index = ExactIndex.build(current, data.corpus, progress=show)
+        return mine_hard_negatives(current, index, {q: data.queries[q] for q in train_q}, data.qrels,
+                                   negatives=config.negatives_per_pair, skip_top=AUTO_SKIP_TOP,
+                                   max_rank=AUTO_MAX_RANK, relative_margin=config.relative_margin, progress=show)
+
+    if config.hard_negatives == "auto" and spec.negatives != "unused":
         if model is None:
             raise ValueError("mining hard negatives needs the model")
-        index = ExactIndex.build(model, data.corpus, progress=progress)
-        negatives = mine_hard_negatives(model, index, {q: data.queries[q] for q in train_q}, data.qrels,
-                                        negatives=config.negatives_per_pair, skip_top=AUTO_SKIP_TOP,
-                                        max_rank=AUTO_MAX_RANK, progress=progress)
+        negatives = mined_by(model, progress)
     elif config.hard_negatives and config.hard_negatives != "auto":
         negatives = _read_negatives(config.hard_negatives, data.corpus)
         negatives = {q: n for q, n in negatives.items() if q in set(train_q)}  # never a dev query's
+    # Inverse cloze pairs from documents no query of the split judges, so never a dev query's document.
+    judged = {d for q in data.qrels for d in data.qrels[q]}
+    pseudo = inverse_cloze_pairs(data.corpus, judged, config.pseudo_queries, config.seed) \
+        if config.pseudo_queries else []
     columns, rows = _beir_rows(spec, pairs, data.queries, data.corpus, data.qrels, negatives,
-                               config.negatives_per_pair, config.seed)
+                               config.negatives_per_pair, config.seed, pseudo)
     dev_qrels = {q: data.qrels[q] for q in dev_q}
+
+    def remine(current: "SentenceTransformer", epoch: int) -> list[tuple]:
+        """Rows as at the start, with the negatives ``current`` mines now (random fill-ups drawn afresh)."""
+        again = _beir_rows(spec, pairs, data.queries, data.corpus, data.qrels, mined_by(current),
+                           config.negatives_per_pair, config.seed + epoch, pseudo)
+        if again[0] != columns or len(again[1]) != len(rows):
+            raise RuntimeError("re-mined rows must keep the columns and the number of rows")
+        return again[1]
+
     return TrainingSet(columns=columns, rows=rows, dev_queries={q: data.queries[q] for q in dev_q},
                        dev_corpus=_dev_corpus(data.corpus, dev_qrels, config.dev_corpus_size, config.seed),
-                       dev_qrels=dev_qrels)
+                       dev_qrels=dev_qrels, remine=remine if config.remine else None, pseudo_pairs=len(pseudo))
 
 
 def _prepare_examples(examples: Examples, config: TrainConfig) -> TrainingSet:

@@ -26,11 +26,14 @@ if TYPE_CHECKING:
 
     from ..distances import Distance
 
-__all__ = ["LossSpec", "LOSS_SPECS", "DEFAULT_LOSS", "LABEL_COLUMNS", "get_spec", "batch_sampler_for",
-           "check_columns", "make_loss"]
+__all__ = ["LossSpec", "LOSS_SPECS", "DEFAULT_LOSS", "LABEL_COLUMNS", "DEFAULT_MINI_BATCH_SIZE", "get_spec",
+           "batch_sampler_for", "check_columns", "make_loss"]
 
 #: Column names the sentence-transformers data collator treats as the label (the first one present wins).
 LABEL_COLUMNS = ("label", "labels", "score", "scores")
+
+#: Rows the cached losses (GradCache) encode at a time; sentence-transformers' default.
+DEFAULT_MINI_BATCH_SIZE = 32
 
 RowBuilder = Callable[[tuple[str, ...], Sequence[TrainingPair]], tuple[tuple[str, ...], list[tuple]]]
 
@@ -59,6 +62,8 @@ class LossSpec:
     #: The smallest batch the sampler can fill, and whether it must be even.
     min_batch_size: int = 1
     even_batch_size: bool = False
+    #: Encodes each batch in chunks of ``mini_batch_size`` rows (GradCache): the batch size is then not bound by memory.
+    mini_batches: bool = False
 
     @property
     def loss_class(self) -> type[nn.Module]:
@@ -107,6 +112,9 @@ _LABEL_GROUPS = dict(sampler="group_by_label", min_batch_size=4, even_batch_size
 LOSS_SPECS: dict[str, LossSpec] = {spec.name: spec for spec in (
     LossSpec("mnrl", "mnrl", "MultipleNegativesRankingLoss", ("query", "positive"), query_positive_rows,
              negatives="optional", sampler="no_duplicates", extra_negative_columns=True),
+    LossSpec("cached-mnrl", "cached_mnrl", "CachedMultipleNegativesRankingLoss", ("query", "positive"),
+             query_positive_rows, negatives="optional", sampler="no_duplicates", extra_negative_columns=True,
+             mini_batches=True),
     LossSpec("triplet", "triplet", "TripletLoss", ("anchor", "positive", "negative"), triplet_rows,
              negatives="required", sampler="batch_sampler"),
     LossSpec("contrastive", "contrastive", "ContrastiveLoss", ("text_a", "text_b", "label"), labelled_pair_rows,
@@ -139,13 +147,21 @@ def check_columns(name: str, columns: Sequence[str]) -> None:
 
 
 def make_loss(name: str, model: nn.Module, *, distance: str | Distance | None = None, margin: float | None = None,
-              reduction: str = "mean", gather_across_devices: bool = False) -> Any:
+              reduction: str = "mean", gather_across_devices: bool = False, mini_batch_size: int | None = None) -> Any:
     """Build loss ``name`` for ``model``; bad names or values raise :class:`InputError`.
 
     ``distance`` (default Euclidean) and ``margin`` (default: the loss's own per distance) are the
     margin losses'. ``gather_across_devices`` is for in-batch negatives (mnrl; the batch-local
     losses ignore it): in data-parallel training, every process's queries see the positives and
-    negatives of all processes.
+    negatives of all processes. ``mini_batch_size`` is the cached losses' chunk (default
+    :data:`DEFAULT_MINI_BATCH_SIZE`); the others refuse it.
     """
-    return get_spec(name).loss_class.from_options(model, distance=distance, margin=margin, reduction=reduction,
-                                                  gather_across_devices=gather_across_devices)
+    spec = get_spec(name)
+    options: dict[str, Any] = {}
+    if spec.mini_batches:
+        options["mini_batch_size"] = mini_batch_size
+    elif mini_batch_size is not None:
+        cached = ", ".join(s.name for s in LOSS_SPECS.values() if s.mini_batches)
+        raise InputError(f"--mini-batch-size goes with a cached loss ({cached}), not loss '{spec.name}'")
+    return spec.loss_class.from_options(model, distance=distance, margin=margin, reduction=reduction,
+                                        gather_across_devices=gather_across_devices, **options)
