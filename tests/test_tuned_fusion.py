@@ -90,3 +90,16 @@ def test_a_bad_fusion_file_is_a_one_line_error_naming_it(tmp_path):
     with pytest.raises(InputError, match="alpha") as error:
         read_tuned_fusion(tmp_path)
     assert FUSION_FILE in str(error.value)
+
+
+def test_the_service_fuses_as_the_cli_does_with_the_models_tuned_fusion(cli, tuned_index):
+    from fastapi.testclient import TestClient
+
+    from textmetric.serve.app import create_app
+
+    _, out, _ = cli("search", "--index", tuned_index, "--mode", "hybrid", "animals that purr", "--json")
+    with TestClient(create_app(tuned_index, poll=0)) as client:
+        tuned = client.post("/search", json={"query": "animals that purr", "mode": "hybrid"}).json()
+        named = client.post("/search", json={"query": "animals that purr", "mode": "hybrid", "fusion": "rrf"}).json()
+    assert [(h["doc_id"], h["score"]) for h in tuned["results"][0]["hits"]] == _ranked(out)[0]
+    assert named["score_kind"] == "rrf"  # a fusion named in the request wins over the tuned one

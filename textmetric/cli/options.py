@@ -276,15 +276,14 @@ def _fusion_for(index, model_name, modes) -> tuple[dict, str | None]:
     """The Retriever's fusion settings, and a note when they come from the model folder: with a hybrid mode
     and none of --fusion, --alpha, --rrf-k given, the fusion tuned when the index's model (or --model) was
     trained (``textmetric train --tune-fusion``), if its folder keeps one."""
-    from ..search.tuned_fusion import describe_tuned_fusion, fusion_settings, read_tuned_fusion
+    from ..search.tuned_fusion import FUSION_OPTIONS, describe_tuned_fusion, fusion_settings, tuned_fusion_of
 
     settings = _fusion()
     ctx = click.get_current_context()
-    given = any(ctx.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE
-                for name in ("fusion", "alpha", "rrf_k"))
+    given = any(ctx.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE for name in FUSION_OPTIONS)
     if "hybrid" not in modes or given:
         return settings, None
-    record = read_tuned_fusion(model_name if model_name is not None else (index.model or {}).get("name"))
+    record = tuned_fusion_of(index.model, model_name)
     if record is None:
         return settings, None
     return {**settings, **fusion_settings(record)}, describe_tuned_fusion(record)

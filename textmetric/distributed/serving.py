@@ -41,6 +41,7 @@ from ..index.building import load_index_model
 from ..index.shards import ShardedIndex, shard_of
 from ..search.ranking import Hits, merge_top_k
 from ..search.retriever import MODES
+from ..search.tuned_fusion import tuned_fusion_of
 from ..serve.batching import DEFAULT_MAX_BATCH, DEFAULT_MAX_WAIT, MAX_WAIT_RANGE, Encoded, encode_batch
 from ..serve.live import DEFAULT_LOCK_TIMEOUT, DEFAULT_POLL, POLL_RANGE, LiveIndex, Snapshot
 from ..serve.server import DEFAULT_HOST, DEFAULT_PORT, bind
@@ -309,7 +310,9 @@ class QueryEncoder:
         from ray import serve
 
         # The manifest says which model, prompts and dimension the index needs; the vectors stay on disk.
-        self.encoder = load_index_model(read_manifest(index_path), model, **encoding)
+        manifest = read_manifest(index_path)
+        self.encoder = load_index_model(manifest, model, **encoding)
+        self.tuned_fusion = tuned_fusion_of(manifest.model, model)  # as the local service and `search` use it
         self.batch_size, self.max_batch, self.max_wait = batch_size, max_batch, max_wait
         self.batches = self.texts = 0
         self._encode = serve.batch(max_batch_size=max_batch, batch_wait_timeout_s=max_wait,
@@ -327,6 +330,7 @@ class QueryEncoder:
 
     def describe(self) -> dict:
         return {"backend": self.encoder.backend, "max_seq_length": self.encoder.max_seq_length,
+                "tuned_fusion": self.tuned_fusion,
                 "prompts": self.encoder.prompts, "max_batch": self.max_batch, "max_wait": self.max_wait,
                 "batches": self.batches, "queries": self.texts}
 
@@ -539,7 +543,7 @@ class RayBackend:
 
         state = self.state
         return search_answer(request, self._index(), self._encode, self._model["max_seq_length"], state=state,
-                             batch_size=self.batch_size)
+                             batch_size=self.batch_size, tuned_fusion=self._model.get("tuned_fusion"))
 
     def document(self, doc_id: str) -> dict | None:
         from ..serve.service import document_record

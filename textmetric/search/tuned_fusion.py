@@ -14,10 +14,12 @@ from typing import Mapping
 from ..errors import InputError
 from .fusion import ALPHA_RANGE, FUSIONS, RRF_K_RANGE
 
-__all__ = ["FUSION_FILE", "TUNING_METRIC", "read_tuned_fusion", "fusion_settings", "describe_tuned_fusion"]
+__all__ = ["FUSION_FILE", "TUNING_METRIC", "FUSION_OPTIONS", "read_tuned_fusion", "tuned_fusion_of", "fusion_settings",
+           "describe_tuned_fusion"]
 
 FUSION_FILE = "fusion.json"
 TUNING_METRIC = "ndcg@10"  # what the fusion is chosen by
+FUSION_OPTIONS = ("fusion", "alpha", "rrf_k")  # a search that names any of them uses no tuned fusion
 
 
 def read_tuned_fusion(model_folder: str | os.PathLike | None) -> dict | None:
@@ -38,6 +40,15 @@ def read_tuned_fusion(model_folder: str | os.PathLike | None) -> dict | None:
     if problem:
         raise InputError(f"field '{field}' {problem}", path)
     return record
+
+
+def tuned_fusion_of(index_model: Mapping | None, model: object = None) -> dict | None:
+    """The tuned fusion of the model a hybrid search uses: ``model``'s folder when given (a name or path; an
+    :class:`~textmetric.Encoder` by the name it was loaded by), else the folder the index's manifest records
+    (``index_model``, :attr:`Index.model`); None when that folder keeps none."""
+    if model is not None and not isinstance(model, (str, os.PathLike)):
+        model = getattr(model, "name", None)
+    return read_tuned_fusion(model if model is not None else (index_model or {}).get("name"))
 
 
 def fusion_settings(record: Mapping) -> dict:

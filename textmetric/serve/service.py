@@ -20,6 +20,7 @@ from ..index.building import check_model, load_index_model
 from ..search.fusion import FUSIONS
 from ..search.results import query_record
 from ..search.retriever import MODES, Retriever
+from ..search.tuned_fusion import FUSION_OPTIONS, fusion_settings, tuned_fusion_of
 from .batching import DEFAULT_MAX_BATCH, DEFAULT_MAX_WAIT, Encoded, QueryBatcher
 from .live import DEFAULT_LOCK_TIMEOUT, DEFAULT_POLL, LiveIndex, Snapshot
 from .schema import MAX_BODY_BYTES, MAX_EF, MAX_K, MAX_QUERIES, MAX_QUERY_CHARS, DocumentIn, SearchRequest
@@ -81,6 +82,8 @@ class Service:
         else:
             self.encoder = load_index_model(index, model, **(encoding or {}))
         self.live.encoder = self.encoder
+        # The fusion `textmetric train --tune-fusion` kept in the model folder, as `textmetric search` uses it.
+        self.tuned_fusion = tuned_fusion_of(index.model, self.encoder if isinstance(model, Encoder) else model)
         self.batcher = QueryBatcher(self.encoder, max_batch=max_batch, max_wait=max_wait, batch_size=batch_size)
 
     # -- lifetime ----------------------------------------------------------------------------------
@@ -120,7 +123,7 @@ class Service:
         snapshot = self.live.current
         with self.batcher.visit():
             return search_answer(request, snapshot.index, self.batcher.encode, self.encoder.max_seq_length,
-                                 state=snapshot.state, batch_size=self.batch_size)
+                                 state=snapshot.state, batch_size=self.batch_size, tuned_fusion=self.tuned_fusion)
 
     def document(self, doc_id: str) -> dict | None:
         """A document as the index holds it, or None: ``GET /documents/{id}``."""
@@ -176,13 +179,17 @@ class Service:
 
 
 def search_answer(request: SearchRequest, index: Any, encode: Callable[[list[str]], Encoded],
-                  max_seq_length: int | None, *, state: int, batch_size: int = 32) -> dict:
+                  max_seq_length: int | None, *, state: int, batch_size: int = 32,
+                  tuned_fusion: Mapping | None = None) -> dict:
     """The answer of ``POST /search``: ``request``'s queries, encoded by ``encode``, searched in ``index`` by a
-    :class:`Retriever` (the one place modes and fusions are applied), each hit with its document."""
+    :class:`Retriever` (the one place modes and fusions are applied), each hit with its document. A request
+    that names no fusion option fuses by ``tuned_fusion`` (the model folder's, as ``textmetric search``)."""
     start = time.perf_counter()
+    fusion = {"fusion": request.fusion, "alpha": request.alpha, "rrf_k": request.rrf_k}
+    if tuned_fusion is not None and not request.model_fields_set & set(FUSION_OPTIONS):
+        fusion.update(fusion_settings(tuned_fusion))
     retriever = Retriever(None, index if request.ef is None else AtDepth(index, request.ef), mode=request.mode,
-                          fusion=request.fusion, alpha=request.alpha, rrf_k=request.rrf_k, depth=request.depth,
-                          batch_size=batch_size)
+                          depth=request.depth, batch_size=batch_size, **fusion)
     spec = index.check_filter(request.filter)  # a bad filter fails before any encoding
     queries = request.texts()
     embeddings, warnings = None, []
