@@ -9,6 +9,7 @@ import click
 
 from ..errors import InputError
 from ..index import DEFAULT_EF, DEFAULT_EF_CONSTRUCTION, DEFAULT_M, SPACES
+from ..index.collection import refuse_collection
 from ..index.building import DEFAULT_CHUNK
 from .options import (CORPUS_HELP, _load_index_model, _load_model, batch_option, ef_type, encoder_options,
                       json_option, lexical_options, lock_option, m_type, model_option, quiet_option)
@@ -48,16 +49,22 @@ def _read_ids(value: str) -> tuple[list[str], bool]:
 @click.option("--shard", metavar="i/N", default=None,
               help="Index only shard i of N (0 <= i < N; documents split by a hash of their id). Search the "
                    "N shard indexes together with `search --index A --index B ...`.")
+@click.option("--shards", type=int, default=None, metavar="N",
+              help="Write a collection: the corpus split into N shard indexes in one folder, with the whole "
+                   "corpus's BM25 statistics (lexical and hybrid search over it score as one index). "
+                   "Search it with `--index DIR`.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing index at --output.")
-@json_option("command, output, documents, dim, space, model, shard (\"i/N\" or null), lexical, seconds")
+@json_option("command, output, documents, dim, space, model, shard (\"i/N\" or null), shards (a collection's N, "
+             "or absent), lexical, seconds")
 @quiet_option
 @lock_option("output")
 def index_command(corpus_path, output, model_name, space, m, ef_construction, ef, batch_size, chunk_size,
-                  lexical, stemmer, stopwords, shard, overwrite, as_json, quiet) -> None:
+                  lexical, stemmer, stopwords, shard, shards, overwrite, as_json, quiet) -> None:
     """Encode a corpus and build an HNSW index folder (an interrupted build resumes when run again)."""
     from ..data import load_corpus
     from ..index import index_exists
     from ..index.building import build_index
+    from ..index.collection import build_collection, check_shard_count
     from ..index.folder import check_replaceable, index_target
     from ..index.lexical import LexicalSettings
     from ..index.shards import parse_shard
@@ -71,8 +78,26 @@ def index_command(corpus_path, output, model_name, space, m, ef_construction, ef
     check_replaceable(index_target(out))  # --overwrite replaces an index folder, nothing else
     settings = LexicalSettings.named(stopwords, stemmer) if lexical else None  # fails before any encoding
     part = parse_shard(shard) if shard else None
+    if shard and shards is not None:
+        raise InputError("--shard builds one shard index and --shards a whole collection: pass one of them")
+    if shards is not None and shards < 1:
+        check_shard_count(shards, 0)
     corpus = load_corpus(corpus_path)
+    if shards is not None:
+        check_shard_count(shards, len(corpus))
     model = _load_model(model_name)
+    if shards is not None:
+        _say(f"indexing {len(corpus)} documents into a collection of {shards} shards in {out}", quiet)
+        collection = build_collection(model, corpus, out, shards=shards, model_name=model_name, space=space, m=m,
+                                      ef_construction=ef_construction, ef=ef, batch_size=batch_size,
+                                      chunk_size=chunk_size, lexical=settings, progress=progress)
+        _report(as_json, quiet, {"command": "index", "output": str(out), "documents": len(collection),
+                                 "dim": collection.dim, "space": collection.space,
+                                 "model": (collection.model or {}).get("name"), "shard": None, "shards": shards,
+                                 "lexical": settings is not None, "seconds": _seconds(start)},
+                f"collection written to {out}: {len(collection)} documents in {shards} shards, dim "
+                f"{collection.dim}, space {collection.space}")
+        return
     if part:
         _say(f"indexing shard {part[0]}/{part[1]} of {len(corpus)} documents into {out}", quiet)
     else:
@@ -105,6 +130,7 @@ def index_lexical(index_dir, stemmer, stopwords, as_json, quiet) -> None:
     _setup(quiet)
     start = time.perf_counter()
     settings = LexicalSettings.named(stopwords, stemmer)
+    refuse_collection(index_dir, "index-lexical")
     index = Index.load(index_dir)
     index.enable_lexical(settings)
     index.save(index_dir)
@@ -131,6 +157,7 @@ def add(index_dir, corpus_path, model_name, batch_size, as_json, quiet) -> None:
 
     progress = _setup(quiet)
     start = time.perf_counter()
+    refuse_collection(index_dir, "add")
     index = Index.load(index_dir)
     corpus = load_corpus(corpus_path)
     model = _load_index_model(index, model_name)
@@ -158,6 +185,7 @@ def delete(index_dir, ids_arg, as_json, quiet) -> None:
     ids, from_file = _read_ids(ids_arg)
     if not ids:
         raise InputError(f"no ids to delete in '{ids_arg}'")
+    refuse_collection(index_dir, "delete")
     index = Index.load(index_dir)
     missing = index.delete(ids)  # an id not in the index changes nothing
     if len(missing) == len(set(ids)):  # nothing deleted: the index is left as it was, not saved again
@@ -185,6 +213,7 @@ def compact(index_dir, as_json, quiet) -> None:
 
     _setup(quiet)
     start = time.perf_counter()
+    refuse_collection(index_dir, "compact")
     index = Index.load(index_dir)
     before = index.element_count
     index.compact().save(index_dir)

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
 __all__ = ["build_index", "add_documents", "load_index_model", "check_model", "work_folder", "encode_chunks",
-           "hnsw_recall"]
+           "corpus_key", "hnsw_recall"]
 
 DEFAULT_CHUNK = 512
 
@@ -43,7 +43,8 @@ def work_folder(output: str | os.PathLike) -> Path:
     return atomic.work_folder(output, "build")
 
 
-def _corpus_key(texts: Sequence[str], ids: Sequence[str]) -> str:
+def corpus_key(texts: Sequence[str], ids: Sequence[str]) -> str:
+    """A hash of the ids and texts, in order: what a build's kept work is valid for."""
     digest = hashlib.sha256()
     for doc_id, text in zip(ids, texts):
         digest.update(doc_id.encode("utf-8") + b"\0" + text.encode("utf-8") + b"\0")
@@ -57,7 +58,7 @@ def encode_chunks(model: "Encoder | SentenceTransformer", ids: Sequence[str], te
     from tqdm.auto import tqdm
 
     model = Encoder.of(model)
-    state = {"model_sha256": model_sha, "corpus_sha256": _corpus_key(texts, ids), "chunk_size": chunk_size,
+    state = {"model_sha256": model_sha, "corpus_sha256": corpus_key(texts, ids), "chunk_size": chunk_size,
              "count": len(texts), "backend": model.backend, "max_seq_length": model.max_seq_length,
              "prompt": model.prompts["document"]}
     lengths = model.token_lengths(texts, role="document")
