@@ -81,7 +81,7 @@ def test_evaluate_gives_the_same_metrics_over_a_collection(cli, built, tiny_mode
 def test_separately_built_shards_still_refuse_lexical_search(built, tmp_path):
     root, _ = built
     loose = [Index.load(p) for p in sorted((root / "three").glob("shard-*"))]
-    with pytest.raises(InputError, match="BM25 statistics of separately built shards"):
+    with pytest.raises(InputError, match="BM25 statistics are per shard when shards are built separately"):
         ShardedIndex(loose).search_lexical(["apple"], 3)
 
 

@@ -31,8 +31,8 @@ __all__ = ["shard_of", "SHARD_HASH", "parse_shard", "select_shard", "merge_shard
 
 SHARD_HASH = "sha256-first-8-bytes-big-endian-mod-n"  # how shard_of splits: recorded by a collection
 # BM25 statistics (document frequencies) are per shard, so scores of two shards do not compare: dense only.
-_PER_SHARD = ("lexical and hybrid search need one index or a collection (`textmetric index --shards N`): the BM25 "
-              "statistics of separately built shards are their own")
+_PER_SHARD = ("lexical and hybrid search need one index or a collection (`textmetric index --shards N`): BM25 "
+              "statistics are per shard when shards are built separately")
 
 
 def shard_of(doc_id: str, count: int) -> int:

@@ -28,6 +28,7 @@ from ..errors import InputError, Range, warn
 from ..index import Index, write_lock
 from ..index.locking import LOCK_TIMEOUT_RANGE
 from ..index.building import add_documents, check_model
+from ..index.collection import is_collection
 from ..index.shards import ShardedIndex
 
 __all__ = ["LiveIndex", "Snapshot", "DEFAULT_POLL", "POLL_RANGE", "DEFAULT_LOCK_TIMEOUT"]
@@ -81,8 +82,9 @@ class LiveIndex:
 
     @property
     def writable(self) -> bool:
-        """Whether documents can be added and deleted here: one index, not several shards searched together."""
-        return len(self.paths) == 1
+        """Whether documents can be added and deleted here: one index, not several shards searched together
+        (nor a collection of them)."""
+        return len(self.paths) == 1 and not is_collection(self.paths[0])
 
     def _load(self) -> tuple[Index | ShardedIndex, tuple[Index, ...]]:
         parts = tuple(Index.load(p) for p in self.paths)
