@@ -11,8 +11,9 @@ from ..errors import InputError
 from ..index import DEFAULT_EF, DEFAULT_EF_CONSTRUCTION, DEFAULT_M, SPACES
 from ..index.collection import refuse_collection
 from ..index.building import DEFAULT_CHUNK
-from .options import (CORPUS_HELP, _load_index_model, _load_model, batch_option, ef_type, encoder_options,
-                      json_option, lexical_options, lock_option, m_type, model_option, quiet_option)
+from .options import (CORPUS_HELP, _load_index_model, _load_model, _ray_encoder_settings, batch_option, ef_type,
+                      encoder_options, json_option, lexical_options, lock_option, m_type, model_option, quiet_option,
+                      ray_options)
 from .output import _report, _say, _seconds, _setup
 
 
@@ -43,7 +44,7 @@ def _read_ids(value: str) -> tuple[list[str], bool]:
               help="Default HNSW search depth, stored in the manifest.")
 @batch_option
 @click.option("--chunk-size", default=DEFAULT_CHUNK, show_default=True, type=click.IntRange(min=1),
-              help="Documents per resumable encoding chunk.")
+              help="Documents per resumable encoding chunk (with --ray: per encoded block, an actor's unit of work).")
 @click.option("--lexical", is_flag=True, help="Also build the BM25 side, for --mode lexical and hybrid.")
 @lexical_options
 @click.option("--shard", metavar="i/N", default=None,
@@ -53,13 +54,14 @@ def _read_ids(value: str) -> tuple[list[str], bool]:
               help="Write a collection: the corpus split into N shard indexes in one folder, with the whole "
                    "corpus's BM25 statistics (lexical and hybrid search over it score as one index). "
                    "Search it with `--index DIR`.")
+@ray_options
 @click.option("--overwrite", is_flag=True, help="Replace an existing index at --output.")
 @json_option("command, output, documents, dim, space, model, shard (\"i/N\" or null), shards (a collection's N, "
              "or absent), lexical, seconds")
 @quiet_option
 @lock_option("output")
 def index_command(corpus_path, output, model_name, space, m, ef_construction, ef, batch_size, chunk_size,
-                  lexical, stemmer, stopwords, shard, shards, overwrite, as_json, quiet) -> None:
+                  lexical, stemmer, stopwords, shard, shards, ray_address, encoders, overwrite, as_json, quiet) -> None:
     """Encode a corpus and build an HNSW index folder (an interrupted build resumes when run again)."""
     from ..data import load_corpus
     from ..index import index_exists
@@ -82,6 +84,19 @@ def index_command(corpus_path, output, model_name, space, m, ef_construction, ef
         raise InputError("--shard builds one shard index and --shards a whole collection: pass one of them")
     if shards is not None and shards < 1:
         check_shard_count(shards, 0)
+    if ray_address is not None:
+        if shard:
+            raise InputError("--ray builds a whole collection (--shards N), not one --shard")
+        from ..distributed.build import build_index_on_ray
+        from ..distributed.cluster import check_address
+
+        check_address(ray_address)
+        _say(f"indexing {corpus_path} on Ray into a collection of {shards or 1} shards in {out}", quiet)
+        collection = build_index_on_ray(corpus_path, out, shards=shards or 1, model=model_name, address=ray_address,
+                                        encoders=encoders, **_ray_encoder_settings(), batch_size=batch_size,
+                                        block_size=chunk_size, space=space, m=m, ef_construction=ef_construction,
+                                        ef=ef, lexical=settings)
+        return _collection_report(as_json, quiet, out, collection, shards or 1, settings, start)
     corpus = load_corpus(corpus_path)
     if shards is not None:
         check_shard_count(shards, len(corpus))
@@ -91,13 +106,7 @@ def index_command(corpus_path, output, model_name, space, m, ef_construction, ef
         collection = build_collection(model, corpus, out, shards=shards, model_name=model_name, space=space, m=m,
                                       ef_construction=ef_construction, ef=ef, batch_size=batch_size,
                                       chunk_size=chunk_size, lexical=settings, progress=progress)
-        _report(as_json, quiet, {"command": "index", "output": str(out), "documents": len(collection),
-                                 "dim": collection.dim, "space": collection.space,
-                                 "model": (collection.model or {}).get("name"), "shard": None, "shards": shards,
-                                 "lexical": settings is not None, "seconds": _seconds(start)},
-                f"collection written to {out}: {len(collection)} documents in {shards} shards, dim "
-                f"{collection.dim}, space {collection.space}")
-        return
+        return _collection_report(as_json, quiet, out, collection, shards, settings, start)
     if part:
         _say(f"indexing shard {part[0]}/{part[1]} of {len(corpus)} documents into {out}", quiet)
     else:
@@ -114,6 +123,15 @@ def index_command(corpus_path, output, model_name, space, m, ef_construction, ef
                              "shard": f"{part[0]}/{part[1]}" if part else None, "lexical": settings is not None,
                              "seconds": _seconds(start)},
             f"index written to {out}: {len(index)} documents, dim {index.dim}, space {index.space}")
+
+
+def _collection_report(as_json, quiet, out, collection, shards, settings, start) -> None:
+    _report(as_json, quiet, {"command": "index", "output": str(out), "documents": len(collection),
+                             "dim": collection.dim, "space": collection.space,
+                             "model": (collection.model or {}).get("name"), "shard": None, "shards": shards,
+                             "lexical": settings is not None, "seconds": _seconds(start)},
+            f"collection written to {out}: {len(collection)} documents in {shards} shards, dim "
+            f"{collection.dim}, space {collection.space}")
 
 
 @click.command("index-lexical")
