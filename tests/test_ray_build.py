@@ -128,3 +128,17 @@ def test_an_unreachable_cluster_is_one_line_naming_it_within_seconds(cli, toy_fi
                        "127.0.0.1:1", "--shards", "2", "--model", tmp_path / "no-model")
     assert code == 2 and "127.0.0.1:1" in err and err.count("\n") == 1
     assert time.perf_counter() - start < 10
+
+
+def test_evaluate_and_mine_on_ray_give_the_local_results(ray_cluster, cli, toy_files, tiny_model_path, tmp_path):
+    toy = toy_files / "toy"
+    results = {}
+    for name, extra in (("local", []), ("ray", ["--ray", "--encoders", "2"])):
+        code, out, err = cli("evaluate", "--data", toy, "--model", tiny_model_path, "--json", "-q", *extra)
+        assert code == 0, err
+        code, _, err = cli("mine", "--data", toy, "--model", tiny_model_path, "--output", tmp_path / f"{name}.jsonl",
+                           "-q", *extra)
+        assert code == 0, err
+        results[name] = json.loads(out), (tmp_path / f"{name}.jsonl").read_text()
+    assert results["ray"][0] == pytest.approx(results["local"][0], abs=1e-6)
+    assert results["ray"][1] == results["local"][1]

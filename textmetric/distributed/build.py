@@ -35,6 +35,7 @@ from ..errors import InputError, warn
 from ..index.collection import (HnswSettings, build_shard, build_state, check_shard_count, finish_collection,
                                 finished_shard, load_collection, open_work_folder, shard_name, statistics_of)
 from ..index.building import DEFAULT_CHUNK, work_folder
+from ..index import ExactIndex
 from ..index.folder import check_replaceable, index_target, write_lock
 from ..index.lexical import BM25Statistics, LexicalSettings
 from ..index.locking import DEFAULT_LOCK_TIMEOUT
@@ -42,7 +43,7 @@ from ..index.shards import ShardedIndex, shard_of
 from ..index.vectors import DEFAULT_EF, DEFAULT_EF_CONSTRUCTION, DEFAULT_M, space_of
 from .cluster import check_address, ray_session, unwrap_input_error
 
-__all__ = ["build_index_on_ray", "encode_corpus_on_ray", "corpus_files", "EncodeBlocks", "DEFAULT_BLOCK",
+__all__ = ["build_index_on_ray", "encode_corpus_on_ray", "exact_index_on_ray", "corpus_files", "EncodeBlocks", "DEFAULT_BLOCK",
            "DEFAULT_ENCODERS", "SHARD_RETRIES"]
 
 DEFAULT_BLOCK = DEFAULT_CHUNK  # documents per encoded block: the unit of resumption and of an actor's work
@@ -361,3 +362,13 @@ def encode_corpus_on_ray(corpus_path: str | os.PathLike, encoder: Encoder, *,
     vectors = np.stack([by_place[p][1] for p in order]) if order else np.zeros((0, encoder.dim), np.float32)
     return corpus, vectors.astype(np.float32)
 
+
+
+def exact_index_on_ray(encoder: Encoder, corpus_path: str | os.PathLike, *, model: str | os.PathLike | None = None,
+                       address: str | None = None, encoders: int = DEFAULT_ENCODERS, batch_size: int = 32,
+                       block_size: int = DEFAULT_BLOCK) -> ExactIndex:
+    """:meth:`ExactIndex.build <textmetric.index.ExactIndex.build>` with the corpus encoded on Ray
+    (:func:`encode_corpus_on_ray`): what ``evaluate --ray`` and ``mine --ray`` search."""
+    corpus, vectors = encode_corpus_on_ray(corpus_path, encoder, model=model, address=address, encoders=encoders,
+                                           batch_size=batch_size, block_size=block_size)
+    return ExactIndex(list(corpus), vectors, space_of(encoder.model), list(corpus.values()))
