@@ -84,7 +84,8 @@ def test_storage_modules_do_not_import_the_retriever():
 
 # The packages in the order of the flow (README, CONTRIBUTING.md): each may import from those before it.
 # The shared leaves come first; a new package takes its place here.
-FLOW = ("errors", "atomic", "data", "encoding", "index", "search", "evaluation", "training", "demo", "serve", "cli")
+FLOW = ("errors", "atomic", "data", "encoding", "index", "search", "evaluation", "training", "demo", "serve",
+        "distributed", "cli")
 LEAVES = {"textmetric.search.ranking"}  # hits and trec_eval's order: below the indexes that make them
 
 
