@@ -179,7 +179,8 @@ def test_a_write_into_a_shard_keeps_dense_search_and_refuses_lexical_until_rebui
 
 
 def test_writing_to_the_collection_folder_itself_is_refused(cli, copy, tmp_path):
-    code, _, err = cli("add", "--index", copy, "--corpus", write_jsonl(tmp_path / "n.jsonl", [{"_id": "n", "text": "x"}]))
+    new = write_jsonl(tmp_path / "n.jsonl", [{"_id": "n", "text": "x"}])
+    code, _, err = cli("add", "--index", copy, "--corpus", new)
     assert code == 2 and "is a collection" in err and "shard-0" in err
 
 
@@ -213,3 +214,14 @@ def test_an_interrupted_collection_build_reuses_the_encoded_chunks_and_finished_
     build_collection(tiny_model, toy_beir, tmp_path / "c", shards=3, chunk_size=16)
     assert encoded == [] and built_shards[2:] == [(1, 3), (2, 3)]
     assert len(load_collection(tmp_path / "c")) == 40
+
+
+def test_the_recorded_bm25_statistics_are_those_of_the_whole_corpus_and_checked(built, copy):
+    from textmetric.index.collection import read_collection, read_statistics
+
+    root, data = built
+    statistics = read_statistics(root / "three", read_collection(root / "three"))
+    assert statistics.documents == len(data.corpus) and statistics.df["appl"] >= 1  # stemmed terms
+    (copy / "bm25-statistics.json").write_text("{}")
+    with pytest.raises(InputError, match="does not match its checksum"):
+        read_statistics(copy, read_collection(copy))

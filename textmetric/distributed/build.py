@@ -32,8 +32,9 @@ from ..data.files import SUFFIXES
 from ..data.hf_datasets import is_saved_dataset
 from ..encoding import BACKENDS, Encoder
 from ..errors import InputError, warn
-from ..index.collection import (HnswSettings, build_shard, build_state, check_shard_count, finish_collection,
-                                finished_shard, load_collection, open_work_folder, shard_name, statistics_of)
+from ..index.collection import (SHARDS, HnswSettings, build_shard, build_state, check_shard_count,
+                                finish_collection, finished_shard, load_collection, open_collection_work, shard_name,
+                                statistics_of)
 from ..index.building import DEFAULT_CHUNK, work_folder
 from ..index import ExactIndex
 from ..index.folder import check_replaceable, index_target, write_lock
@@ -43,7 +44,8 @@ from ..index.shards import ShardedIndex, shard_of
 from ..index.vectors import DEFAULT_EF, DEFAULT_EF_CONSTRUCTION, DEFAULT_M, space_of
 from .cluster import check_address, ray_session, unwrap_input_error
 
-__all__ = ["build_index_on_ray", "encode_corpus_on_ray", "exact_index_on_ray", "corpus_files", "EncodeBlocks", "DEFAULT_BLOCK",
+__all__ = ["build_index_on_ray", "encode_corpus_on_ray", "exact_index_on_ray", "corpus_files", "EncodeBlocks",
+           "DEFAULT_BLOCK",
            "DEFAULT_ENCODERS", "SHARD_RETRIES"]
 
 DEFAULT_BLOCK = DEFAULT_CHUNK  # documents per encoded block: the unit of resumption and of an actor's work
@@ -129,7 +131,8 @@ class EncodeBlocks:
         for shard, rows in by_shard.items():
             folder = self.workdir / PARTS / shard_name(shard, self.shards)
             folder.mkdir(parents=True, exist_ok=True)
-            arrays = {name: np.asarray([str(batch[name][r]) for r in rows]) for name in ("id", "title", "text", "fields")}
+            arrays = {name: np.asarray([str(batch[name][r]) for r in rows])
+                      for name in ("id", "title", "text", "fields")}
             arrays["order"] = np.stack([batch["file"][rows], batch["row"][rows]], axis=1).astype(np.int64)
             arrays["embedding"] = vectors[rows]
             _save_atomically(folder / f"{key}.npz", lambda tmp: _savez(tmp, arrays))
@@ -281,7 +284,7 @@ def _build_on_ray(files: Sequence[Path], output: Path, shards: int, encoder: Enc
             raise InputError("the corpus is empty: nothing to index")
         check_shard_count(shards, len(ids))
         state = {**build_state(identity, _files_key(files), shards, hnsw, lexical), "ray_block": block_size}
-        workdir = open_work_folder(work_folder(target), state)
+        workdir = open_collection_work(work_folder(target), state)
         shutil.rmtree(workdir / PARTS, ignore_errors=True)  # rewritten from the kept blocks: never stale
         written = _encode(rows, recipe, workdir, shards, encoders, batch_size, block_size).sum("rows")
         if written != len(ids):
@@ -296,11 +299,11 @@ def _build_on_ray(files: Sequence[Path], output: Path, shards: int, encoder: Enc
             statistics = BM25Statistics.merged(ray.get([task.remote(str(workdir / PARTS / n), lexical)
                                                         for n in names]))
         pending = [i for i in range(shards)
-                   if not finished_shard(workdir / "shards" / names[i], (i, shards), sizes[i], identity)]
+                   if not finished_shard(workdir / SHARDS / names[i], (i, shards), sizes[i], identity)]
         if len(pending) < shards:
             warn(f"resumed an interrupted build: {shards - len(pending)} of {shards} shards were already built")
         task = ray.remote(num_cpus=1, max_retries=SHARD_RETRIES)(_build_shard)
-        refs = {task.remote(str(workdir / PARTS / names[i]), str(workdir / "shards" / names[i]), (i, shards),
+        refs = {task.remote(str(workdir / PARTS / names[i]), str(workdir / SHARDS / names[i]), (i, shards),
                             identity, hnsw, lexical, statistics): i for i in pending}
         _wait_for_shards(refs)
         finish_collection(target, workdir, shards, statistics, lexical)

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
     from ..encoding import Encoder
+    from ..index import ExactIndex
     from ..index.filters import FilterSpec
     from ..index.protocols import SearchIndex
     from .compare import Comparison

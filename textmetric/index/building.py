@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
 __all__ = ["build_index", "add_documents", "load_index_model", "check_model", "work_folder", "encode_chunks",
-           "corpus_key", "hnsw_recall"]
+           "corpus_key", "open_work_folder", "hnsw_recall"]
 
 DEFAULT_CHUNK = 512
 
@@ -51,6 +51,22 @@ def corpus_key(texts: Sequence[str], ids: Sequence[str]) -> str:
     return digest.hexdigest()
 
 
+def open_work_folder(workdir: Path, state: dict) -> Path:
+    """A build's work folder, kept if a build of the same ``state`` (model, corpus, settings) left it, else
+    emptied first: work done for another model or corpus is never reused."""
+    state_path = workdir / "state.json"
+    if workdir.exists():
+        try:
+            previous = json.loads(state_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            previous = None
+        if previous != state:
+            shutil.rmtree(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    state_path.write_text(json.dumps(state), encoding="utf-8")
+    return workdir
+
+
 def encode_chunks(model: "Encoder | SentenceTransformer", ids: Sequence[str], texts: Sequence[str], workdir: Path, *,
                   model_sha: str, batch_size: int = 32, chunk_size: int = DEFAULT_CHUNK,
                   progress: bool = False) -> np.ndarray:
@@ -63,16 +79,7 @@ def encode_chunks(model: "Encoder | SentenceTransformer", ids: Sequence[str], te
              "prompt": model.prompts["document"]}
     lengths = model.token_lengths(texts, role="document")
     model.warn_truncated(texts, lengths)  # once for the corpus, not once per chunk
-    state_path = workdir / "state.json"
-    if workdir.exists():
-        try:
-            previous = json.loads(state_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            previous = None
-        if previous != state:
-            shutil.rmtree(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    state_path.write_text(json.dumps(state), encoding="utf-8")
+    open_work_folder(workdir, state)
 
     starts = range(0, len(texts), chunk_size)
     chunks: list[np.ndarray] = []

@@ -41,7 +41,7 @@ from ..atomic import atomic_folder, atomic_write
 from ..data import CorpusSource, Document, load_corpus
 from ..encoding import Encoder, recorded_prompts
 from ..errors import InputError, warn
-from .building import DEFAULT_CHUNK, corpus_key, encode_chunks, work_folder
+from .building import DEFAULT_CHUNK, corpus_key, encode_chunks, open_work_folder, work_folder
 from .folder import COLLECTION, check_replaceable, file_digest, folder_generation, read_manifest, write_lock
 from .index import Index
 from .lexical import BM25Statistics, LexicalSettings, Tokenizer
@@ -53,14 +53,15 @@ if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
 __all__ = ["COLLECTION_FORMAT", "COLLECTION_VERSION", "STATISTICS", "CollectionRecord", "HnswSettings",
-           "shard_name", "check_shard_count", "is_collection", "refuse_collection", "read_collection", "load_collection",
-           "statistics_of", "build_shard", "finished_shard", "finish_collection", "build_state", "open_work_folder",
+           "shard_name", "check_shard_count", "is_collection", "refuse_collection", "read_collection",
+           "read_statistics", "load_collection",
+           "statistics_of", "build_shard", "finished_shard", "finish_collection", "build_state", "open_collection_work",
            "build_collection"]
 
 COLLECTION_FORMAT = "textmetric-collection"
 COLLECTION_VERSION = 1
 STATISTICS = "bm25-statistics.json"
-SHARDS, CHUNKS, STATE = "shards", "chunks", "state.json"  # inside the build's work folder
+SHARDS, CHUNKS = "shards", "chunks"  # inside the build's work folder
 
 
 def shard_name(i: int, count: int) -> str:
@@ -276,18 +277,11 @@ def build_state(model: dict, corpus_sha256: str, shards: int, hnsw: HnswSettings
             "lexical": None if lexical is None else lexical.to_dict()}
 
 
-def open_work_folder(workdir: Path, state: dict) -> Path:
-    """The build's work folder, kept if it was left by a build of the same ``state``, else emptied first."""
-    state_path = workdir / STATE
-    if workdir.exists():
-        try:
-            previous = json.loads(state_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            previous = None
-        if previous != state:
-            shutil.rmtree(workdir)
-    (workdir / SHARDS).mkdir(parents=True, exist_ok=True)
-    state_path.write_text(json.dumps(state), encoding="utf-8")
+def open_collection_work(workdir: Path, state: dict) -> Path:
+    """A collection build's work folder (see :func:`~textmetric.index.building.open_work_folder`), with its
+    folder of finished shards."""
+    open_work_folder(workdir, state)
+    (workdir / SHARDS).mkdir(exist_ok=True)
     return workdir
 
 
@@ -322,7 +316,7 @@ def build_collection(model: "Encoder | SentenceTransformer", corpus: CorpusSourc
     texts = [corpus[i].full_text for i in ids]
     with write_lock(output, lock_timeout) as target:
         check_replaceable(target)  # before the encoding, not once it is done
-        workdir = open_work_folder(work_folder(target),
+        workdir = open_collection_work(work_folder(target),
                                    build_state(identity, corpus_key(texts, ids), shards, hnsw, lexical))
         embeddings = encode_chunks(model, ids, texts, workdir / CHUNKS, model_sha=identity["weights_sha256"],
                                    batch_size=batch_size, chunk_size=chunk_size, progress=progress)
