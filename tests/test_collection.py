@@ -225,3 +225,24 @@ def test_the_recorded_bm25_statistics_are_those_of_the_whole_corpus_and_checked(
     (copy / "bm25-statistics.json").write_text("{}")
     with pytest.raises(InputError, match="does not match its checksum"):
         read_statistics(copy, read_collection(copy))
+
+
+def test_a_served_collection_answers_lexical_search_as_one_index_and_takes_no_writes(built, _tiny_model):
+    pytest.importorskip("fastapi")
+    pytest.importorskip("httpx")
+    from fastapi.testclient import TestClient
+
+    from textmetric.encoding import Encoder
+    from textmetric.serve.app import create_app
+
+    root, _ = built
+    answers = {}
+    for name in ("one", "three"):
+        with TestClient(create_app([root / name], model=Encoder.of(_tiny_model), api_key="k" * 20)) as client:
+            info = client.get("/info").json()
+            answer = client.post("/search", json={"query": "apple river", "mode": "lexical", "k": 5}).json()
+            write = client.post("/documents", json=[{"_id": "n", "text": "x"}], headers={"X-API-Key": "k" * 20})
+        answers[name] = [(h["doc_id"], h["score"]) for h in answer["results"][0]["hits"]]
+    assert answers["three"] == answers["one"]
+    assert [i["shard"] for i in info["indexes"]] == ["0/3", "1/3", "2/3"] and info["modes"][1] == "lexical"
+    assert write.status_code == 403 and info["writes"] is False

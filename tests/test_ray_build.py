@@ -99,8 +99,16 @@ def test_an_interrupted_ray_build_reruns_from_its_shards_and_encoded_blocks(ray_
     assert len(blocks) == 5 and not (tmp_path / "c").exists()
 
     monkeypatch.undo()
+    finish, kept = ray_build.finish_collection, {}
+
+    def finish_noting_the_blocks(target, workdir, *args):
+        kept.update({p.name: p.stat().st_ino for p in (workdir / "blocks").iterdir()})
+        return finish(target, workdir, *args)
+
+    monkeypatch.setattr(ray_build, "finish_collection", finish_noting_the_blocks)
     collection = build_index_on_ray(toy_files / "files", tmp_path / "c", shards=3, model=tiny_model_path,
                                     block_size=8)
+    assert kept == blocks  # the same block files: none encoded again
     assert len(collection) == 40
     assert any(m.startswith("resumed an interrupted build") for m in warning_messages(warnings_log))
     assert not work_folder(tmp_path / "c").exists()

@@ -82,8 +82,8 @@ def index_command(corpus_path, output, model_name, space, m, ef_construction, ef
     part = parse_shard(shard) if shard else None
     if shard and shards is not None:
         raise InputError("--shard builds one shard index and --shards a whole collection: pass one of them")
-    if shards is not None and shards < 1:
-        check_shard_count(shards, 0)
+    if shards is not None:
+        check_shard_count(shards)  # below 1: before anything is read
     if ray_address is not None:
         if shard:
             raise InputError("--ray builds a whole collection (--shards N), not one --shard")

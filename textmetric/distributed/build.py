@@ -199,7 +199,7 @@ def _read_corpus(files: Sequence[Path], block_size: int):
     """The corpus rows as a materialised Ray dataset; ids repeated across files refused, naming both."""
     import ray
 
-    items = [{"file": str(f), "number": n} for n, f in enumerate(files)]
+    items = [{"file": str(f.resolve()), "number": n} for n, f in enumerate(files)]  # actors run elsewhere
     rows = ray.data.from_items(items, override_num_blocks=len(items)).flat_map(_file_rows).materialize()
     first: dict[str, tuple[int, int]] = {}
     for batch in rows.select_columns(["id", "file", "row"]).iter_batches(batch_format="numpy", batch_size=65536):
@@ -214,7 +214,10 @@ def _read_corpus(files: Sequence[Path], block_size: int):
 
 
 def _encoder_recipe(encoder: Encoder, name_or_path: str | os.PathLike | None) -> dict:
-    """How an actor loads the very encoder the driver checked: the model, backend, max length and prompts."""
+    """How an actor loads the very encoder the driver checked: the model (a folder by its absolute path, as
+    actors run elsewhere), backend, max length and prompts."""
+    if name_or_path is not None and Path(name_or_path).is_dir():
+        name_or_path = Path(name_or_path).resolve()
     return {"name_or_path": None if name_or_path is None else str(name_or_path), "backend": encoder.backend,
             "max_seq_length": encoder.max_seq_length, "prompts": dict(encoder.prompts)}
 
@@ -253,6 +256,7 @@ def build_index_on_ray(corpus_path: str | os.PathLike, output: str | os.PathLike
     for the build and stops it after (or uses the Ray this process already runs). A rerun after an
     interruption reuses the encoded blocks and the finished shards."""
     _check_encoders(encoders, block_size)
+    check_shard_count(shards)
     check_address(address)  # before the model loads: an unreachable cluster fails at once
     files = corpus_files(corpus_path)
     output = Path(output)

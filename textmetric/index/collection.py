@@ -69,11 +69,11 @@ def shard_name(i: int, count: int) -> str:
     return f"shard-{i:0{len(str(count - 1))}d}"
 
 
-def check_shard_count(shards: int, documents: int) -> None:
-    """Refuse a shard count below 1 or above the number of documents (a shard would be empty)."""
+def check_shard_count(shards: int, documents: int | None = None) -> None:
+    """Refuse a shard count below 1 or above the number of ``documents`` (when known): a shard would be empty."""
     if shards < 1:
         raise InputError(f"--shards must be at least 1, got {shards}")
-    if shards > documents:
+    if documents is not None and shards > documents:
         raise InputError(f"--shards {shards} is more than the {documents} documents of the corpus: a shard would "
                          f"be empty")
 

@@ -276,6 +276,11 @@ class Index(_Composite):
                         model=self.model, shard=self.shard, lexical=self.lexical_settings)
 
     @property
+    def path(self) -> Path | None:
+        """The folder this index was loaded from or last saved to (as the caller named it), or None."""
+        return self._path
+
+    @property
     def generation(self) -> str | None:
         """The generation of the folder this index was loaded from or last saved to (a hash of its
         manifest), or None for an index never on disk."""

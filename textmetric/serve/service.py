@@ -158,9 +158,9 @@ class Service:
         record = {
             "version": version(),
             "documents": len(index),
-            "indexes": [{"name": path.name, "documents": len(shard),
+            "indexes": [{"name": shard.path.name, "documents": len(shard),
                          "shard": None if shard.shard is None else f"{shard.shard[0]}/{shard.shard[1]}"}
-                        for path, shard in zip(self.live.paths, snapshot.parts)],
+                        for shard in snapshot.parts],
             "model": {"name": model.get("given_name") or model.get("name"), "backend": self.encoder.backend,
                       "dim": index.dim, "max_seq_length": self.encoder.max_seq_length,
                       "prompts": self.encoder.prompts},
