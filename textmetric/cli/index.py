@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
+from typing import Iterator
 
 import click
 
@@ -103,26 +105,34 @@ def index_command(corpus_path, output, model_name, space, m, ef_construction, ef
     model = _load_model(model_name)
     if shards is not None:
         _say(f"indexing {len(corpus)} documents into a collection of {shards} shards in {out}", quiet)
-        collection = build_collection(model, corpus, out, shards=shards, model_name=model_name, space=space, m=m,
-                                      ef_construction=ef_construction, ef=ef, batch_size=batch_size,
-                                      chunk_size=chunk_size, lexical=settings, progress=progress)
+        with _kept_on_interrupt("the documents encoded and the shards built", quiet):
+            collection = build_collection(model, corpus, out, shards=shards, model_name=model_name, space=space,
+                                          m=m, ef_construction=ef_construction, ef=ef, batch_size=batch_size,
+                                          chunk_size=chunk_size, lexical=settings, progress=progress)
         return _collection_report(as_json, quiet, out, collection, shards, settings, start)
     if part:
         _say(f"indexing shard {part[0]}/{part[1]} of {len(corpus)} documents into {out}", quiet)
     else:
         _say(f"indexing {len(corpus)} documents into {out}", quiet)
-    try:
+    with _kept_on_interrupt("the documents encoded", quiet):
         index = build_index(model, corpus, out, model_name=model_name, space=space, m=m,
                             ef_construction=ef_construction, ef=ef, batch_size=batch_size, chunk_size=chunk_size,
                             lexical=settings, shard=part, progress=progress)
-    except KeyboardInterrupt:
-        _say("the documents encoded so far are kept: run the same command again to resume", quiet)
-        raise
     _report(as_json, quiet, {"command": "index", "output": str(out), "documents": len(index), "dim": index.dim,
                              "space": index.space, "model": (index.model or {}).get("name"),
                              "shard": f"{part[0]}/{part[1]}" if part else None, "lexical": settings is not None,
                              "seconds": _seconds(start)},
             f"index written to {out}: {len(index)} documents, dim {index.dim}, space {index.space}")
+
+
+@contextlib.contextmanager
+def _kept_on_interrupt(kept: str, quiet: bool) -> Iterator[None]:
+    """On Ctrl-C, say that the work done so far (``kept``) waits in the work folder for a rerun."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        _say(f"{kept} so far are kept: run the same command again to resume", quiet)
+        raise
 
 
 def _collection_report(as_json, quiet, out, collection, shards, settings, start) -> None:
