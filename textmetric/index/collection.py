@@ -112,10 +112,6 @@ class CollectionRecord:
     totals: tuple[int, int] | None               # BM25 documents and terms of the whole corpus
     statistics_file: dict | None                 # {"bytes", "sha256"} of bm25-statistics.json
 
-    @property
-    def documents(self) -> int:
-        return sum(part[2] for part in self.parts)
-
 
 def _checksum(record: dict) -> str:
     canonical = json.dumps({k: v for k, v in record.items() if k != "checksum"}, sort_keys=True,
@@ -317,7 +313,7 @@ def build_collection(model: "Encoder | SentenceTransformer", corpus: CorpusSourc
     with write_lock(output, lock_timeout) as target:
         check_replaceable(target)  # before the encoding, not once it is done
         workdir = open_collection_work(work_folder(target),
-                                   build_state(identity, corpus_key(texts, ids), shards, hnsw, lexical))
+                                       build_state(identity, corpus_key(texts, ids), shards, hnsw, lexical))
         embeddings = encode_chunks(model, ids, texts, workdir / CHUNKS, model_sha=identity["weights_sha256"],
                                    batch_size=batch_size, chunk_size=chunk_size, progress=progress)
         statistics = None if lexical is None else statistics_of(texts, lexical)
