@@ -19,6 +19,7 @@ from .evaluation.metrics import DEFAULT_METRICS, Evaluation, Run, evaluate, pair
 from .search.fusion import reciprocal_rank_fusion, score_fusion  # noqa: E402
 from .index import ExactIndex, Index, write_lock  # noqa: E402
 from .index.building import add_documents, build_index, load_index_model  # noqa: E402
+from .index.collection import build_collection  # noqa: E402
 from .index.lexical import LexicalIndex, LexicalSettings  # noqa: E402
 from .encoding import DEFAULT_MODEL, Encoder, encode, load_model  # noqa: E402
 from .search.retriever import Retriever  # noqa: E402
@@ -45,7 +46,7 @@ __all__ = [
     "load_beir", "load_corpus", "load_queries", "load_qrels", "check_qrels",
     "load_model", "Encoder", "encode", "DEFAULT_MODEL",
     "ExactIndex", "Index", "ShardedIndex", "load_indexes", "Retriever", "build_index", "add_documents",
-    "load_index_model", "write_lock",
+    "load_index_model", "write_lock", "build_collection",
     "LexicalIndex", "LexicalSettings", "reciprocal_rank_fusion", "score_fusion",
     "evaluate", "evaluate_retriever", "pair_accuracy", "rank", "DEFAULT_METRICS",
     "read_run", "write_run", "write_per_query",

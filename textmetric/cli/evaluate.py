@@ -18,7 +18,7 @@ from ..search.retriever import MODES
 from .options import (ALL_MODES, CORPUS_HELP, QRELS_HELP, QUERIES_HELP, _fusion_for, _HiddenArgument,
                       _load_index_model, _load_model, _metric_names, _renamed, batch_option, ef_type, encoder_options,
                       filter_option, hybrid_options, metrics_option, model_option, output_file, quiet_option,
-                      relevance_option, run_tag_option)
+                      ray_options, relevance_option, run_tag_option)
 from .output import _say, _setup
 
 
@@ -64,10 +64,11 @@ from .output import _say, _setup
 @click.option("--compare-model", "compare_model", metavar="NAME_OR_PATH",
               help="Also evaluate this model by exact search over the same data, side by side with --model "
                    "(with --report: before/after plots and paired significance tests).")
+@ray_options
 @quiet_option
 def evaluate(run_path, data_dir, corpus_path, queries_path, qrels_path, pairs_path, split, index_dir, ef,
              check_recall, filter_, mode, model_name, k, batch_size, metrics_text, relevance_level, complete, as_json,
-             per_query_path, run_out, run_tag, report_dir, compare_model, quiet) -> None:
+             per_query_path, run_out, run_tag, report_dir, compare_model, ray_address, encoders, quiet) -> None:
     """Score retrieval with trec_eval's metrics (an existing run, or a model searching a corpus or an index),
     or pair classification with --pairs."""
     progress = _setup(quiet)
@@ -91,6 +92,9 @@ def evaluate(run_path, data_dir, corpus_path, queries_path, qrels_path, pairs_pa
                                "and not --run or --check-recall (which measures the whole graph)")
     if check_recall and not index_dir:
         raise click.UsageError("--check-recall compares an --index with exact search: give --index")
+    if ray_address is not None and (run_path or index_dir or pairs_path):
+        raise click.UsageError("--ray encodes the corpus of exact search: give --data or --corpus/--queries/--qrels, "
+                               "not --run, --index or --pairs")
     if mode != "dense" and not index_dir:
         raise click.UsageError(f"--mode {mode} needs --index: exact search over a corpus has no lexical side "
                                f"(build an index with `textmetric index --lexical`)")
@@ -112,8 +116,9 @@ def evaluate(run_path, data_dir, corpus_path, queries_path, qrels_path, pairs_pa
             systems = _search_index(data, index_dir, model_name, MODES if mode == ALL_MODES else (mode,), k, ef,
                                     check_recall, batch_size, progress, quiet, filter_, bool(run_out))
         else:
+            ray = None if ray_address is None else (ray_address, encoders, data_dir or corpus_path)
             systems = _exact_search(data, [model_name] + ([compare_model] if compare_model else []), k,
-                                    batch_size, progress, quiet, filter_)
+                                    batch_size, progress, quiet, filter_, ray)
     result = evaluate_systems(systems, data.qrels, metrics, relevance_level=relevance_level, complete=complete)
     if report_dir:
         written = result.write_report(report_dir, data.queries, batch_size=batch_size)
@@ -152,15 +157,27 @@ def _load_data(data_dir, split, corpus_path, queries_path, qrels_path, index_dir
     raise click.UsageError("give --run and --qrels, or --data DIR, or --corpus (or --index), --queries and --qrels")
 
 
-def _exact_search(data, models, k, batch_size, progress, quiet, filter_=None) -> list[SystemRun]:
-    """One system per model, each searching the corpus exactly."""
+def _exact_search(data, models, k, batch_size, progress, quiet, filter_=None, ray=None) -> list[SystemRun]:
+    """One system per model, each searching the corpus exactly; ``ray`` = (address, encoders, corpus path):
+    the corpus encoded on Ray."""
     filter_ = check_corpus_filter(filter_, data)  # before any model loads
+    if ray is not None:
+        from ..distributed.cluster import check_address
+
+        check_address(ray[0])
     systems = []
     for name, model_name in zip(model_labels(*models), models):
         model = _load_model(model_name)
-        _say(f"encoding {len(data.corpus)} documents and {len(data.queries)} queries", quiet)
+        _say(f"encoding {len(data.corpus)} documents{' on Ray' if ray else ''} and {len(data.queries)} queries",
+             quiet)
+        index = None
+        if ray is not None:
+            from ..distributed.build import exact_index_on_ray
+
+            index = exact_index_on_ray(model, ray[2], model=model_name, address=ray[0], encoders=ray[1],
+                                       batch_size=batch_size)
         systems.append(exact_search(model, data, name=name, model_path=model_name, k=k, batch_size=batch_size,
-                                    progress=progress, filter=filter_))
+                                    progress=progress, filter=filter_, index=index))
     return systems
 
 

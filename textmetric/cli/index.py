@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
+from typing import Iterator
 
 import click
 
 from ..errors import InputError
 from ..index import DEFAULT_EF, DEFAULT_EF_CONSTRUCTION, DEFAULT_M, SPACES
+from ..index.collection import refuse_collection
 from ..index.building import DEFAULT_CHUNK
-from .options import (CORPUS_HELP, _load_index_model, _load_model, batch_option, ef_type, encoder_options,
-                      json_option, lexical_options, lock_option, m_type, model_option, quiet_option)
+from .options import (CORPUS_HELP, _load_index_model, _load_model, _ray_encoder_settings, batch_option, ef_type,
+                      encoder_options, json_option, lexical_options, lock_option, m_type, model_option, quiet_option,
+                      ray_options)
 from .output import _report, _say, _seconds, _setup
 
 
@@ -42,22 +46,29 @@ def _read_ids(value: str) -> tuple[list[str], bool]:
               help="Default HNSW search depth, stored in the manifest.")
 @batch_option
 @click.option("--chunk-size", default=DEFAULT_CHUNK, show_default=True, type=click.IntRange(min=1),
-              help="Documents per resumable encoding chunk.")
+              help="Documents per resumable encoding chunk (with --ray: per encoded block, an actor's unit of work).")
 @click.option("--lexical", is_flag=True, help="Also build the BM25 side, for --mode lexical and hybrid.")
 @lexical_options
 @click.option("--shard", metavar="i/N", default=None,
               help="Index only shard i of N (0 <= i < N; documents split by a hash of their id). Search the "
                    "N shard indexes together with `search --index A --index B ...`.")
+@click.option("--shards", type=int, default=None, metavar="N",
+              help="Write a collection: the corpus split into N shard indexes in one folder, with the whole "
+                   "corpus's BM25 statistics (lexical and hybrid search over it score as one index). "
+                   "Search it with `--index DIR`.")
+@ray_options
 @click.option("--overwrite", is_flag=True, help="Replace an existing index at --output.")
-@json_option("command, output, documents, dim, space, model, shard (\"i/N\" or null), lexical, seconds")
+@json_option("command, output, documents, dim, space, model, shard (\"i/N\" or null), shards (a collection's N, "
+             "or absent), lexical, seconds")
 @quiet_option
 @lock_option("output")
 def index_command(corpus_path, output, model_name, space, m, ef_construction, ef, batch_size, chunk_size,
-                  lexical, stemmer, stopwords, shard, overwrite, as_json, quiet) -> None:
+                  lexical, stemmer, stopwords, shard, shards, ray_address, encoders, overwrite, as_json, quiet) -> None:
     """Encode a corpus and build an HNSW index folder (an interrupted build resumes when run again)."""
     from ..data import load_corpus
     from ..index import index_exists
     from ..index.building import build_index
+    from ..index.collection import build_collection, check_shard_count
     from ..index.folder import check_replaceable, index_target
     from ..index.lexical import LexicalSettings
     from ..index.shards import parse_shard
@@ -71,24 +82,66 @@ def index_command(corpus_path, output, model_name, space, m, ef_construction, ef
     check_replaceable(index_target(out))  # --overwrite replaces an index folder, nothing else
     settings = LexicalSettings.named(stopwords, stemmer) if lexical else None  # fails before any encoding
     part = parse_shard(shard) if shard else None
+    if shard and shards is not None:
+        raise InputError("--shard builds one shard index and --shards a whole collection: pass one of them")
+    if shards is not None:
+        check_shard_count(shards)  # below 1: before anything is read
+    if ray_address is not None:
+        if shard:
+            raise InputError("--ray builds a whole collection (--shards N), not one --shard")
+        from ..distributed.build import build_index_on_ray
+        from ..distributed.cluster import check_address
+
+        check_address(ray_address)
+        _say(f"indexing {corpus_path} on Ray into a collection of {shards or 1} shards in {out}", quiet)
+        collection = build_index_on_ray(corpus_path, out, shards=shards or 1, model=model_name, address=ray_address,
+                                        encoders=encoders, **_ray_encoder_settings(), batch_size=batch_size,
+                                        block_size=chunk_size, space=space, m=m, ef_construction=ef_construction,
+                                        ef=ef, lexical=settings)
+        return _collection_report(as_json, quiet, out, collection, shards or 1, settings, start)
     corpus = load_corpus(corpus_path)
+    if shards is not None:
+        check_shard_count(shards, len(corpus))
     model = _load_model(model_name)
+    if shards is not None:
+        _say(f"indexing {len(corpus)} documents into a collection of {shards} shards in {out}", quiet)
+        with _kept_on_interrupt("the documents encoded and the shards built", quiet):
+            collection = build_collection(model, corpus, out, shards=shards, model_name=model_name, space=space,
+                                          m=m, ef_construction=ef_construction, ef=ef, batch_size=batch_size,
+                                          chunk_size=chunk_size, lexical=settings, progress=progress)
+        return _collection_report(as_json, quiet, out, collection, shards, settings, start)
     if part:
         _say(f"indexing shard {part[0]}/{part[1]} of {len(corpus)} documents into {out}", quiet)
     else:
         _say(f"indexing {len(corpus)} documents into {out}", quiet)
-    try:
+    with _kept_on_interrupt("the documents encoded", quiet):
         index = build_index(model, corpus, out, model_name=model_name, space=space, m=m,
                             ef_construction=ef_construction, ef=ef, batch_size=batch_size, chunk_size=chunk_size,
                             lexical=settings, shard=part, progress=progress)
-    except KeyboardInterrupt:
-        _say("the documents encoded so far are kept: run the same command again to resume", quiet)
-        raise
     _report(as_json, quiet, {"command": "index", "output": str(out), "documents": len(index), "dim": index.dim,
                              "space": index.space, "model": (index.model or {}).get("name"),
                              "shard": f"{part[0]}/{part[1]}" if part else None, "lexical": settings is not None,
                              "seconds": _seconds(start)},
             f"index written to {out}: {len(index)} documents, dim {index.dim}, space {index.space}")
+
+
+@contextlib.contextmanager
+def _kept_on_interrupt(kept: str, quiet: bool) -> Iterator[None]:
+    """On Ctrl-C, say that the work done so far (``kept``) waits in the work folder for a rerun."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        _say(f"{kept} so far are kept: run the same command again to resume", quiet)
+        raise
+
+
+def _collection_report(as_json, quiet, out, collection, shards, settings, start) -> None:
+    _report(as_json, quiet, {"command": "index", "output": str(out), "documents": len(collection),
+                             "dim": collection.dim, "space": collection.space,
+                             "model": (collection.model or {}).get("name"), "shard": None, "shards": shards,
+                             "lexical": settings is not None, "seconds": _seconds(start)},
+            f"collection written to {out}: {len(collection)} documents in {shards} shards, dim "
+            f"{collection.dim}, space {collection.space}")
 
 
 @click.command("index-lexical")
@@ -105,6 +158,7 @@ def index_lexical(index_dir, stemmer, stopwords, as_json, quiet) -> None:
     _setup(quiet)
     start = time.perf_counter()
     settings = LexicalSettings.named(stopwords, stemmer)
+    refuse_collection(index_dir, "index-lexical")
     index = Index.load(index_dir)
     index.enable_lexical(settings)
     index.save(index_dir)
@@ -131,6 +185,7 @@ def add(index_dir, corpus_path, model_name, batch_size, as_json, quiet) -> None:
 
     progress = _setup(quiet)
     start = time.perf_counter()
+    refuse_collection(index_dir, "add")
     index = Index.load(index_dir)
     corpus = load_corpus(corpus_path)
     model = _load_index_model(index, model_name)
@@ -158,6 +213,7 @@ def delete(index_dir, ids_arg, as_json, quiet) -> None:
     ids, from_file = _read_ids(ids_arg)
     if not ids:
         raise InputError(f"no ids to delete in '{ids_arg}'")
+    refuse_collection(index_dir, "delete")
     index = Index.load(index_dir)
     missing = index.delete(ids)  # an id not in the index changes nothing
     if len(missing) == len(set(ids)):  # nothing deleted: the index is left as it was, not saved again
@@ -185,6 +241,7 @@ def compact(index_dir, as_json, quiet) -> None:
 
     _setup(quiet)
     start = time.perf_counter()
+    refuse_collection(index_dir, "compact")
     index = Index.load(index_dir)
     before = index.element_count
     index.compact().save(index_dir)

@@ -177,6 +177,25 @@ def _load_index_model(index, model_name):
     return load_index_model(index, model_name, **_encoder_settings())
 
 
+def ray_options(function):
+    """--ray [ADDRESS] and --encoders K: encode (and build) through Ray Data (:mod:`textmetric.distributed`)."""
+    from ..distributed.build import DEFAULT_ENCODERS
+    from ..distributed.cluster import LOCAL_CLUSTER
+
+    function = click.option("--encoders", type=click.IntRange(min=1), default=DEFAULT_ENCODERS, show_default=True,
+                            help="Encoder actors (with --ray): one model load each.")(function)
+    return click.option("--ray", "ray_address", is_flag=False, flag_value=LOCAL_CLUSTER, default=None,
+                        metavar="[ADDRESS]",
+                        help="Encode on Ray (Ray Data, --encoders actors): the cluster at ADDRESS (host:port, "
+                             "ray://host:port or auto), or without one a local cluster started for the run."
+                        )(function)
+
+
+def _ray_encoder_settings() -> dict:
+    """The encoding options for Ray's encoder actors: each runs one model, so no --workers."""
+    return {name: value for name, value in _encoder_settings().items() if name != "workers"}
+
+
 batch_option = click.option("--batch-size", default=DEFAULT_BATCH_SIZE, show_default=True,
                             type=click.IntRange(min=1), help="Texts per encoding batch.")
 

@@ -16,7 +16,7 @@ from ..training.mining import (DEFAULT_MAX_RANK, DEFAULT_NEGATIVES, DEFAULT_RELA
                                mine_hard_negatives, write_triplets)
 from .options import (_load_index_model, _load_model, _old_spelling, _prompts, batch_option, encoder_options,
                       finite, json_option, model_option, output_file, prompt_options, quiet_option,
-                      seq_length_type)
+                      ray_options, seq_length_type)
 from .output import _report, _say, _seconds, _setup
 
 _TRAIN = TrainConfig()  # the library's defaults, shown as the options' defaults
@@ -165,17 +165,31 @@ def train(data_dir, split, examples_path, output, model_name, loss, margin, dist
               help="Drop a hit whose cosine similarity to the query exceeds (1 - margin) x its least similar "
                    "relevant document's, as a likely false negative (0: keep all).")
 @batch_option
+@ray_options
 @json_option("command, output, triplets, queries, seconds")
 @quiet_option
 def mine(data_dir, split, output, model_name, index_dir, negatives, skip_top, max_rank, relative_margin, batch_size,
-         as_json, quiet) -> None:
+         ray_address, encoders, as_json, quiet) -> None:
     """Write (anchor, positive, negative) triplets whose negatives are the model's top-ranked non-relevant docs."""
     from ..data import load_beir
 
     progress = _setup(quiet)
     start = time.perf_counter()
+    if ray_address is not None and index_dir:
+        raise click.UsageError("--ray encodes the corpus: it takes --data, not --index")
+    if ray_address is not None:
+        from ..distributed.cluster import check_address
+
+        check_address(ray_address)
     data = load_beir(data_dir, split)
-    if index_dir:
+    if ray_address is not None:
+        from ..distributed.build import exact_index_on_ray
+
+        model = _load_model(model_name)
+        _say(f"encoding {len(data.corpus)} documents on Ray", quiet)
+        index = exact_index_on_ray(model, data_dir, model=model_name, address=ray_address, encoders=encoders,
+                                   batch_size=batch_size)
+    elif index_dir:
         from ..index import Index
 
         index = Index.load(index_dir)

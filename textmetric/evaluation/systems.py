@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
     from ..encoding import Encoder
+    from ..index import ExactIndex
     from ..index.filters import FilterSpec
     from ..index.protocols import SearchIndex
     from .compare import Comparison
@@ -135,16 +136,18 @@ def model_labels(*models: str | os.PathLike | None) -> list[str]:
 def exact_search(model: "Encoder | SentenceTransformer", data: RetrievalData, *, name: str | None = None,
                  model_path: str | os.PathLike | None = None, k: int = EVALUATION_TOP_K,
                  batch_size: int = DEFAULT_BATCH_SIZE, progress: bool = False,
-                 filter: "FilterSpec" = None) -> SystemRun:
+                 filter: "FilterSpec" = None, index: "ExactIndex | None" = None) -> SystemRun:
     """The system of ``model`` searching ``data``'s corpus exactly (no index on disk) for its queries, among the
     documents passing ``filter`` when given (checked against the corpus's fields before any encoding).
 
-    ``name`` defaults to the model's label (:func:`model_labels`) of ``model_path``.
+    ``name`` defaults to the model's label (:func:`model_labels`) of ``model_path``. ``index``: the corpus
+    already encoded by ``model`` (on Ray, say: :func:`textmetric.distributed.build.exact_index_on_ray`).
     """
     from ..index import ExactIndex
 
     filter = check_corpus_filter(filter, data)
-    index = ExactIndex.build(model, data.corpus, batch_size=batch_size, progress=progress)
+    if index is None:
+        index = ExactIndex.build(model, data.corpus, batch_size=batch_size, progress=progress)
     run = Retriever(model, index, batch_size=batch_size, progress=progress).search(data.queries, k=k, filter=filter)
     return SystemRun(name or model_labels(model_path)[0], run, model, index, model_path)
 

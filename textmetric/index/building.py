@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
 __all__ = ["build_index", "add_documents", "load_index_model", "check_model", "work_folder", "encode_chunks",
-           "hnsw_recall"]
+           "corpus_key", "open_work_folder", "hnsw_recall"]
 
 DEFAULT_CHUNK = 512
 
@@ -43,25 +43,17 @@ def work_folder(output: str | os.PathLike) -> Path:
     return atomic.work_folder(output, "build")
 
 
-def _corpus_key(texts: Sequence[str], ids: Sequence[str]) -> str:
+def corpus_key(texts: Sequence[str], ids: Sequence[str]) -> str:
+    """A hash of the ids and texts, in order: what a build's kept work is valid for."""
     digest = hashlib.sha256()
     for doc_id, text in zip(ids, texts):
         digest.update(doc_id.encode("utf-8") + b"\0" + text.encode("utf-8") + b"\0")
     return digest.hexdigest()
 
 
-def encode_chunks(model: "Encoder | SentenceTransformer", ids: Sequence[str], texts: Sequence[str], workdir: Path, *,
-                  model_sha: str, batch_size: int = 32, chunk_size: int = DEFAULT_CHUNK,
-                  progress: bool = False) -> np.ndarray:
-    """Encode ``texts`` chunk by chunk, keeping each finished chunk in ``workdir`` and reusing those already there."""
-    from tqdm.auto import tqdm
-
-    model = Encoder.of(model)
-    state = {"model_sha256": model_sha, "corpus_sha256": _corpus_key(texts, ids), "chunk_size": chunk_size,
-             "count": len(texts), "backend": model.backend, "max_seq_length": model.max_seq_length,
-             "prompt": model.prompts["document"]}
-    lengths = model.token_lengths(texts, role="document")
-    model.warn_truncated(texts, lengths)  # once for the corpus, not once per chunk
+def open_work_folder(workdir: Path, state: dict) -> Path:
+    """A build's work folder, kept if a build of the same ``state`` (model, corpus, settings) left it, else
+    emptied first: work done for another model or corpus is never reused."""
     state_path = workdir / "state.json"
     if workdir.exists():
         try:
@@ -72,6 +64,22 @@ def encode_chunks(model: "Encoder | SentenceTransformer", ids: Sequence[str], te
             shutil.rmtree(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     state_path.write_text(json.dumps(state), encoding="utf-8")
+    return workdir
+
+
+def encode_chunks(model: "Encoder | SentenceTransformer", ids: Sequence[str], texts: Sequence[str], workdir: Path, *,
+                  model_sha: str, batch_size: int = 32, chunk_size: int = DEFAULT_CHUNK,
+                  progress: bool = False) -> np.ndarray:
+    """Encode ``texts`` chunk by chunk, keeping each finished chunk in ``workdir`` and reusing those already there."""
+    from tqdm.auto import tqdm
+
+    model = Encoder.of(model)
+    state = {"model_sha256": model_sha, "corpus_sha256": corpus_key(texts, ids), "chunk_size": chunk_size,
+             "count": len(texts), "backend": model.backend, "max_seq_length": model.max_seq_length,
+             "prompt": model.prompts["document"]}
+    lengths = model.token_lengths(texts, role="document")
+    model.warn_truncated(texts, lengths)  # once for the corpus, not once per chunk
+    open_work_folder(workdir, state)
 
     starts = range(0, len(texts), chunk_size)
     chunks: list[np.ndarray] = []

@@ -46,12 +46,14 @@ from .vectors import HNSW_SEED, SPACES
 __all__ = ["Manifest", "read_manifest", "parse_manifest", "manifest_checksum", "generation_of", "PinnedFolder",
            "read_generation", "folder_generation",
            "write_lock", "index_target", "check_replaceable", "write_manifest", "index_exists", "file_digest",
-           "FORMAT", "FORMAT_VERSION", "READS_VERSIONS", "MANIFEST", "GRAPH", "DOCS", "LEXICAL", "INDEX_ENTRIES"]
+           "FORMAT", "FORMAT_VERSION", "READS_VERSIONS", "MANIFEST", "GRAPH", "DOCS", "LEXICAL", "INDEX_ENTRIES",
+           "COLLECTION"]
 
 FORMAT = "textmetric-index"
 FORMAT_VERSION = 2
 READS_VERSIONS = (1, 2)
 MANIFEST, GRAPH, DOCS, LEXICAL = "manifest.json", "hnsw.bin", "docs.sqlite", "lexical"
+COLLECTION = "collection.json"  # marks a folder of shards (see collection.py)
 INDEX_ENTRIES = (MANIFEST, GRAPH, DOCS, LEXICAL)  # what an index folder holds; anything else is the user's
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _READ_ATTEMPTS = 50  # generations a reader may see swapped away under it before it gives up
@@ -412,7 +414,8 @@ def check_replaceable(path: Path) -> None:
     current folder, a path under a file): checked before the work of a build, and again when it saves."""
     if path.exists() and not path.is_dir():
         raise InputError("exists and is not a folder: refusing to replace it", path)
-    if path.is_dir() and not (path / MANIFEST).exists() and any(path.iterdir()):
+    if (path.is_dir() and not (path / MANIFEST).exists() and not (path / COLLECTION).exists()
+            and any(path.iterdir())):
         raise InputError("exists and is not a textmetric index: refusing to replace it", path)
     check_output_folder(path)
 

@@ -22,9 +22,9 @@ from ..errors import InputError
 from .filters import Filter, FilterSpec, checked_filter
 from ..search.ranking import Hits, sorted_rows
 from .docstore import DocStore, check_fields
-from .folder import (DOCS, GRAPH, INDEX_ENTRIES, LEXICAL, MANIFEST, Manifest, PinnedFolder, check_replaceable,
-                     folder_generation, index_target, read_generation, write_lock, write_manifest)
-from .lexical import LexicalIndex, LexicalSettings, LexicalSide
+from .folder import (COLLECTION, DOCS, GRAPH, INDEX_ENTRIES, LEXICAL, MANIFEST, Manifest, PinnedFolder,
+                     check_replaceable, folder_generation, index_target, read_generation, write_lock, write_manifest)
+from .lexical import BM25Statistics, LexicalIndex, LexicalSettings, LexicalSide
 from .locking import ANY_MODE, DEFAULT_LOCK_TIMEOUT, ReadWriteLock
 from .vectors import (DEFAULT_EF, DEFAULT_EF_CONSTRUCTION, DEFAULT_M, MAX_EF, ExactVectors, HnswVectors,
                       check_hnsw_setting, check_space, space_of)
@@ -138,10 +138,12 @@ class _Composite:
         """The BM25 side's tokenisation and parameters, or None when the index has no lexical side."""
         return None if self.lexical is None else self.lexical.settings
 
-    def enable_lexical(self, settings: LexicalSettings | None = None) -> None:
-        """Give the index a BM25 side over its live documents (or rebuild it with new ``settings``)."""
+    def enable_lexical(self, settings: LexicalSettings | None = None, *,
+                       statistics: BM25Statistics | None = None) -> None:
+        """Give the index a BM25 side over its live documents (or rebuild it with new ``settings``); scored
+        with ``statistics`` when given, those of the whole collection this index is a shard of."""
         with self._lock.writing():
-            side = LexicalSide(settings or LexicalSettings(), self._texts)
+            side = LexicalSide(settings or LexicalSettings(), self._texts, statistics=statistics)
             side.current()  # build now: a bad setting (no stemmer) fails here, not at search time
             self.lexical = side
 
@@ -274,6 +276,11 @@ class Index(_Composite):
                         model=self.model, shard=self.shard, lexical=self.lexical_settings)
 
     @property
+    def path(self) -> Path | None:
+        """The folder this index was loaded from or last saved to (as the caller named it), or None."""
+        return self._path
+
+    @property
     def generation(self) -> str | None:
         """The generation of the folder this index was loaded from or last saved to (a hash of its
         manifest), or None for an index never on disk."""
@@ -320,8 +327,14 @@ class Index(_Composite):
         """Read an index folder, checking that manifest, graph and documents agree.
 
         Reads one whole generation even while writers swap new ones in (see :func:`read_generation`).
+        A collection folder (shards and ``collection.json``) comes back as the
+        :class:`~textmetric.index.shards.ShardedIndex` of its shards (see :mod:`textmetric.index.collection`).
         """
         path = Path(path)
+        if (path / COLLECTION).is_file():
+            from .collection import load_collection
+
+            return load_collection(path)  # type: ignore[return-value]
         index = read_generation(path, cls._read)
         index._path = path
         return index

@@ -19,7 +19,8 @@ import json
 import os
 import re
 import threading
-from dataclasses import asdict, dataclass
+from collections import Counter
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -28,7 +29,7 @@ import numpy as np
 from ..errors import InputError
 from ..search.ranking import Hits, id_ranks, top_hits
 
-__all__ = ["LexicalSettings", "LexicalIndex", "LexicalSide", "ENGLISH_STOPWORDS", "STEMMERS"]
+__all__ = ["LexicalSettings", "LexicalIndex", "LexicalSide", "BM25Statistics", "ENGLISH_STOPWORDS", "STEMMERS"]
 
 TOKEN_PATTERN = r"(?u)\b\w\w+\b"  # bm25s's and scikit-learn's default: words of two or more characters
 # Lucene's classic English stop set (EnglishAnalyzer; bm25s's STOPWORDS_EN): short, so meaning-bearing words stay.
@@ -109,6 +110,79 @@ class Tokenizer:
         return self._stem(words) if self._stem is not None and words else words
 
 
+@dataclass
+class BM25Statistics:
+    """The corpus statistics BM25 scores with: document count, total length in terms, each term's document
+    frequency. Those of a whole collection let each shard score exactly as one index of it would."""
+
+    documents: int = 0
+    terms: int = 0  # the summed lengths; the average length is terms / documents
+    df: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, token_lists: Sequence[Sequence[str]]) -> "BM25Statistics":
+        """The statistics of documents already tokenised."""
+        df: Counter = Counter()
+        for tokens in token_lists:
+            df.update(set(tokens))
+        return cls(len(token_lists), sum(len(t) for t in token_lists), dict(df))
+
+    @classmethod
+    def merged(cls, parts: Sequence["BM25Statistics"]) -> "BM25Statistics":
+        """The statistics of the union of disjoint sets of documents."""
+        df: Counter = Counter()
+        for part in parts:
+            df.update(part.df)
+        return cls(sum(p.documents for p in parts), sum(p.terms for p in parts), dict(sorted(df.items())))
+
+    def to_dict(self) -> dict:
+        return {"documents": self.documents, "terms": self.terms, "df": self.df}
+
+    @classmethod
+    def from_dict(cls, record: object, source: str | os.PathLike | None = None) -> "BM25Statistics":
+        """Statistics back from their JSON record; a clear error for a malformed one."""
+        if not (isinstance(record, dict) and all(isinstance(record.get(k), int) and record[k] >= 0
+                                                 for k in ("documents", "terms"))
+                and isinstance(record.get("df"), dict)
+                and all(isinstance(v, int) and v > 0 for v in record["df"].values())):
+            raise InputError("malformed BM25 statistics (documents, terms, df)", source)
+        return cls(record["documents"], record["terms"], record["df"])
+
+
+def _scores_with(bm25, token_lists: Sequence[Sequence[str]], stats: BM25Statistics) -> None:
+    """Fill ``bm25`` (a bm25s.BM25) with the score matrix of ``token_lists`` under collection statistics
+    ``stats`` instead of their own: the vocabulary and arithmetic of ``bm25s.BM25.index`` (Lucene BM25,
+    idf = ln(1 + (N - df + 0.5) / (df + 0.5)), tf part tf / (tf + k1 (1 - b + b dl / avgdl))), only N, df and
+    avgdl taken from the collection, so the scores are bit for bit those of one index of the collection."""
+    from bm25s import get_unique_tokens
+    from bm25s.scoring import _build_idf_array, _build_scores_and_indices_for_matrix, _score_idf_lucene
+
+    unique = get_unique_tokens(token_lists, show_progress=False)
+    vocab = {token: i for i, token in enumerate(unique)}
+    missing = [t for t in unique if t not in stats.df]
+    if missing:
+        raise ValueError(f"term '{missing[0]}' is not in the collection statistics")
+    token_ids = [[vocab[t] for t in tokens] for tokens in token_lists]
+    local_df = {vocab[t]: 0 for t in unique}
+    for ids in token_ids:
+        for i in set(ids):
+            local_df[i] += 1
+    idf = _build_idf_array({vocab[t]: stats.df[t] for t in unique}, stats.documents, _score_idf_lucene,
+                           dtype=bm25.dtype)
+    avgdl = np.float64(stats.terms) / stats.documents  # as bm25s: the mean of the lengths, a float64
+    scores, rows, cols = _build_scores_and_indices_for_matrix(
+        token_ids, idf, avgdl, local_df, bm25.k1, bm25.b, bm25.delta, None, method=bm25.method,
+        dtype=bm25.dtype, int_dtype=bm25.int_dtype, show_progress=False)
+    data, indices, indptr = bm25._np_csc(data=scores, rows=rows, cols=cols, shape=(len(token_ids), len(vocab)))
+    bm25.scores = {"data": data.astype(bm25.dtype), "indices": indices, "indptr": indptr,
+                   "num_docs": len(token_ids)}
+    if "" not in vocab:  # as bm25s.BM25.index adds it for a corpus of strings
+        vocab[""] = max(vocab.values(), default=-1) + 1
+    bm25.vocab_dict = vocab
+    bm25.nonoccurrence_array = None  # Lucene BM25 has none (BM25L and BM25+ do)
+    bm25.unique_token_ids_set = set(vocab.values())
+
+
 class LexicalIndex:
     """BM25 (bm25s, Lucene variant) over a fixed set of documents; rebuilt, never edited."""
 
@@ -123,9 +197,12 @@ class LexicalIndex:
         return len(self.ids)
 
     @classmethod
-    def build(cls, ids: Sequence[str], texts: Sequence[str],
-              settings: LexicalSettings | None = None) -> "LexicalIndex":
-        """Tokenise ``texts`` and build the BM25 score matrix; ``ids[i]`` names ``texts[i]``."""
+    def build(cls, ids: Sequence[str], texts: Sequence[str], settings: LexicalSettings | None = None, *,
+              statistics: BM25Statistics | None = None) -> "LexicalIndex":
+        """Tokenise ``texts`` and build the BM25 score matrix; ``ids[i]`` names ``texts[i]``.
+
+        ``statistics``: those of a whole collection these texts are part of (a shard), to score with
+        instead of the texts' own (see :class:`BM25Statistics`)."""
         import bm25s
 
         if len(ids) != len(texts):
@@ -135,7 +212,11 @@ class LexicalIndex:
         if index.ids:
             s = index.settings
             index._bm25 = bm25s.BM25(k1=s.k1, b=s.b, method="lucene")
-            index._bm25.index([index.tokenize(t) for t in texts], show_progress=False)
+            tokens = [index.tokenize(t) for t in texts]
+            if statistics is None:
+                index._bm25.index(tokens, show_progress=False)
+            else:
+                _scores_with(index._bm25, tokens, statistics)
         index._id_rank = id_ranks(index.ids)
         return index
 
@@ -207,8 +288,9 @@ class LexicalSide:
     (``documents`` gives the live ids and texts) when it is next needed after a change."""
 
     def __init__(self, settings: LexicalSettings, documents: Callable[[], tuple[list[str], list[str]]],
-                 built: LexicalIndex | None = None) -> None:
+                 built: LexicalIndex | None = None, *, statistics: BM25Statistics | None = None) -> None:
         self.settings = settings
+        self.statistics = statistics  # a collection's, to score with (see LexicalIndex.build); None: their own
         self._documents = documents
         self._index = built  # None while stale
         self._building = threading.Lock()
@@ -222,7 +304,7 @@ class LexicalSide:
         with self._building:
             if self._index is None:
                 ids, texts = self._documents()
-                self._index = LexicalIndex.build(ids, texts, self.settings)
+                self._index = LexicalIndex.build(ids, texts, self.settings, statistics=self.statistics)
             return self._index
 
     def search(self, query_texts: Sequence[str], k: int, rows: np.ndarray | None = None) -> list[Hits]:

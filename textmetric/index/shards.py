@@ -2,8 +2,12 @@
 
 Each shard is an ordinary index (``textmetric index --shard i/N``), built wherever there is
 room — one per machine for a corpus too large for one. A :class:`ShardedIndex` searches
-every shard for the top ``k`` and merges the lists by score: the exact top ``k`` of the
-union, since every document of the global top ``k`` is in its own shard's top ``k``.
+every shard for the top ``k`` and merges the lists by score (:func:`merge_shard_hits`, the one
+merge, which a fan-out over machines uses too): the exact top ``k`` of the union, since every
+document of the global top ``k`` is in its own shard's top ``k``. BM25 scores compare across
+shards only when every shard scores with the statistics of the whole corpus, as the shards
+of a collection do (:mod:`textmetric.index.collection`); separate shard indexes are searched
+densely only.
 """
 
 from __future__ import annotations
@@ -20,11 +24,15 @@ from ..errors import InputError
 from .filters import Filter, FilterSpec, checked_filter
 from ..search.ranking import Hits, merge_top_k
 from .index import Index
+from .lexical import LexicalSettings
 
-__all__ = ["shard_of", "parse_shard", "select_shard", "ShardedIndex", "load_indexes"]
+__all__ = ["shard_of", "SHARD_HASH", "parse_shard", "select_shard", "merge_shard_hits", "ShardedIndex",
+           "load_indexes"]
 
+SHARD_HASH = "sha256-first-8-bytes-big-endian-mod-n"  # how shard_of splits: recorded by a collection
 # BM25 statistics (document frequencies) are per shard, so scores of two shards do not compare: dense only.
-_PER_SHARD = "lexical and hybrid search need one index: BM25 statistics are per shard"
+_PER_SHARD = ("lexical and hybrid search need one index or a collection (`textmetric index --shards N`): BM25 "
+              "statistics are per shard when shards are built separately")
 
 
 def shard_of(doc_id: str, count: int) -> int:
@@ -49,10 +57,21 @@ def select_shard(corpus: Corpus, shard: tuple[int, int]) -> Corpus:
     return {doc_id: doc for doc_id, doc in corpus.items() if shard_of(doc_id, n) == i}
 
 
-class ShardedIndex:
-    """Several indexes of one model, searched as one: each shard's top k, merged by score."""
+def merge_shard_hits(per_shard: Sequence[Sequence[Hits]], k: int) -> list[Hits]:
+    """Each query's top ``k`` over all shards, from each shard's own top ``k`` per query (``per_shard[s][q]``),
+    dense or lexical alike; a document in two shards counts once."""
+    return [merge_top_k(lists, k) for lists in zip(*per_shard)]
 
-    def __init__(self, shards: Sequence[Index], names: Sequence[str] | None = None) -> None:
+
+class ShardedIndex:
+    """Several indexes of one model, searched as one: each shard's top k, merged by score.
+
+    ``lexical_refusal``: why lexical and hybrid search are refused, or None where the shards' BM25
+    scores compare (a collection's, scored with the statistics of the whole corpus).
+    """
+
+    def __init__(self, shards: Sequence[Index], names: Sequence[str] | None = None, *,
+                 lexical_refusal: str | None = _PER_SHARD) -> None:
         if not shards:
             raise InputError("no index to search")
         names = list(names) if names is not None else [f"index {i}" for i in range(len(shards))]
@@ -73,6 +92,7 @@ class ShardedIndex:
                 raise InputError(f"the shards do not fit together: {', '.join(f'{i}/{n}' for i, n in recorded)}")
         self.shards = list(shards)
         self.dim, self.space, self.model = first.dim, first.space, first.model
+        self.lexical_refusal = lexical_refusal
 
     @property
     def ef(self) -> int:
@@ -130,29 +150,35 @@ class ShardedIndex:
         """Top ``k`` per query over all shards, in trec_eval order (score descending, ties by id descending);
         each shard filtered by ``filter`` (checked once, against the fields of every shard) before the merge."""
         spec = self.check_filter(filter)
-        per_shard = [s.search(query_embeddings, k, ef, filter=spec) for s in self.shards]
-        return [merge_top_k(lists, k) for lists in zip(*per_shard)]  # a document in two shards counts once
+        return merge_shard_hits([s.search(query_embeddings, k, ef, filter=spec) for s in self.shards], k)
 
     def changed(self) -> bool:
         """Whether any shard's folder holds a newer generation than the one loaded (see :meth:`Index.changed`)."""
         return any(shard.changed() for shard in self.shards)
 
     @property
-    def lexical_settings(self) -> None:
-        """Always None: shards searched together have no lexical side."""
-        return None
+    def lexical_settings(self) -> LexicalSettings | None:
+        """The shards' BM25 settings where their scores compare (a collection's), else None."""
+        return None if self.lexical_refusal is not None else self.shards[0].lexical_settings
 
     def check_lexical(self, mode: str) -> None:
-        """Refuse lexical and hybrid modes (``mode``): BM25 statistics are per shard."""
-        raise InputError(_PER_SHARD)
+        """Refuse lexical and hybrid modes (``mode``) unless the shards' BM25 scores compare."""
+        if self.lexical_refusal is not None:
+            raise InputError(f"mode '{mode}': {self.lexical_refusal}")
 
     def search_lexical(self, query_texts: Sequence[str], k: int, *, filter: FilterSpec = None) -> list[Hits]:
-        """Refused: BM25 statistics are per shard."""
-        raise InputError(_PER_SHARD)
+        """Top ``k`` per query by BM25 over all shards (each filtered by ``filter``), merged as dense hits are."""
+        self.check_lexical("lexical")
+        spec = self.check_filter(filter)
+        return merge_shard_hits([s.search_lexical(query_texts, k, filter=spec) for s in self.shards], k)
 
 
 def load_indexes(paths: Sequence[str | os.PathLike]) -> "Index | ShardedIndex":
-    """One index folder as an :class:`Index`, several as a :class:`ShardedIndex`."""
+    """One index folder as an :class:`Index`, a collection folder or several index folders as a
+    :class:`ShardedIndex`."""
     if len(paths) == 1:
         return Index.load(paths[0])
-    return ShardedIndex([Index.load(p) for p in paths], [str(p) for p in paths])
+    loaded = [Index.load(p) for p in paths]
+    if any(isinstance(index, ShardedIndex) for index in loaded):
+        raise InputError("a collection folder is searched alone: pass it as the only --index")
+    return ShardedIndex(loaded, [str(p) for p in paths])

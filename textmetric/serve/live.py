@@ -28,7 +28,8 @@ from ..errors import InputError, Range, warn
 from ..index import Index, write_lock
 from ..index.locking import LOCK_TIMEOUT_RANGE
 from ..index.building import add_documents, check_model
-from ..index.shards import ShardedIndex
+from ..index.collection import is_collection
+from ..index.shards import ShardedIndex, load_indexes
 
 __all__ = ["LiveIndex", "Snapshot", "DEFAULT_POLL", "POLL_RANGE", "DEFAULT_LOCK_TIMEOUT"]
 
@@ -42,7 +43,7 @@ class Snapshot:
     """One loaded state of the index folders: what a request searches from start to end."""
 
     index: Index | ShardedIndex
-    parts: tuple[Index, ...]  # one per folder (the index itself when there is one)
+    parts: tuple[Index, ...]  # one per index folder (the index itself when there is one; a collection's shards)
     state: int  # 0 for the state loaded at start, +1 for each one swapped in since
     loaded_at: float  # time.time() of the load
 
@@ -81,12 +82,13 @@ class LiveIndex:
 
     @property
     def writable(self) -> bool:
-        """Whether documents can be added and deleted here: one index, not several shards searched together."""
-        return len(self.paths) == 1
+        """Whether documents can be added and deleted here: one index, not several shards searched together
+        (nor a collection of them)."""
+        return len(self.paths) == 1 and not is_collection(self.paths[0])
 
     def _load(self) -> tuple[Index | ShardedIndex, tuple[Index, ...]]:
-        parts = tuple(Index.load(p) for p in self.paths)
-        return (parts[0] if len(parts) == 1 else ShardedIndex(parts, [str(p) for p in self.paths])), parts
+        index = load_indexes(self.paths)  # a collection folder: its shards, searched together
+        return index, tuple(index.shards) if isinstance(index, ShardedIndex) else (index,)
 
     def _publish(self, index: Index | ShardedIndex, parts: tuple[Index, ...]) -> Snapshot:
         self.current = Snapshot(index, parts, self.current.state + 1, time.time())

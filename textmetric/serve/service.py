@@ -137,8 +137,7 @@ class Service:
         record = {
             "version": version(),
             "documents": len(index),
-            "indexes": [index_entry(path.name, len(shard), shard.shard)
-                        for path, shard in zip(self.live.paths, snapshot.parts)],
+            "indexes": [index_entry(shard.path.name, len(shard), shard.shard) for shard in snapshot.parts],
             "model": {"name": model.get("given_name") or model.get("name"), "backend": self.encoder.backend,
                       "dim": index.dim, "max_seq_length": self.encoder.max_seq_length,
                       "prompts": self.encoder.prompts},
