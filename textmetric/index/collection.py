@@ -198,6 +198,25 @@ def read_statistics(path: str | os.PathLike, record: CollectionRecord) -> BM25St
     return statistics
 
 
+def collection_refusal(path: str | os.PathLike, record: CollectionRecord, changed: Sequence[str]) -> str | None:
+    """Why lexical and hybrid search over the collection at ``path`` are refused (no BM25 side; shards ``changed``
+    since the build), or None."""
+    if record.lexical is None:
+        return (f"the collection {path} has no lexical side: build it with `textmetric index --shards "
+                f"{record.count} --lexical`")
+    if changed:
+        return (f"{changed[0]} of the collection {path} changed since it was built (documents added or deleted), "
+                f"so the corpus's BM25 statistics no longer hold: rebuild the collection for lexical and hybrid "
+                f"search (dense search is unaffected)")
+    return None
+
+
+def collection_writes_refused(path: str | os.PathLike) -> str:
+    """Why a service of the collection at ``path`` takes no writes."""
+    return (f"{path} is a collection: write into one of its shard folders (textmetric add --index "
+            f"{Path(path) / 'shard-0'} ...); lexical search over the collection then waits for a rebuild")
+
+
 def load_collection(path: str | os.PathLike) -> ShardedIndex:
     """The shards of a collection folder searched as one; a one-line error naming the folder when a shard is
     missing, corrupt, of another shard or model, or when they do not add up to the recorded collection."""
@@ -220,15 +239,8 @@ def load_collection(path: str | os.PathLike) -> ShardedIndex:
             changed.append(name)
         shards.append(shard)
         names.append(str(folder))
-    refusal = None
-    if record.lexical is None:
-        refusal = (f"the collection {path} has no lexical side: build it with `textmetric index --shards "
-                   f"{record.count} --lexical`")
-    elif changed:
-        refusal = (f"{changed[0]} of the collection {path} changed since it was built (documents added or deleted), "
-                   f"so the corpus's BM25 statistics no longer hold: rebuild the collection for lexical and hybrid "
-                   f"search (dense search is unaffected)")
-    elif any(s.lexical_settings != record.lexical for s in shards):
+    refusal = collection_refusal(path, record, changed)
+    if refusal is None and any(s.lexical_settings != record.lexical for s in shards):
         raise InputError("a shard's BM25 settings differ from the collection's", path)
     return ShardedIndex(shards, names, lexical_refusal=refusal)
 

@@ -26,12 +26,12 @@ from ..search.ranking import Hits, merge_top_k
 from .index import Index
 from .lexical import LexicalSettings
 
-__all__ = ["shard_of", "SHARD_HASH", "parse_shard", "select_shard", "merge_shard_hits", "ShardedIndex",
+__all__ = ["shard_of", "SHARD_HASH", "PER_SHARD", "parse_shard", "select_shard", "merge_shard_hits", "ShardedIndex",
            "load_indexes"]
 
 SHARD_HASH = "sha256-first-8-bytes-big-endian-mod-n"  # how shard_of splits: recorded by a collection
 # BM25 statistics (document frequencies) are per shard, so scores of two shards do not compare: dense only.
-_PER_SHARD = ("lexical and hybrid search need one index or a collection (`textmetric index --shards N`): BM25 "
+PER_SHARD = ("lexical and hybrid search need one index or a collection (`textmetric index --shards N`): BM25 "
               "statistics are per shard when shards are built separately")
 
 
@@ -71,7 +71,7 @@ class ShardedIndex:
     """
 
     def __init__(self, shards: Sequence[Index], names: Sequence[str] | None = None, *,
-                 lexical_refusal: str | None = _PER_SHARD) -> None:
+                 lexical_refusal: str | None = PER_SHARD) -> None:
         if not shards:
             raise InputError("no index to search")
         names = list(names) if names is not None else [f"index {i}" for i in range(len(shards))]

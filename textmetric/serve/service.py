@@ -17,6 +17,7 @@ from ..data import Corpus, load_corpus
 from ..encoding import Encoder
 from ..errors import InputError
 from ..index.building import check_model, load_index_model
+from ..index.collection import collection_writes_refused
 from ..search.fusion import FUSIONS
 from ..search.results import query_record
 from ..search.retriever import MODES, Retriever
@@ -107,8 +108,11 @@ class Service:
     @property
     def writes_refused(self) -> str | None:
         """Why writes cannot be made even with the key: several indexes searched together; or None."""
-        return None if self.live.writable else \
-            f"writes need one index: this service searches {len(self.live.paths)} together"
+        if self.live.writable:
+            return None
+        if len(self.live.paths) == 1:
+            return collection_writes_refused(self.live.paths[0])
+        return f"writes need one index: this service searches {len(self.live.paths)} together"
 
     def modes(self, snapshot: Snapshot | None = None) -> list[str]:
         """The modes the index can serve: dense always; lexical and hybrid with a BM25 side."""
