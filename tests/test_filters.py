@@ -277,7 +277,7 @@ def test_every_mode_returns_only_matching_documents(lexical_index, tiny_model, m
 def test_hybrid_fuses_the_two_filtered_sides(lexical_index, tiny_model):
     from textmetric.search.fusion import reciprocal_rank_fusion
 
-    retriever = Retriever(tiny_model, lexical_index, mode="hybrid", depth=3)
+    retriever = Retriever(tiny_model, lexical_index, mode="hybrid", fusion="rrf", depth=3)
     spec, embeddings = {"lang": "de"}, retriever.encode(["cats"])
     dense = lexical_index.search(embeddings, 3, filter=spec)[0]
     lexical = lexical_index.search_lexical(["cats"], 3, filter=spec)[0]

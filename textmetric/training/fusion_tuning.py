@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Mapping, Sequence
 
 from ..evaluation.metrics import evaluate
-from ..search.fusion import DEFAULT_RRF_K, reciprocal_rank_fusion, score_fusion
+from ..search.fusion import DEFAULT_ALPHA, DEFAULT_FUSION, DEFAULT_RRF_K, reciprocal_rank_fusion, score_fusion
 from ..search.ranking import Hits
 from ..search.tuned_fusion import TUNING_METRIC
 
@@ -27,7 +27,8 @@ def tune_fusion(dense: Sequence[Hits], lexical: Sequence[Hits], query_ids: Seque
     """The fusion best on these queries by nDCG@10: RRF with ``rrf_k``, or score fusion at an ``alpha`` of ``grid``.
 
     ``dense`` and ``lexical`` are each query's candidates from the two sides (same order as
-    ``query_ids``). Ties go to RRF (the default, which needs no tuning), then to the smaller alpha.
+    ``query_ids``). Ties go to the library's default fusion (score fusion at ``DEFAULT_ALPHA``), then to the
+    alpha nearest it, then to RRF: a tie is no evidence against the default.
     Returns the record :data:`FUSION_FILE` holds.
     """
     def score(fused: list[Hits]) -> float:
@@ -37,8 +38,15 @@ def tune_fusion(dense: Sequence[Hits], lexical: Sequence[Hits], query_ids: Seque
     pairs = list(zip(dense, lexical))
     rrf = score([reciprocal_rank_fusion([d, s], rrf_k) for d, s in pairs])
     by_alpha = {float(a): score([score_fusion(d, s, float(a)) for d, s in pairs]) for a in sorted(set(grid))}
-    best_alpha = max(by_alpha, key=lambda a: (by_alpha[a], -a))
-    chosen = ({"fusion": "rrf", "alpha": None, "rrf_k": rrf_k} if rrf >= by_alpha[best_alpha]
-              else {"fusion": "score", "alpha": best_alpha, "rrf_k": None})
-    return {**chosen, "metric": TUNING_METRIC, "dev_score": max(rrf, by_alpha[best_alpha]), "dev_rrf": rrf,
+    options = [({"fusion": "score", "alpha": a, "rrf_k": None}, value) for a, value in by_alpha.items()]
+    options.append(({"fusion": "rrf", "alpha": None, "rrf_k": rrf_k}, rrf))
+
+    def preferred(option: tuple[dict, float]) -> tuple:
+        setting, value = option
+        default = setting["fusion"] == DEFAULT_FUSION and setting["alpha"] in (None, DEFAULT_ALPHA)
+        nearness = -abs(setting["alpha"] - DEFAULT_ALPHA) if setting["fusion"] == "score" else float("-inf")
+        return value, default, nearness
+
+    chosen, best = max(options, key=preferred)
+    return {**chosen, "metric": TUNING_METRIC, "dev_score": best, "dev_rrf": rrf,
             "dev_by_alpha": {f"{a:g}": v for a, v in by_alpha.items()}, "dev_queries": len(query_ids)}
