@@ -98,7 +98,7 @@ def test_the_mode_and_k_are_the_api_s_and_the_keyboard_moves_through_the_results
     page.select_option("#mode", "hybrid")
     page.focus("#q")
     page.keyboard.press("Enter")
-    sync_api.expect(page.locator("#status")).to_contain_text("(rrf)")
+    sync_api.expect(page.locator("#status")).to_contain_text("(score-fusion)")
     page.keyboard.press("ArrowDown")
     assert page.evaluate("document.activeElement.dataset.docId") == shown(page)[0][0]
     page.keyboard.press("ArrowDown")
