@@ -113,6 +113,16 @@ def test_a_collection_of_another_model_is_not_overwritten_without_the_flag(cli, 
     assert Index.load(root / "three").model["weights_sha256"] == Index.load(root / "one").model["weights_sha256"]
 
 
+def test_a_plain_index_written_over_a_collection_replaces_it_whole(cli, built, tiny_model_path, tmp_path):
+    root, _ = built
+    shutil.copytree(root / "three", tmp_path / "c")
+    code, _, err = cli("index", "--corpus", root / "toy", "--output", tmp_path / "c", "--model", tiny_model_path,
+                       "--overwrite", "-q")
+    assert code == 0, err
+    assert isinstance(Index.load(tmp_path / "c"), Index)  # not the collection it replaced
+    assert sorted(p.name for p in (tmp_path / "c").iterdir()) == ["docs.sqlite", "hnsw.bin", "manifest.json"]
+
+
 # -- a damaged collection ---------------------------------------------------------------------
 
 @pytest.fixture
@@ -150,6 +160,14 @@ def test_a_shard_swapped_for_another_shard_is_refused(copy):
     shutil.copytree(copy / "shard-2", copy / "shard-1")
     with pytest.raises(InputError, match="shard-1 holds shard 2/3, not shard 1/3"):
         load_collection(copy)
+
+
+def test_a_collection_in_place_of_a_shard_is_one_line_naming_it(cli, built, copy):
+    root, _ = built
+    shutil.rmtree(copy / "shard-1")
+    shutil.copytree(root / "three", copy / "shard-1")
+    code, _, err = cli("search", "apple", "--index", copy)
+    assert code == 2 and "shard-1 holds a collection, not shard 1/3" in err and err.count("\n") == 1
 
 
 def test_a_shard_of_another_model_is_refused(copy, tmp_path, toy_beir):

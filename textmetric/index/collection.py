@@ -29,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import time
 from dataclasses import dataclass
@@ -53,7 +54,7 @@ if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
 __all__ = ["COLLECTION_FORMAT", "COLLECTION_VERSION", "STATISTICS", "CollectionRecord", "HnswSettings",
-           "shard_name", "check_shard_count", "is_collection", "refuse_collection", "read_collection",
+           "shard_name", "check_shard_count", "is_collection", "collection_entries", "refuse_collection", "read_collection",
            "read_statistics", "load_collection",
            "statistics_of", "build_shard", "finished_shard", "finish_collection", "build_state", "open_collection_work",
            "build_collection"]
@@ -81,6 +82,16 @@ def check_shard_count(shards: int, documents: int | None = None) -> None:
 def is_collection(path: str | os.PathLike) -> bool:
     """Whether ``path`` is a collection folder (holds ``collection.json``)."""
     return (Path(path) / COLLECTION).is_file()
+
+
+def collection_entries(path: str | os.PathLike) -> frozenset[str]:
+    """The entries of the folder at ``path`` that are a collection's own (its record, statistics and shard
+    folders), which an index saved over it replaces rather than carries across; none if it is no collection."""
+    path = Path(path)
+    if not is_collection(path):
+        return frozenset()
+    shards = {p.name for p in path.glob("shard-*") if re.fullmatch(r"shard-\d+", p.name) and p.is_dir()}
+    return frozenset({COLLECTION, STATISTICS, *shards})
 
 
 def refuse_collection(path: str | os.PathLike, command: str) -> None:
@@ -208,6 +219,8 @@ def load_collection(path: str | os.PathLike) -> ShardedIndex:
         folder = path / name
         if not folder.is_dir():
             raise InputError(f"shard {i}/{record.count} ({name}) is missing: the collection is incomplete", path)
+        if is_collection(folder):  # Index.load would open it as a collection, not as one shard
+            raise InputError(f"{name} holds a collection, not shard {i}/{record.count}", path)
         shard = Index.load(folder)  # checks its own files against their checksums
         if shard.shard != (i, record.count):
             found = "no shard" if shard.shard is None else f"shard {shard.shard[0]}/{shard.shard[1]}"
