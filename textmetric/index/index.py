@@ -297,9 +297,8 @@ class Index(_Composite):
         Holds the folder's writer lock (waiting ``lock_timeout`` seconds at most; None waits as long as it
         takes). A symlinked folder is written where the link points. Files of the old folder that are not
         the index's own are carried across (a collection's own are replaced with it), and its permissions
-        kept. Saving over the folder this index was
-        loaded from is refused if another writer has saved it since: hold :func:`write_lock` from load to
-        save to change an index that other processes also change.
+        kept. Saving over the folder this index was loaded from is refused if another writer has saved it
+        since: hold :func:`write_lock` from load to save to change an index that other processes also change.
         """
         path = Path(path)
         with write_lock(path, lock_timeout) as target:
