@@ -264,3 +264,18 @@ def test_a_served_collection_answers_lexical_search_as_one_index_and_takes_no_wr
     assert answers["three"] == answers["one"]
     assert [i["shard"] for i in info["indexes"]] == ["0/3", "1/3", "2/3"] and info["modes"][1] == "lexical"
     assert write.status_code == 403 and info["writes"] is False
+
+
+def test_a_served_collection_says_writes_go_to_its_shard_folders(built, _tiny_model):
+    pytest.importorskip("fastapi")
+    pytest.importorskip("httpx")
+    from fastapi.testclient import TestClient
+
+    from textmetric.encoding import Encoder
+    from textmetric.serve.app import create_app
+
+    root, _ = built
+    with TestClient(create_app([root / "three"], model=Encoder.of(_tiny_model), api_key="k" * 20)) as client:
+        write = client.post("/documents", json=[{"_id": "n", "text": "x"}], headers={"X-API-Key": "k" * 20})
+    assert write.status_code == 403
+    assert "is a collection" in write.json()["error"] and "shard-0" in write.json()["error"]

@@ -54,7 +54,7 @@ if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
 __all__ = ["COLLECTION_FORMAT", "COLLECTION_VERSION", "STATISTICS", "CollectionRecord", "HnswSettings",
-           "shard_name", "check_shard_count", "is_collection", "collection_entries", "refuse_collection", "read_collection",
+           "shard_name", "check_shard_count", "is_collection", "collection_entries", "collection_writes", "refuse_collection", "lexical_refusal", "read_collection",
            "read_statistics", "load_collection",
            "statistics_of", "build_shard", "finished_shard", "finish_collection", "build_state", "open_collection_work",
            "build_collection"]
@@ -94,12 +94,16 @@ def collection_entries(path: str | os.PathLike) -> frozenset[str]:
     return frozenset({COLLECTION, STATISTICS, *shards})
 
 
+def collection_writes(path: str | os.PathLike, what: str) -> str:
+    """Why ``what`` (a command, or a service's writes) cannot write to the collection at ``path``, in one line."""
+    return (f"{path} is a collection: {what} one index, so give one of its shard folders (e.g. "
+            f"{Path(path) / 'shard-0'}); lexical search over the collection then waits for a rebuild")
+
+
 def refuse_collection(path: str | os.PathLike, command: str) -> None:
     """Refuse ``command`` (a write: add, delete, compact, index-lexical) on a whole collection folder."""
     if is_collection(path):
-        raise InputError(f"is a collection: `{command}` writes one index, so give one of its shard folders "
-                         f"(e.g. {Path(path) / 'shard-0'}); lexical search over the collection then waits for a "
-                         f"rebuild", path)
+        raise InputError(collection_writes(path, f"`{command}` writes"))
 
 
 @dataclass(frozen=True)
@@ -214,8 +218,8 @@ def load_collection(path: str | os.PathLike) -> ShardedIndex:
     missing, corrupt, of another shard or model, or when they do not add up to the recorded collection."""
     path = Path(path)
     record = read_collection(path)
-    shards, names, changed = [], [], []
-    for i, (name, generation, documents) in enumerate(record.parts):
+    shards, names = [], []
+    for i, (name, _, _) in enumerate(record.parts):
         folder = path / name
         if not folder.is_dir():
             raise InputError(f"shard {i}/{record.count} ({name}) is missing: the collection is incomplete", path)
@@ -229,21 +233,27 @@ def load_collection(path: str | os.PathLike) -> ShardedIndex:
         if (shard.model or {}).get("weights_sha256") != recorded or \
                 recorded_prompts(shard.model) != recorded_prompts(record.model):
             raise InputError(f"{name} was built with another model (weights or prompts) than the collection", path)
-        if shard.generation != generation:
-            changed.append(name)
         shards.append(shard)
         names.append(str(folder))
-    refusal = None
-    if record.lexical is None:
-        refusal = (f"the collection {path} has no lexical side: build it with `textmetric index --shards "
-                   f"{record.count} --lexical`")
-    elif changed:
-        refusal = (f"{changed[0]} of the collection {path} changed since it was built (documents added or deleted), "
-                   f"so the corpus's BM25 statistics no longer hold: rebuild the collection for lexical and hybrid "
-                   f"search (dense search is unaffected)")
-    elif any(s.lexical_settings != record.lexical for s in shards):
-        raise InputError("a shard's BM25 settings differ from the collection's", path)
+    refusal = lexical_refusal(path, record, [s.generation for s in shards], [s.lexical_settings for s in shards])
     return ShardedIndex(shards, names, lexical_refusal=refusal)
+
+
+def lexical_refusal(path: str | os.PathLike, record: CollectionRecord, generations: Sequence[str | None],
+                    settings: Sequence[LexicalSettings | None]) -> str | None:
+    """Why lexical and hybrid search over the collection at ``path`` are refused while its shards are at
+    ``generations`` with BM25 ``settings`` (one each, in shard order), or None where they score as one index."""
+    changed = [name for (name, built, _), now in zip(record.parts, generations) if now != built]
+    if record.lexical is None:
+        return (f"the collection {path} has no lexical side: build it with `textmetric index --shards "
+                f"{record.count} --lexical`")
+    if changed:
+        return (f"{changed[0]} of the collection {path} changed since it was built (documents added or deleted), "
+                f"so the corpus's BM25 statistics no longer hold: rebuild the collection for lexical and hybrid "
+                f"search (dense search is unaffected)")
+    if any(s != record.lexical for s in settings):
+        raise InputError("a shard's BM25 settings differ from the collection's", path)
+    return None
 
 
 def statistics_of(texts: Sequence[str], settings: LexicalSettings) -> BM25Statistics:

@@ -16,6 +16,7 @@ from typing import Any, Callable, Mapping, Sequence
 from ..data import Corpus, load_corpus
 from ..encoding import Encoder
 from ..errors import InputError
+from ..index.collection import collection_writes, is_collection
 from ..index.building import check_model, load_index_model
 from ..search.fusion import FUSIONS
 from ..search.results import query_record
@@ -106,9 +107,13 @@ class Service:
 
     @property
     def writes_refused(self) -> str | None:
-        """Why writes cannot be made even with the key: several indexes searched together; or None."""
-        return None if self.live.writable else \
-            f"writes need one index: this service searches {len(self.live.paths)} together"
+        """Why writes cannot be made even with the key: several indexes searched together, or a collection's
+        shards; or None."""
+        if self.live.writable:
+            return None
+        if is_collection(self.live.paths[0]):
+            return collection_writes(self.live.paths[0], "the service's writes go to")
+        return f"writes need one index: this service searches {len(self.live.paths)} together"
 
     def modes(self, snapshot: Snapshot | None = None) -> list[str]:
         """The modes the index can serve: dense always; lexical and hybrid with a BM25 side."""
@@ -116,7 +121,8 @@ class Service:
 
     def summary(self) -> str:
         """One line: documents, model, backend, modes, and whether writes are on."""
-        return summary_line(self.info(), None if self.live.writable else "several indexes")
+        return summary_line(self.info(), None if self.live.writable else
+                            "a collection" if is_collection(self.live.paths[0]) else "several indexes")
 
     def search(self, request: SearchRequest) -> dict:
         """The request's queries searched in the current index state: the answer of ``POST /search``."""
