@@ -38,6 +38,7 @@ import numpy as np
 from ..errors import InputError
 from ..index import read_manifest
 from ..index.building import load_index_model
+from ..index.collection import collection_writes, is_collection, lexical_refusal, read_collection
 from ..index.shards import ShardedIndex, shard_of
 from ..search.ranking import Hits, merge_top_k
 from ..search.retriever import MODES
@@ -73,7 +74,8 @@ def serve_on_ray(indexes: str | os.PathLike | Sequence[str | os.PathLike], *, ad
                  max_body_bytes: int | None = None, lock_timeout: float | None = DEFAULT_LOCK_TIMEOUT,
                  encoder_cpus: float = ENCODER_CPUS, searcher_cpus: float = SEARCHER_CPUS,
                  name: str = APP_NAME) -> "RayService":
-    """Deploy the service over the shard folders ``indexes`` on Ray Serve, listening on ``host``:``port``.
+    """Deploy the service over the shard folders ``indexes`` (or one collection folder: its shards, lexical and
+    hybrid search with its BM25 statistics, writes refused) on Ray Serve, listening on ``host``:``port``.
 
     ``address``: the cluster (``host:port``, ``ray://host:port`` or ``auto``); None or ``"local"`` starts one on
     this machine, stopped again by :meth:`RayService.stop` (a Ray session already open in this process is used
@@ -84,6 +86,11 @@ def serve_on_ray(indexes: str | os.PathLike | Sequence[str | os.PathLike], *, ad
     paths = [Path(p) for p in ([indexes] if isinstance(indexes, (str, os.PathLike)) else indexes)]
     if not paths:
         raise InputError("no index to serve")
+    collection = None  # a collection folder is served as its shards, with its BM25 statistics and no writes
+    if len(paths) == 1 and is_collection(paths[0]):
+        collection, paths = paths[0], [paths[0] / name for name, _, _ in read_collection(paths[0]).parts]
+    elif any(is_collection(p) for p in paths):
+        raise InputError("a collection folder is served alone: pass it as the only --index")
     for what, count in (("encoder_replicas", encoder_replicas), ("searcher_replicas", searcher_replicas),
                         ("max_batch", max_batch)):
         if isinstance(count, bool) or not isinstance(count, int) or count < 1:
@@ -96,11 +103,16 @@ def serve_on_ray(indexes: str | os.PathLike | Sequence[str | os.PathLike], *, ad
     shards = [_manifest_meta(path, read_manifest(path)) for path in paths]
     if len(paths) > 1:
         ShardedIndex([_Shard(meta) for meta in shards], [str(p) for p in paths])
+    for i, meta in enumerate(shards if collection is not None else []):
+        if meta["shard"] != (i, len(shards)):
+            raise InputError(f"{paths[i].name} holds {meta['shard'] or 'no shard'}, not shard {i}/{len(shards)}",
+                             collection)
     from ..serve.schema import MAX_BODY_BYTES
 
     settings = {"api_key": api_key, "max_body_bytes": max_body_bytes or MAX_BODY_BYTES, "batch_size": batch_size,
                 "cors_origins": list(cors_origins), "replicas": {"encoders": encoder_replicas,
-                                                                  "searchers": searcher_replicas}}
+                                                                  "searchers": searcher_replicas},
+                "collection": None if collection is None else str(collection)}
     here = address in (None, LOCAL)  # the cluster, and so Serve's HTTP proxy, runs on this machine
     if here and port != 0:
         bind(host, port).close()  # a port already taken fails here, before the cluster and the deployments start
@@ -464,18 +476,22 @@ class _FannedOut(ShardedIndex):
     :class:`ShardedIndex` merges them; the policy (filters against every shard's fields, which modes) is
     :class:`ShardedIndex`'s own."""
 
-    def __init__(self, backend: "RayBackend", shards: Sequence[_Shard]) -> None:
-        super().__init__(shards, [shard.meta["path"] for shard in shards])
+    def __init__(self, backend: "RayBackend", shards: Sequence[_Shard], *, collection: bool = False,
+                 lexical_refusal: str | None = None) -> None:
+        super().__init__(shards, [shard.meta["path"] for shard in shards],
+                         **({"lexical_refusal": lexical_refusal} if collection else {}))
         self._backend = backend
+        self._alone = len(shards) == 1 and not collection
 
-    # One folder is served as the index itself is: with its BM25 side, if it has one.
+    # One folder is served as the index itself is: with its BM25 side, if it has one. A collection's shards
+    # score with its statistics, as its ShardedIndex does.
 
     @property
     def lexical_settings(self) -> Any:
-        return self.shards[0].lexical_settings if len(self.shards) == 1 else super().lexical_settings
+        return self.shards[0].lexical_settings if self._alone else super().lexical_settings
 
     def check_lexical(self, mode: str) -> None:
-        if len(self.shards) > 1:
+        if not self._alone:
             return super().check_lexical(mode)
         refusal = self.shards[0].meta["refusals"].get(mode)
         if refusal is not None:
@@ -506,7 +522,7 @@ class RayBackend:
 
     def __init__(self, encoder: Any, searchers: Sequence[Any], model: dict, shards: Sequence[dict], *,
                  api_key: str | None, max_body_bytes: int, batch_size: int = 32,
-                 replicas: Mapping[str, int] | None = None) -> None:
+                 replicas: Mapping[str, int] | None = None, collection: str | None = None) -> None:
         self.encoder, self.searchers = encoder, list(searchers)
         self.api_key, self.max_body_bytes, self.batch_size = api_key, max_body_bytes, batch_size
         self.replicas = dict(replicas or {})
@@ -514,6 +530,8 @@ class RayBackend:
         self.loaded_at = time.time()
         self._lock = threading.Lock()
         self._model, self._metas = model, list(shards)
+        # A collection's folder and record: its statistics hold while every shard is at its recorded generation.
+        self.collection = None if collection is None else (collection, read_collection(collection))
         self._index()  # the shards fit together
         recorded = [meta["shard"] for meta in self._metas]
         self._owners = {shard[0]: number for number, shard in enumerate(recorded)} \
@@ -523,6 +541,8 @@ class RayBackend:
 
     @property
     def writes_refused(self) -> str | None:
+        if self.collection is not None:
+            return collection_writes(self.collection[0], "the service's writes go to")
         if len(self.searchers) == 1 or self._owners is not None:
             return None
         return (f"writes to {len(self.searchers)} indexes need each to record its shard (textmetric index "
@@ -622,9 +642,10 @@ class RayBackend:
         from ..serve.service import summary_line
 
         refused = self.writes_refused
+        why = "a collection" if self.collection is not None else "shards without their numbers"
         return (f"on Ray: {len(self.searchers)} shard(s) × {self.replicas.get('searchers', 1)} searcher(s), "
                 f"{self.replicas.get('encoders', 1)} encoder(s); "
-                + summary_line(self.info(), None if refused is None else "shards without their numbers"))
+                + summary_line(self.info(), None if refused is None else why))
 
     # -- the shards ----------------------------------------------------------------------------------------
 
@@ -638,7 +659,12 @@ class RayBackend:
     def _index(self) -> _FannedOut:
         with self._lock:
             metas = list(self._metas)
-        return _FannedOut(self, [_Shard(meta, searcher) for meta, searcher in zip(metas, self.searchers)])
+        shards = [_Shard(meta, searcher) for meta, searcher in zip(metas, self.searchers)]
+        if self.collection is None:
+            return _FannedOut(self, shards)
+        refusal = lexical_refusal(*self.collection, [m["generation"] for m in metas],
+                                  [m["lexical_settings"] for m in metas])
+        return _FannedOut(self, shards, collection=True, lexical_refusal=refusal)
 
     def _documents(self) -> int:
         with self._lock:
