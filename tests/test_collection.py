@@ -123,6 +123,18 @@ def test_a_plain_index_written_over_a_collection_replaces_it_whole(cli, built, t
     assert sorted(p.name for p in (tmp_path / "c").iterdir()) == ["docs.sqlite", "hnsw.bin", "manifest.json"]
 
 
+@pytest.mark.parametrize("old", ["one", "three"])
+def test_a_collection_written_over_an_index_or_collection_keeps_only_the_users_own_files(built, _tiny_model,
+                                                                                         tmp_path, old):
+    root, data = built
+    shutil.copytree(root / old, tmp_path / "c")
+    (tmp_path / "c" / "NOTES.md").write_text("built from the March crawl")
+    build_collection(_tiny_model, data.corpus, tmp_path / "c", shards=2)
+    assert sorted(p.name for p in (tmp_path / "c").iterdir()) == ["NOTES.md", "collection.json", "shard-0",
+                                                                   "shard-1"]
+    assert (tmp_path / "c" / "NOTES.md").read_text() == "built from the March crawl"
+
+
 # -- a damaged collection ---------------------------------------------------------------------
 
 @pytest.fixture

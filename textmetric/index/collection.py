@@ -43,7 +43,8 @@ from ..data import CorpusSource, Document, load_corpus
 from ..encoding import Encoder, recorded_prompts
 from ..errors import InputError, warn
 from .building import DEFAULT_CHUNK, corpus_key, encode_chunks, open_work_folder, work_folder
-from .folder import COLLECTION, check_replaceable, file_digest, folder_generation, read_manifest, write_lock
+from .folder import (COLLECTION, INDEX_ENTRIES, check_replaceable, file_digest, folder_generation, read_manifest,
+                     write_lock)
 from .index import Index
 from .lexical import BM25Statistics, LexicalSettings, Tokenizer
 from .locking import DEFAULT_LOCK_TIMEOUT
@@ -54,8 +55,8 @@ if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
 __all__ = ["COLLECTION_FORMAT", "COLLECTION_VERSION", "STATISTICS", "CollectionRecord", "HnswSettings",
-           "shard_name", "check_shard_count", "is_collection", "collection_entries", "collection_writes", "refuse_collection", "lexical_refusal", "read_collection",
-           "read_statistics", "load_collection",
+           "shard_name", "check_shard_count", "is_collection", "collection_entries", "collection_writes",
+           "refuse_collection", "lexical_refusal", "read_collection", "read_statistics", "load_collection",
            "statistics_of", "build_shard", "finished_shard", "finish_collection", "build_state", "open_collection_work",
            "build_collection"]
 
@@ -307,9 +308,11 @@ def open_collection_work(workdir: Path, state: dict) -> Path:
 def finish_collection(target: Path, workdir: Path, count: int, statistics: BM25Statistics | None,
                       lexical: LexicalSettings | None) -> None:
     """Move the ``count`` finished shards out of ``workdir`` into a new collection folder with its record, swap
-    it in at ``target``, and remove the work folder."""
+    it in at ``target`` (the user's own files of the folder it replaces carried across), and remove the work
+    folder."""
     names = [shard_name(i, count) for i in range(count)]
-    with atomic_folder(target) as tmp:
+    replaced = {*INDEX_ENTRIES, *collection_entries(target)}  # the rest of the old folder is the user's
+    with atomic_folder(target, carry=lambda name: name not in replaced) as tmp:
         for name in names:
             os.replace(workdir / SHARDS / name, tmp / name)
         _write_record(tmp, names, statistics, lexical)
