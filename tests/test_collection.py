@@ -135,6 +135,13 @@ def test_a_collection_written_over_an_index_or_collection_keeps_only_the_users_o
     assert (tmp_path / "c" / "NOTES.md").read_text() == "built from the March crawl"
 
 
+def test_reprojecting_a_collection_is_one_line_asking_for_one_index(cli, built, tiny_model_path, tmp_path):
+    root, _ = built
+    code, _, err = cli("reproject", "--index", root / "three", "--model", tiny_model_path, "--output", tmp_path / "p")
+    assert code == 2 and "is a collection" in err and err.count("\n") == 1
+    assert not (tmp_path / "p").exists()
+
+
 # -- a damaged collection ---------------------------------------------------------------------
 
 @pytest.fixture
