@@ -7,6 +7,7 @@ One application serves every test of this module (Ray Serve takes tens of second
 
 from __future__ import annotations
 
+import json
 import socket
 
 import pytest
@@ -79,3 +80,24 @@ def test_info_lists_the_shards_and_every_mode_and_writes_are_refused_as_locally(
     write = ray_client.post("/documents", json=[{"_id": "n", "text": "x"}], headers={"X-API-Key": KEY})
     assert (write.status_code, write.json()) == (expected.status_code, expected.json()) == (403, expected.json())
     assert "collection" in write.json()["error"]
+
+
+def test_a_collection_rebuilt_under_the_service_is_searched_lexically_with_its_new_statistics(collection,
+                                                                                              ray_client,
+                                                                                              tiny_model_path):
+    import time
+
+    corpus = {f"d{i}": tm.Document(text, "", {"kind": kind}) for i, (text, kind) in enumerate(zip(TEXTS, KINDS))}
+    corpus["d8"] = tm.Document("Bread and bread again: a baker's bread.", "", {"kind": "food"})
+    build_collection(tm.Encoder.load(tiny_model_path), corpus, collection, shards=3, model_name=tiny_model_path,
+                     lexical=tm.LexicalSettings())
+    with TestClient(create_app([collection])) as here:
+        expected = without_timing(here.post("/search", json=SEARCHES[1]).json())
+    built = [part["generation"] for part in json.loads((collection / "collection.json").read_text())["shards"]["parts"]]
+    deadline = time.monotonic() + 30
+    while ray_client.get("/info").json()["generations"] != built and time.monotonic() < deadline:
+        ray_client.post("/search", json={"query": "bread", "k": 1})  # the ingress learns the new shards from a search
+        time.sleep(0.2)
+    assert ray_client.get("/info").json()["generations"] == built
+    answer = without_timing(ray_client.post("/search", json=SEARCHES[1]).json())
+    assert {**answer, "state": None} == {**expected, "state": None}  # the Ray service counts the shards' swaps

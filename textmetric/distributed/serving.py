@@ -650,11 +650,17 @@ class RayBackend:
     # -- the shards ----------------------------------------------------------------------------------------
 
     def learn(self, number: int, meta: dict) -> None:
-        """Take a searcher's description of its shard, counting a new generation as a new state."""
+        """Take a searcher's description of its shard, counting a new generation as a new state; a collection's
+        record is read again then, as a rebuilt collection records its shards' new generations."""
         with self._lock:
             if meta["generation"] != self._metas[number]["generation"]:
                 self._metas[number] = meta
                 self.state += 1
+                if self.collection is not None:
+                    try:
+                        self.collection = (self.collection[0], read_collection(self.collection[0]))
+                    except InputError:
+                        pass  # the record kept does not name the new generation: lexical search stays refused
 
     def _index(self) -> _FannedOut:
         with self._lock:
