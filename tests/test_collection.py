@@ -298,3 +298,11 @@ def test_a_served_collection_says_writes_go_to_its_shard_folders(built, _tiny_mo
         write = client.post("/documents", json=[{"_id": "n", "text": "x"}], headers={"X-API-Key": "k" * 20})
     assert write.status_code == 403
     assert "is a collection" in write.json()["error"] and "shard-0" in write.json()["error"]
+
+
+def test_a_collection_served_on_ray_beside_other_folders_is_refused_before_any_cluster_starts(built):
+    from textmetric.distributed.serving import serve_on_ray
+
+    root, _ = built
+    with pytest.raises(InputError, match="a collection folder is served alone"):
+        serve_on_ray([root / "three", root / "one"])
