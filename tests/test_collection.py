@@ -113,6 +113,35 @@ def test_a_collection_of_another_model_is_not_overwritten_without_the_flag(cli, 
     assert Index.load(root / "three").model["weights_sha256"] == Index.load(root / "one").model["weights_sha256"]
 
 
+def test_a_plain_index_written_over_a_collection_replaces_it_whole(cli, built, tiny_model_path, tmp_path):
+    root, _ = built
+    shutil.copytree(root / "three", tmp_path / "c")
+    code, _, err = cli("index", "--corpus", root / "toy", "--output", tmp_path / "c", "--model", tiny_model_path,
+                       "--overwrite", "-q")
+    assert code == 0, err
+    assert isinstance(Index.load(tmp_path / "c"), Index)  # not the collection it replaced
+    assert sorted(p.name for p in (tmp_path / "c").iterdir()) == ["docs.sqlite", "hnsw.bin", "manifest.json"]
+
+
+@pytest.mark.parametrize("old", ["one", "three"])
+def test_a_collection_written_over_an_index_or_collection_keeps_only_the_users_own_files(built, _tiny_model,
+                                                                                         tmp_path, old):
+    root, data = built
+    shutil.copytree(root / old, tmp_path / "c")
+    (tmp_path / "c" / "NOTES.md").write_text("built from the March crawl")
+    build_collection(_tiny_model, data.corpus, tmp_path / "c", shards=2)
+    assert sorted(p.name for p in (tmp_path / "c").iterdir()) == ["NOTES.md", "collection.json", "shard-0",
+                                                                   "shard-1"]
+    assert (tmp_path / "c" / "NOTES.md").read_text() == "built from the March crawl"
+
+
+def test_reprojecting_a_collection_is_one_line_asking_for_one_index(cli, built, tiny_model_path, tmp_path):
+    root, _ = built
+    code, _, err = cli("reproject", "--index", root / "three", "--model", tiny_model_path, "--output", tmp_path / "p")
+    assert code == 2 and "is a collection" in err and err.count("\n") == 1
+    assert not (tmp_path / "p").exists()
+
+
 # -- a damaged collection ---------------------------------------------------------------------
 
 @pytest.fixture
@@ -150,6 +179,14 @@ def test_a_shard_swapped_for_another_shard_is_refused(copy):
     shutil.copytree(copy / "shard-2", copy / "shard-1")
     with pytest.raises(InputError, match="shard-1 holds shard 2/3, not shard 1/3"):
         load_collection(copy)
+
+
+def test_a_collection_in_place_of_a_shard_is_one_line_naming_it(cli, built, copy):
+    root, _ = built
+    shutil.rmtree(copy / "shard-1")
+    shutil.copytree(root / "three", copy / "shard-1")
+    code, _, err = cli("search", "apple", "--index", copy)
+    assert code == 2 and "shard-1 holds a collection, not shard 1/3" in err and err.count("\n") == 1
 
 
 def test_a_shard_of_another_model_is_refused(copy, tmp_path, toy_beir):
@@ -246,3 +283,26 @@ def test_a_served_collection_answers_lexical_search_as_one_index_and_takes_no_wr
     assert answers["three"] == answers["one"]
     assert [i["shard"] for i in info["indexes"]] == ["0/3", "1/3", "2/3"] and info["modes"][1] == "lexical"
     assert write.status_code == 403 and info["writes"] is False
+
+
+def test_a_served_collection_says_writes_go_to_its_shard_folders(built, _tiny_model):
+    pytest.importorskip("fastapi")
+    pytest.importorskip("httpx")
+    from fastapi.testclient import TestClient
+
+    from textmetric.encoding import Encoder
+    from textmetric.serve.app import create_app
+
+    root, _ = built
+    with TestClient(create_app([root / "three"], model=Encoder.of(_tiny_model), api_key="k" * 20)) as client:
+        write = client.post("/documents", json=[{"_id": "n", "text": "x"}], headers={"X-API-Key": "k" * 20})
+    assert write.status_code == 403
+    assert "is a collection" in write.json()["error"] and "shard-0" in write.json()["error"]
+
+
+def test_a_collection_served_on_ray_beside_other_folders_is_refused_before_any_cluster_starts(built):
+    from textmetric.distributed.serving import serve_on_ray
+
+    root, _ = built
+    with pytest.raises(InputError, match="a collection folder is served alone"):
+        serve_on_ray([root / "three", root / "one"])

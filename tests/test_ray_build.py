@@ -130,6 +130,24 @@ def test_a_bad_record_is_the_local_loaders_one_line_error(ray_cluster, tmp_path,
     assert str(error.value).startswith(f"{tmp_path / 'files' / 'a.jsonl'}:2") and "\n" not in str(error.value)
 
 
+def test_a_bad_record_is_not_also_logged_by_ray_data(ray_cluster, tmp_path, tiny_model_path):
+    import logging
+
+    import ray.data  # noqa: F401  (its import sets up its loggers, which would drop a handler added before)
+
+    write_jsonl(tmp_path / "files" / "a.jsonl", [{"_id": "x", "text": "one"}, {"_id": "y"}])
+    logged = []
+    handler = logging.Handler(logging.ERROR)
+    handler.emit = logged.append
+    logging.getLogger("ray.data").addHandler(handler)  # Ray Data's loggers write to stderr, beside the one line
+    try:
+        with pytest.raises(InputError):
+            build_index_on_ray(tmp_path / "files", tmp_path / "c", shards=1, model=tiny_model_path)
+    finally:
+        logging.getLogger("ray.data").removeHandler(handler)
+    assert [record.getMessage() for record in logged] == []
+
+
 def test_an_unreachable_cluster_is_one_line_naming_it_within_seconds(cli, toy_files, tmp_path):
     start = time.perf_counter()
     code, _, err = cli("index", "--corpus", toy_files / "files", "--output", tmp_path / "c", "--ray",

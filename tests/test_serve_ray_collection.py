@@ -1,106 +1,103 @@
-"""`textmetric serve --ray` over a collection: a searcher per shard folder, and lexical and hybrid search fanned out
-as dense is, since the shards score BM25 with the whole corpus's statistics. The Ray service's backend runs here in
-one process, each deployment handle standing in for an object called in place (no cluster: Serve's own plumbing
-is what tests/test_serve_ray.py covers)."""
+"""`textmetric serve --ray --index COLLECTION`: a collection's shards served on Ray Serve answer as the one-process
+service over the collection does, lexical and hybrid search included (the shards score with the collection's BM25
+statistics), and writes are refused as that service refuses them.
+
+One application serves every test of this module (Ray Serve takes tens of seconds to start).
+"""
 
 from __future__ import annotations
 
-from types import SimpleNamespace
+import json
+import socket
 
 import pytest
 
 pytest.importorskip("fastapi")
+pytest.importorskip("httpx")
 pytest.importorskip("ray")
 
 from fastapi.testclient import TestClient  # noqa: E402
 
 import textmetric as tm  # noqa: E402
-from textmetric.distributed.serving import RayBackend, ShardSearcher, served_folders  # noqa: E402
+from textmetric.index.collection import build_collection  # noqa: E402
 from textmetric.serve.app import create_app  # noqa: E402
-from textmetric.serve.batching import encode_batch  # noqa: E402
-from textmetric.serve.schema import MAX_BODY_BYTES  # noqa: E402
 
+KEY = "test-key-0123456789"
+TEXTS = ["Cats are small furry animals that purr.", "Dogs bark and love to fetch sticks.",
+         "Python is a programming language.", "The moon orbits the earth every month.",
+         "Bake bread with flour, water and yeast.", "Rust is a language for programming systems.",
+         "Lions are large animals that roar.", "Bake a cake with eggs, flour and sugar."]
+KINDS = ["animal", "animal", "code", "sky", "food", "code", "animal", "food"]
 QUERIES = {"q1": "animals that purr", "q2": "a programming language", "q3": "how to bake bread"}
+SEARCHES = [{"queries": QUERIES, "k": 3, "mode": mode} for mode in ("dense", "lexical", "hybrid")] + [
+    {"queries": QUERIES, "k": 5, "mode": "hybrid", "filter": {"kind": "food"}},
+    {"query": "bake", "k": 8, "mode": "lexical"}]
 
 
-class _Done:
-    """A deployment call that has run: what ``DeploymentResponse.result()`` gives."""
-
-    def __init__(self, value) -> None:
-        self.value = value
-
-    def result(self):
-        return self.value
-
-
-class _Handle:
-    """A deployment handle over an object in this process: ``handle.method.remote(*args)`` calls the method."""
-
-    def __init__(self, target) -> None:
-        self.target = target
-
-    def __getattr__(self, name: str):
-        method = getattr(self.target, name)
-        return SimpleNamespace(remote=lambda *args, **kwargs: _Done(method(*args, **kwargs)))
+@pytest.fixture(scope="module")
+def collection(tmp_path_factory, tiny_model_path):
+    """The corpus as a collection of 3 shards with the corpus's BM25 statistics."""
+    folder = tmp_path_factory.mktemp("ray-collection") / "coll"
+    corpus = {f"d{i}": tm.Document(text, "", {"kind": kind}) for i, (text, kind) in enumerate(zip(TEXTS, KINDS))}
+    build_collection(tm.Encoder.load(tiny_model_path), corpus, folder, shards=3, model_name=tiny_model_path,
+                     lexical=tm.LexicalSettings())
+    return folder
 
 
-class _Encoder:
-    """The encoder deployment's answer to one request, as ``QueryEncoder`` gives it."""
+@pytest.fixture(scope="module")
+def ray_client(ray_cluster, collection):
+    import httpx
 
-    def __init__(self, encoder: tm.Encoder) -> None:
-        self.encoder = encoder
+    from textmetric.distributed import serve_on_ray
 
-    def encode(self, texts: list[str]):
-        return encode_batch(self.encoder, [texts], 32)[0]
-
-
-@pytest.fixture
-def collection(beir_dir, tiny_model_path, tmp_path):
-    tm.build_collection(tm.Encoder.load(tiny_model_path), beir_dir, tmp_path / "coll", shards=3,
-                        model_name=tiny_model_path, lexical=tm.LexicalSettings())
-    return tmp_path / "coll"
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with serve_on_ray(collection, port=port, api_key=KEY, encoder_cpus=0.25, searcher_cpus=0.25,
+                      poll=0.2) as service:
+        with httpx.Client(base_url=service.url, timeout=60, trust_env=False) as client:
+            yield client
 
 
-def on_ray(folder, tiny_model_path) -> TestClient:
-    """The Ray service's app over ``folder`` with its deployments called in place."""
-    paths, built = served_folders([folder])
-    searchers = [ShardSearcher(str(path), None, {}, 0, 32, 1.0) for path in paths]
-    encoder = tm.Encoder.load(tiny_model_path)
-    model = {"backend": encoder.backend, "max_seq_length": encoder.max_seq_length, "tuned_fusion": None,
-             "prompts": encoder.prompts, "max_batch": 64, "max_wait": 0.002, "batches": 0, "queries": 0}
-    backend = RayBackend(_Handle(_Encoder(encoder)), [_Handle(s) for s in searchers], model,
-                         [s.describe() for s in searchers], api_key="key-0123456789", max_body_bytes=MAX_BODY_BYTES,
-                         collection=built)
-    return TestClient(create_app(backend))
+def without_timing(answer: dict) -> dict:
+    return {key: value for key, value in answer.items() if key != "took_ms"}
 
 
-def test_a_collection_is_served_by_one_searcher_per_shard(collection):
-    paths, built = served_folders([collection])
-    assert [p.name for p in paths] == ["shard-0", "shard-1", "shard-2"] and built["path"] == str(collection)
+def test_searches_in_every_mode_are_those_of_the_local_service_over_the_collection(collection, ray_client):
+    with TestClient(create_app([collection])) as here:
+        expected = [without_timing(here.post("/search", json=body).json()) for body in SEARCHES]
+    answers = [without_timing(ray_client.post("/search", json=body).json()) for body in SEARCHES]
+    assert answers == expected
+    assert all(r["hits"] for r in answers[1]["results"])  # lexical hits, not a refusal
 
 
-@pytest.mark.parametrize("mode", ["dense", "lexical", "hybrid"])
-def test_every_mode_over_a_collection_answers_as_the_local_service(collection, tiny_model_path, mode):
-    body = {"queries": QUERIES, "k": 5, "mode": mode}
-    with TestClient(create_app(collection, poll=0)) as here, on_ray(collection, tiny_model_path) as ray:
-        expected, answer = here.post("/search", json=body).json(), ray.post("/search", json=body).json()
-    assert answer["results"] == expected["results"] and answer["score_kind"] == expected["score_kind"]
+def test_info_lists_the_shards_and_every_mode_and_writes_are_refused_as_locally(collection, ray_client):
+    info = ray_client.get("/info").json()
+    assert info["modes"] == ["dense", "lexical", "hybrid"] and info["documents"] == len(TEXTS)
+    assert [i["shard"] for i in info["indexes"]] == ["0/3", "1/3", "2/3"] and info["writes"] is False
+    with TestClient(create_app([collection], api_key=KEY)) as here:
+        expected = here.post("/documents", json=[{"_id": "n", "text": "x"}], headers={"X-API-Key": KEY})
+    write = ray_client.post("/documents", json=[{"_id": "n", "text": "x"}], headers={"X-API-Key": KEY})
+    assert (write.status_code, write.json()) == (expected.status_code, expected.json()) == (403, expected.json())
+    assert "collection" in write.json()["error"]
 
 
-def test_after_a_write_into_a_shard_lexical_search_is_refused_as_locally(collection, tiny_model_path):
-    index = tm.Index.load(collection / "shard-1")
-    index.delete([index.ids[0]])
-    index.save(collection / "shard-1")
-    body = {"query": "bread", "mode": "lexical"}
-    with TestClient(create_app(collection, poll=0)) as here, on_ray(collection, tiny_model_path) as ray:
-        expected, answer = here.post("/search", json=body), ray.post("/search", json=body)
-        dense = ray.post("/search", json={"query": "bread"})
-    assert answer.status_code == expected.status_code == 400 and answer.json() == expected.json()
-    assert "shard-1" in answer.json()["error"] and dense.status_code == 200
+def test_a_collection_rebuilt_under_the_service_is_searched_lexically_with_its_new_statistics(collection,
+                                                                                              ray_client,
+                                                                                              tiny_model_path):
+    import time
 
-
-def test_a_served_collection_takes_no_writes_and_says_where_they_go(collection, tiny_model_path):
-    with on_ray(collection, tiny_model_path) as ray:
-        answer = ray.post("/documents", json=[{"_id": "x", "text": "x"}],
-                          headers={"Authorization": "Bearer key-0123456789"})
-    assert answer.status_code == 403 and "shard folders" in answer.json()["error"]
+    corpus = {f"d{i}": tm.Document(text, "", {"kind": kind}) for i, (text, kind) in enumerate(zip(TEXTS, KINDS))}
+    corpus["d8"] = tm.Document("Bread and bread again: a baker's bread.", "", {"kind": "food"})
+    build_collection(tm.Encoder.load(tiny_model_path), corpus, collection, shards=3, model_name=tiny_model_path,
+                     lexical=tm.LexicalSettings())
+    with TestClient(create_app([collection])) as here:
+        expected = without_timing(here.post("/search", json=SEARCHES[1]).json())
+    built = [part["generation"] for part in json.loads((collection / "collection.json").read_text())["shards"]["parts"]]
+    deadline = time.monotonic() + 30
+    while ray_client.get("/info").json()["generations"] != built and time.monotonic() < deadline:
+        ray_client.post("/search", json={"query": "bread", "k": 1})  # the ingress learns the new shards from a search
+        time.sleep(0.2)
+    assert ray_client.get("/info").json()["generations"] == built
+    answer = without_timing(ray_client.post("/search", json=SEARCHES[1]).json())
+    assert {**answer, "state": None} == {**expected, "state": None}  # the Ray service counts the shards' swaps

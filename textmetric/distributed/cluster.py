@@ -61,7 +61,7 @@ def ray_session(address: str | None = None, *, num_cpus: int | None = None) -> I
     data_log = logging.getLogger("ray.data")
     bars, level = context.enable_progress_bars, data_log.level
     context.enable_progress_bars = False  # textmetric reports the job; Ray Data's per-operator chatter is noise
-    data_log.setLevel(logging.ERROR)
+    data_log.setLevel(logging.CRITICAL)  # a task's error comes back as an exception, reported in one line
     try:
         yield
     finally:

@@ -9,14 +9,13 @@ request's vectors would depend on its batch-mates: there each request is encoded
 answers dense and BM25 searches, documents, and writes (through the folder's writer lock and crash-safe swap).
 
 A query is encoded once and searched in every shard at once; each shard's top ``k`` comes back with its
-documents, and the lists are merged by :func:`merge_shard_hits`, the merge of :class:`ShardedIndex`, into the
-exact top ``k`` of the union. The request itself is answered by the local service's :func:`search_answer` over a
-:class:`ShardedIndex` whose shards are the searchers, so modes, fusion and refusals are those of one process. A
-collection folder is served by one searcher per shard, and since its shards score BM25 with the whole corpus's
-statistics, lexical and hybrid search fan out as dense does, until a shard changes; shard folders built apart
-keep per-shard statistics, so there they are refused as the local sharded search refuses them. An add or a
-delete goes to the shard that owns each id (:func:`shard_of`); a write across shards is on disk in each before it
-is answered, but not atomic across them.
+documents, and the lists are merged by :func:`merge_top_k`, the merge of :class:`ShardedIndex`, into the exact top
+``k`` of the union. The request itself is answered by the local service's :func:`search_answer` over a
+:class:`ShardedIndex` whose shards are the searchers, so modes, fusion and refusals are those of one process: BM25
+statistics are per shard, so lexical and hybrid are refused as the local sharded search refuses them, and they
+fan out unchanged once a shard's BM25 scores with the collection's statistics. An add or a delete goes to the
+shard that owns each id (:func:`shard_of`); a write across shards is on disk in each before it is answered, but
+not atomic across them.
 
 Ray is imported only when a service is deployed: ``import textmetric`` never loads it.
 """
@@ -39,17 +38,17 @@ import numpy as np
 from ..errors import InputError
 from ..index import read_manifest
 from ..index.building import load_index_model
-from ..index.collection import collection_refusal, collection_writes_refused, is_collection, read_collection
-from ..index.shards import PER_SHARD, ShardedIndex, merge_shard_hits, shard_of
-from ..search.ranking import Hits
+from ..index.collection import collection_writes, is_collection, lexical_refusal, read_collection
+from ..index.shards import ShardedIndex, shard_of
+from ..search.ranking import Hits, merge_top_k
 from ..search.retriever import MODES
 from ..search.tuned_fusion import tuned_fusion_of
 from ..serve.batching import DEFAULT_MAX_BATCH, DEFAULT_MAX_WAIT, MAX_WAIT_RANGE, Encoded, encode_batch
 from ..serve.live import DEFAULT_LOCK_TIMEOUT, DEFAULT_POLL, POLL_RANGE, LiveIndex, Snapshot
 from ..serve.server import DEFAULT_HOST, DEFAULT_PORT, bind
 
-__all__ = ["serve_on_ray", "RayService", "RayBackend", "ShardSearcher", "served_folders", "check_reachable",
-           "DEFAULT_ENCODER_REPLICAS", "DEFAULT_SEARCHER_REPLICAS", "ENCODER_CPUS", "SEARCHER_CPUS", "INGRESS_CPUS", "APP_NAME", "LOCAL"]
+__all__ = ["serve_on_ray", "RayService", "RayBackend", "check_reachable", "DEFAULT_ENCODER_REPLICAS",
+           "DEFAULT_SEARCHER_REPLICAS", "ENCODER_CPUS", "SEARCHER_CPUS", "INGRESS_CPUS", "APP_NAME", "LOCAL"]
 
 DEFAULT_ENCODER_REPLICAS = 1  # copies of the model; more serve more queries at once
 DEFAULT_SEARCHER_REPLICAS = 1  # copies of each shard
@@ -75,7 +74,8 @@ def serve_on_ray(indexes: str | os.PathLike | Sequence[str | os.PathLike], *, ad
                  max_body_bytes: int | None = None, lock_timeout: float | None = DEFAULT_LOCK_TIMEOUT,
                  encoder_cpus: float = ENCODER_CPUS, searcher_cpus: float = SEARCHER_CPUS,
                  name: str = APP_NAME) -> "RayService":
-    """Deploy the service over the shard folders ``indexes`` on Ray Serve, listening on ``host``:``port``.
+    """Deploy the service over the shard folders ``indexes`` (or one collection folder: its shards, lexical and
+    hybrid search with its BM25 statistics, writes refused) on Ray Serve, listening on ``host``:``port``.
 
     ``address``: the cluster (``host:port``, ``ray://host:port`` or ``auto``); None or ``"local"`` starts one on
     this machine, stopped again by :meth:`RayService.stop` (a Ray session already open in this process is used
@@ -86,7 +86,11 @@ def serve_on_ray(indexes: str | os.PathLike | Sequence[str | os.PathLike], *, ad
     paths = [Path(p) for p in ([indexes] if isinstance(indexes, (str, os.PathLike)) else indexes)]
     if not paths:
         raise InputError("no index to serve")
-    paths, collection = served_folders(paths)
+    collection = None  # a collection folder is served as its shards, with its BM25 statistics and no writes
+    if len(paths) == 1 and is_collection(paths[0]):
+        collection, paths = paths[0], [paths[0] / name for name, _, _ in read_collection(paths[0]).parts]
+    elif any(is_collection(p) for p in paths):
+        raise InputError("a collection folder is served alone: pass it as the only --index")
     for what, count in (("encoder_replicas", encoder_replicas), ("searcher_replicas", searcher_replicas),
                         ("max_batch", max_batch)):
         if isinstance(count, bool) or not isinstance(count, int) or count < 1:
@@ -99,12 +103,16 @@ def serve_on_ray(indexes: str | os.PathLike | Sequence[str | os.PathLike], *, ad
     shards = [_manifest_meta(path, read_manifest(path)) for path in paths]
     if len(paths) > 1:
         ShardedIndex([_Shard(meta) for meta in shards], [str(p) for p in paths])
+    for i, meta in enumerate(shards if collection is not None else []):
+        if meta["shard"] != (i, len(shards)):
+            raise InputError(f"{paths[i].name} holds {meta['shard'] or 'no shard'}, not shard {i}/{len(shards)}",
+                             collection)
     from ..serve.schema import MAX_BODY_BYTES
 
-    settings = {"collection": collection,
-                "api_key": api_key, "max_body_bytes": max_body_bytes or MAX_BODY_BYTES, "batch_size": batch_size,
+    settings = {"api_key": api_key, "max_body_bytes": max_body_bytes or MAX_BODY_BYTES, "batch_size": batch_size,
                 "cors_origins": list(cors_origins), "replicas": {"encoders": encoder_replicas,
-                                                                  "searchers": searcher_replicas}}
+                                                                  "searchers": searcher_replicas},
+                "collection": None if collection is None else str(collection)}
     here = address in (None, LOCAL)  # the cluster, and so Serve's HTTP proxy, runs on this machine
     if here and port != 0:
         bind(host, port).close()  # a port already taken fails here, before the cluster and the deployments start
@@ -339,16 +347,6 @@ class QueryEncoder:
                 "batches": self.batches, "queries": self.texts}
 
 
-def served_folders(paths: Sequence[Path]) -> tuple[list[Path], dict | None]:
-    """The folders to give a searcher each, and the collection they make up (its folder and the shard generations
-    it was built at) when ``paths`` is one collection folder, else None."""
-    if len(paths) != 1 or not is_collection(paths[0]):
-        return list(paths), None
-    record = read_collection(paths[0])
-    built = {"path": str(paths[0]), "generations": [generation for _, generation, _ in record.parts]}
-    return [paths[0] / name for name, _, _ in record.parts], built
-
-
 def _texts_in(requests: list[list[str]]) -> int:
     return sum(len(texts) for texts in requests)
 
@@ -478,18 +476,22 @@ class _FannedOut(ShardedIndex):
     :class:`ShardedIndex` merges them; the policy (filters against every shard's fields, which modes) is
     :class:`ShardedIndex`'s own."""
 
-    def __init__(self, backend: "RayBackend", shards: Sequence[_Shard], lexical_refusal: str | None) -> None:
-        super().__init__(shards, [shard.meta["path"] for shard in shards], lexical_refusal=lexical_refusal)
+    def __init__(self, backend: "RayBackend", shards: Sequence[_Shard], *, collection: bool = False,
+                 lexical_refusal: str | None = None) -> None:
+        super().__init__(shards, [shard.meta["path"] for shard in shards],
+                         **({"lexical_refusal": lexical_refusal} if collection else {}))
         self._backend = backend
+        self._alone = len(shards) == 1 and not collection
 
-    # One folder is served as the index itself is: with its BM25 side, if it has one.
+    # One folder is served as the index itself is: with its BM25 side, if it has one. A collection's shards
+    # score with its statistics, as its ShardedIndex does.
 
     @property
     def lexical_settings(self) -> Any:
-        return self.shards[0].lexical_settings if len(self.shards) == 1 else super().lexical_settings
+        return self.shards[0].lexical_settings if self._alone else super().lexical_settings
 
     def check_lexical(self, mode: str) -> None:
-        if len(self.shards) > 1:
+        if not self._alone:
             return super().check_lexical(mode)
         refusal = self.shards[0].meta["refusals"].get(mode)
         if refusal is not None:
@@ -509,7 +511,7 @@ class _FannedOut(ShardedIndex):
             if answer["shard"] is not None:
                 self._backend.learn(number, answer["shard"])
             per_shard.append(answer["hits"])
-        return merge_shard_hits(per_shard, k)  # the merge of ShardedIndex: a document in two shards counts once
+        return [merge_top_k(lists, k) for lists in zip(*per_shard)]  # a document in two shards counts once
 
 
 class RayBackend:
@@ -520,17 +522,16 @@ class RayBackend:
 
     def __init__(self, encoder: Any, searchers: Sequence[Any], model: dict, shards: Sequence[dict], *,
                  api_key: str | None, max_body_bytes: int, batch_size: int = 32,
-                 replicas: Mapping[str, int] | None = None, collection: Mapping | None = None) -> None:
+                 replicas: Mapping[str, int] | None = None, collection: str | None = None) -> None:
         self.encoder, self.searchers = encoder, list(searchers)
-        # A collection's folder and the shard generations it was built at: while they hold, its shards score BM25
-        # with the whole corpus's statistics, so lexical and hybrid fan out as dense does.
-        self.collection = None if collection is None else dict(collection)
         self.api_key, self.max_body_bytes, self.batch_size = api_key, max_body_bytes, batch_size
         self.replicas = dict(replicas or {})
         self.state = 0  # +1 each time a shard is seen at another generation
         self.loaded_at = time.time()
         self._lock = threading.Lock()
         self._model, self._metas = model, list(shards)
+        # A collection's folder and record: its statistics hold while every shard is at its recorded generation.
+        self.collection = None if collection is None else (collection, read_collection(collection))
         self._index()  # the shards fit together
         recorded = [meta["shard"] for meta in self._metas]
         self._owners = {shard[0]: number for number, shard in enumerate(recorded)} \
@@ -541,7 +542,7 @@ class RayBackend:
     @property
     def writes_refused(self) -> str | None:
         if self.collection is not None:
-            return collection_writes_refused(self.collection["path"])
+            return collection_writes(self.collection[0], "the service's writes go to")
         if len(self.searchers) == 1 or self._owners is not None:
             return None
         return (f"writes to {len(self.searchers)} indexes need each to record its shard (textmetric index "
@@ -641,33 +642,35 @@ class RayBackend:
         from ..serve.service import summary_line
 
         refused = self.writes_refused
+        why = "a collection" if self.collection is not None else "shards without their numbers"
         return (f"on Ray: {len(self.searchers)} shard(s) × {self.replicas.get('searchers', 1)} searcher(s), "
                 f"{self.replicas.get('encoders', 1)} encoder(s); "
-                + summary_line(self.info(), None if refused is None else "shards without their numbers"))
+                + summary_line(self.info(), None if refused is None else why))
 
     # -- the shards ----------------------------------------------------------------------------------------
 
     def learn(self, number: int, meta: dict) -> None:
-        """Take a searcher's description of its shard, counting a new generation as a new state."""
+        """Take a searcher's description of its shard, counting a new generation as a new state; a collection's
+        record is read again then, as a rebuilt collection records its shards' new generations."""
         with self._lock:
             if meta["generation"] != self._metas[number]["generation"]:
                 self._metas[number] = meta
                 self.state += 1
+                if self.collection is not None:
+                    try:
+                        self.collection = (self.collection[0], read_collection(self.collection[0]))
+                    except InputError:
+                        pass  # the record kept does not name the new generation: lexical search stays refused
 
     def _index(self) -> _FannedOut:
         with self._lock:
             metas = list(self._metas)
-        return _FannedOut(self, [_Shard(meta, searcher) for meta, searcher in zip(metas, self.searchers)],
-                          self._lexical_refusal(metas))
-
-    def _lexical_refusal(self, metas: Sequence[dict]) -> str | None:
-        """None for a collection whose shards are as built; else why lexical search over the shards is refused."""
+        shards = [_Shard(meta, searcher) for meta, searcher in zip(metas, self.searchers)]
         if self.collection is None:
-            return PER_SHARD
-        path = Path(self.collection["path"])
-        changed = [meta["name"] for meta, built in zip(metas, self.collection["generations"])
-                   if meta["generation"] != built]
-        return collection_refusal(path, read_collection(path), changed)
+            return _FannedOut(self, shards)
+        refusal = lexical_refusal(*self.collection, [m["generation"] for m in metas],
+                                  [m["lexical_settings"] for m in metas])
+        return _FannedOut(self, shards, collection=True, lexical_refusal=refusal)
 
     def _documents(self) -> int:
         with self._lock:

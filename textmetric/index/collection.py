@@ -29,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import time
 from dataclasses import dataclass
@@ -42,7 +43,8 @@ from ..data import CorpusSource, Document, load_corpus
 from ..encoding import Encoder, recorded_prompts
 from ..errors import InputError, warn
 from .building import DEFAULT_CHUNK, corpus_key, encode_chunks, open_work_folder, work_folder
-from .folder import COLLECTION, check_replaceable, file_digest, folder_generation, read_manifest, write_lock
+from .folder import (COLLECTION, INDEX_ENTRIES, check_replaceable, file_digest, folder_generation, read_manifest,
+                     write_lock)
 from .index import Index
 from .lexical import BM25Statistics, LexicalSettings, Tokenizer
 from .locking import DEFAULT_LOCK_TIMEOUT
@@ -53,8 +55,8 @@ if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
 __all__ = ["COLLECTION_FORMAT", "COLLECTION_VERSION", "STATISTICS", "CollectionRecord", "HnswSettings",
-           "shard_name", "check_shard_count", "is_collection", "refuse_collection", "read_collection",
-           "read_statistics", "load_collection",
+           "shard_name", "check_shard_count", "is_collection", "collection_entries", "collection_writes",
+           "refuse_collection", "lexical_refusal", "read_collection", "read_statistics", "load_collection",
            "statistics_of", "build_shard", "finished_shard", "finish_collection", "build_state", "open_collection_work",
            "build_collection"]
 
@@ -83,12 +85,26 @@ def is_collection(path: str | os.PathLike) -> bool:
     return (Path(path) / COLLECTION).is_file()
 
 
+def collection_entries(path: str | os.PathLike) -> frozenset[str]:
+    """The entries of the folder at ``path`` that are a collection's own (its record, statistics and shard
+    folders), which an index saved over it replaces rather than carries across; none if it is no collection."""
+    path = Path(path)
+    if not is_collection(path):
+        return frozenset()
+    shards = {p.name for p in path.glob("shard-*") if re.fullmatch(r"shard-\d+", p.name) and p.is_dir()}
+    return frozenset({COLLECTION, STATISTICS, *shards})
+
+
+def collection_writes(path: str | os.PathLike, what: str) -> str:
+    """Why ``what`` (a command, or a service's writes) cannot write to the collection at ``path``, in one line."""
+    return (f"{path} is a collection: {what} one index, so give one of its shard folders (e.g. "
+            f"{Path(path) / 'shard-0'}); lexical search over the collection then waits for a rebuild")
+
+
 def refuse_collection(path: str | os.PathLike, command: str) -> None:
     """Refuse ``command`` (a write: add, delete, compact, index-lexical) on a whole collection folder."""
     if is_collection(path):
-        raise InputError(f"is a collection: `{command}` writes one index, so give one of its shard folders "
-                         f"(e.g. {Path(path) / 'shard-0'}); lexical search over the collection then waits for a "
-                         f"rebuild", path)
+        raise InputError(collection_writes(path, f"`{command}` writes"))
 
 
 @dataclass(frozen=True)
@@ -198,35 +214,18 @@ def read_statistics(path: str | os.PathLike, record: CollectionRecord) -> BM25St
     return statistics
 
 
-def collection_refusal(path: str | os.PathLike, record: CollectionRecord, changed: Sequence[str]) -> str | None:
-    """Why lexical and hybrid search over the collection at ``path`` are refused (no BM25 side; shards ``changed``
-    since the build), or None."""
-    if record.lexical is None:
-        return (f"the collection {path} has no lexical side: build it with `textmetric index --shards "
-                f"{record.count} --lexical`")
-    if changed:
-        return (f"{changed[0]} of the collection {path} changed since it was built (documents added or deleted), "
-                f"so the corpus's BM25 statistics no longer hold: rebuild the collection for lexical and hybrid "
-                f"search (dense search is unaffected)")
-    return None
-
-
-def collection_writes_refused(path: str | os.PathLike) -> str:
-    """Why a service of the collection at ``path`` takes no writes."""
-    return (f"{path} is a collection: write into one of its shard folders (textmetric add --index "
-            f"{Path(path) / 'shard-0'} ...); lexical search over the collection then waits for a rebuild")
-
-
 def load_collection(path: str | os.PathLike) -> ShardedIndex:
     """The shards of a collection folder searched as one; a one-line error naming the folder when a shard is
     missing, corrupt, of another shard or model, or when they do not add up to the recorded collection."""
     path = Path(path)
     record = read_collection(path)
-    shards, names, changed = [], [], []
-    for i, (name, generation, documents) in enumerate(record.parts):
+    shards, names = [], []
+    for i, (name, _, _) in enumerate(record.parts):
         folder = path / name
         if not folder.is_dir():
             raise InputError(f"shard {i}/{record.count} ({name}) is missing: the collection is incomplete", path)
+        if is_collection(folder):  # Index.load would open it as a collection, not as one shard
+            raise InputError(f"{name} holds a collection, not shard {i}/{record.count}", path)
         shard = Index.load(folder)  # checks its own files against their checksums
         if shard.shard != (i, record.count):
             found = "no shard" if shard.shard is None else f"shard {shard.shard[0]}/{shard.shard[1]}"
@@ -235,14 +234,27 @@ def load_collection(path: str | os.PathLike) -> ShardedIndex:
         if (shard.model or {}).get("weights_sha256") != recorded or \
                 recorded_prompts(shard.model) != recorded_prompts(record.model):
             raise InputError(f"{name} was built with another model (weights or prompts) than the collection", path)
-        if shard.generation != generation:
-            changed.append(name)
         shards.append(shard)
         names.append(str(folder))
-    refusal = collection_refusal(path, record, changed)
-    if refusal is None and any(s.lexical_settings != record.lexical for s in shards):
-        raise InputError("a shard's BM25 settings differ from the collection's", path)
+    refusal = lexical_refusal(path, record, [s.generation for s in shards], [s.lexical_settings for s in shards])
     return ShardedIndex(shards, names, lexical_refusal=refusal)
+
+
+def lexical_refusal(path: str | os.PathLike, record: CollectionRecord, generations: Sequence[str | None],
+                    settings: Sequence[LexicalSettings | None]) -> str | None:
+    """Why lexical and hybrid search over the collection at ``path`` are refused while its shards are at
+    ``generations`` with BM25 ``settings`` (one each, in shard order), or None where they score as one index."""
+    changed = [name for (name, built, _), now in zip(record.parts, generations) if now != built]
+    if record.lexical is None:
+        return (f"the collection {path} has no lexical side: build it with `textmetric index --shards "
+                f"{record.count} --lexical`")
+    if changed:
+        return (f"{changed[0]} of the collection {path} changed since it was built (documents added or deleted), "
+                f"so the corpus's BM25 statistics no longer hold: rebuild the collection for lexical and hybrid "
+                f"search (dense search is unaffected)")
+    if any(s != record.lexical for s in settings):
+        raise InputError("a shard's BM25 settings differ from the collection's", path)
+    return None
 
 
 def statistics_of(texts: Sequence[str], settings: LexicalSettings) -> BM25Statistics:
@@ -296,9 +308,11 @@ def open_collection_work(workdir: Path, state: dict) -> Path:
 def finish_collection(target: Path, workdir: Path, count: int, statistics: BM25Statistics | None,
                       lexical: LexicalSettings | None) -> None:
     """Move the ``count`` finished shards out of ``workdir`` into a new collection folder with its record, swap
-    it in at ``target``, and remove the work folder."""
+    it in at ``target`` (the user's own files of the folder it replaces carried across), and remove the work
+    folder."""
     names = [shard_name(i, count) for i in range(count)]
-    with atomic_folder(target) as tmp:
+    replaced = {*INDEX_ENTRIES, *collection_entries(target)}  # the rest of the old folder is the user's
+    with atomic_folder(target, carry=lambda name: name not in replaced) as tmp:
         for name in names:
             os.replace(workdir / SHARDS / name, tmp / name)
         _write_record(tmp, names, statistics, lexical)

@@ -296,15 +296,18 @@ class Index(_Composite):
 
         Holds the folder's writer lock (waiting ``lock_timeout`` seconds at most; None waits as long as it
         takes). A symlinked folder is written where the link points. Files of the old folder that are not
-        the index's own are carried across, and its permissions kept. Saving over the folder this index was
-        loaded from is refused if another writer has saved it since: hold :func:`write_lock` from load to
-        save to change an index that other processes also change.
+        the index's own are carried across (a collection's own are replaced with it), and its permissions
+        kept. Saving over the folder this index was loaded from is refused if another writer has saved it
+        since: hold :func:`write_lock` from load to save to change an index that other processes also change.
         """
         path = Path(path)
         with write_lock(path, lock_timeout) as target:
             check_replaceable(target)
             self._check_not_overtaken(target)
-            with atomic_folder(target, carry=lambda name: name not in INDEX_ENTRIES) as tmp:
+            from .collection import collection_entries
+
+            replaced = {*INDEX_ENTRIES, *collection_entries(target)}  # a collection saved over is not carried
+            with atomic_folder(target, carry=lambda name: name not in replaced) as tmp:
                 with self._lock.reading(ANY_MODE):  # writing files leaves the graph alone: searches go on
                     self.vectors.save(tmp / GRAPH)
                     self.docs.save(tmp / DOCS)

@@ -16,8 +16,8 @@ from typing import Any, Callable, Mapping, Sequence
 from ..data import Corpus, load_corpus
 from ..encoding import Encoder
 from ..errors import InputError
+from ..index.collection import collection_writes, is_collection
 from ..index.building import check_model, load_index_model
-from ..index.collection import collection_writes_refused
 from ..search.fusion import FUSIONS
 from ..search.results import query_record
 from ..search.retriever import MODES, Retriever
@@ -107,11 +107,12 @@ class Service:
 
     @property
     def writes_refused(self) -> str | None:
-        """Why writes cannot be made even with the key: several indexes searched together; or None."""
+        """Why writes cannot be made even with the key: several indexes searched together, or a collection's
+        shards; or None."""
         if self.live.writable:
             return None
-        if len(self.live.paths) == 1:
-            return collection_writes_refused(self.live.paths[0])
+        if is_collection(self.live.paths[0]):
+            return collection_writes(self.live.paths[0], "the service's writes go to")
         return f"writes need one index: this service searches {len(self.live.paths)} together"
 
     def modes(self, snapshot: Snapshot | None = None) -> list[str]:
@@ -120,7 +121,8 @@ class Service:
 
     def summary(self) -> str:
         """One line: documents, model, backend, modes, and whether writes are on."""
-        return summary_line(self.info(), None if self.live.writable else "several indexes")
+        return summary_line(self.info(), None if self.live.writable else
+                            "a collection" if is_collection(self.live.paths[0]) else "several indexes")
 
     def search(self, request: SearchRequest) -> dict:
         """The request's queries searched in the current index state: the answer of ``POST /search``."""

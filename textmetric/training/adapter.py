@@ -129,7 +129,11 @@ def reproject_index(index: "Index", adapted: "SentenceTransformer", output: str 
     from sentence_transformers import SentenceTransformer
 
     from ..index import Index
+    from ..index.shards import ShardedIndex
 
+    if isinstance(index, ShardedIndex):  # what Index.load gives for a collection folder
+        raise InputError(f"the index is a collection of {len(index.shards)} shards: reproject takes one index folder "
+                         f"(one of its shards)")
     weight = adapter_matrix(adapted)
     base = SentenceTransformer(modules=[m for m in adapted][:-1], device=str(adapted.device))
     recorded = (index.model or {}).get("weights_sha256")
