@@ -2,6 +2,7 @@
 
 import json
 import multiprocessing
+import os
 
 import numpy as np
 import pytest
@@ -182,3 +183,12 @@ def test_searching_with_another_backend_of_the_same_model_warns_and_works(cli, i
     code, out, err = cli("search", "rabbit", "--index", int8_index, "--backend", "torch", "--json")
     assert code == 0 and json.loads(out)
     assert "built with the onnx-int8 backend and is searched with torch" in err
+
+
+def test_the_cores_an_encoder_uses_follow_omp_num_threads_as_ray_sets_it_for_an_actor(monkeypatch):
+    from textmetric.encoding.backends import cpu_count
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert cpu_count() == 1
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    assert cpu_count() == len(os.sched_getaffinity(0))

@@ -5,7 +5,7 @@ import json
 import pytest
 from transformers import TrainerCallback
 
-from conftest import write_jsonl
+from conftest import warning_messages, write_jsonl
 from textmetric.errors import InputError
 from textmetric.encoding import load_model, weights_fingerprint
 from textmetric.training.config import TrainConfig
@@ -58,6 +58,17 @@ def test_the_saved_model_is_the_best_checkpoint_on_the_dev_split(trained):
     start = load_model(trained[1]["model"])
     saved = DevEvaluator(prepare_training_set(toy, config, start))(load_model(folder))
     assert saved["dev_ndcg@10"] == pytest.approx(max(scores), abs=1e-6)
+
+
+def test_the_dev_evaluation_warns_of_truncated_texts_once_however_often_it_runs(toy_beir, tiny_model,
+                                                                               warnings_log):
+    from textmetric.training.training_set import DevEvaluator, prepare_training_set
+
+    tiny_model.max_seq_length = 4  # every dev document is longer
+    evaluator = DevEvaluator(prepare_training_set(toy_beir, TrainConfig(hard_negatives=None), tiny_model))
+    for _ in range(3):  # as after each epoch, and at each weight WiSE-FT tries
+        evaluator(tiny_model)
+    assert len([m for m in warning_messages(warnings_log) if "truncated" in m]) == 1
 
 
 class RestartAtTheEnd(TrainerCallback):

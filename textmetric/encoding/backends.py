@@ -42,7 +42,12 @@ _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
 def cpu_count() -> int:
-    """Cores this process may run on (the affinity mask, not the machine's total)."""
+    """Cores this process may use: ``OMP_NUM_THREADS`` when it is set (torch reads it too, and Ray sets it to a
+    task's or actor's CPUs, so that two encoders sharing a machine do not each run a thread per core), else
+    the affinity mask (not the machine's total)."""
+    given = os.environ.get("OMP_NUM_THREADS", "")
+    if given.isdigit() and int(given) > 0:
+        return int(given)
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not Linux

@@ -89,6 +89,7 @@ class DevEvaluator(SentenceEvaluator):
         super().__init__()
         self.training, self.batch_size, self.name = training, batch_size, name
         self.prompts = prompts  # the query and document prompts; None: the model's own
+        self._encoder: Encoder | None = None  # one per model, so a truncation warning is given once, not per call
         self.greater_is_better = True
         self.primary_metric = f"{name}_accuracy" if training.dev_pairs is not None else f"{name}_ndcg@10"
 
@@ -96,7 +97,9 @@ class DevEvaluator(SentenceEvaluator):
                  steps: int = -1) -> dict[str, float]:
         was_training = model.training
         model.eval()
-        encoder = Encoder(model, prompts=self.prompts)
+        if self._encoder is None or self._encoder.model is not model:
+            self._encoder = Encoder(model, prompts=self.prompts)
+        encoder = self._encoder
         try:
             if self.training.dev_pairs is not None:
                 result = evaluate_pairs(encoder, self.training.dev_pairs, batch_size=self.batch_size)
