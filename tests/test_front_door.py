@@ -20,8 +20,11 @@ def _dry_run(target: str, venv: Path) -> list[str]:
 
 
 def _dry_run_with(target: str, venv: Path, *settings: str) -> list[str]:
+    # Run under `make test EXTRAS=...` (as CI does), make's own variables would reach this make through the
+    # environment (MAKEFLAGS): each dry run sees only the settings it is given.
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES")}
     proc = subprocess.run(["make", "-n", "--no-print-directory", "-C", str(ROOT), target, f"VENV={venv}", *settings],
-                          capture_output=True, text=True, check=True)
+                          capture_output=True, text=True, check=True, env=env)
     return proc.stdout.splitlines()
 
 
