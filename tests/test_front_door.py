@@ -14,15 +14,18 @@ ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
 
 
+_MAKE_ENVIRONMENT = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES", "PYTHON", "VENV", "EXTRAS", "ARGS")
+
+
 def _dry_run(target: str, venv: Path) -> list[str]:
     """The commands `make TARGET` would run with VENV=venv, without running them."""
     return _dry_run_with(target, venv)
 
 
 def _dry_run_with(target: str, venv: Path, *settings: str) -> list[str]:
-    # Run under `make test EXTRAS=...` (as CI does), make's own variables would reach this make through the
-    # environment (MAKEFLAGS): each dry run sees only the settings it is given.
-    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES")}
+    # Run under `make test EXTRAS=...` (as CI does), make exports its command-line variables to the tests'
+    # environment, and MAKEFLAGS carries them too: each dry run sees only the settings it is given.
+    env = {k: v for k, v in os.environ.items() if k not in _MAKE_ENVIRONMENT}
     proc = subprocess.run(["make", "-n", "--no-print-directory", "-C", str(ROOT), target, f"VENV={venv}", *settings],
                           capture_output=True, text=True, check=True, env=env)
     return proc.stdout.splitlines()
