@@ -147,7 +147,8 @@ def library_ranges() -> dict:
     from textmetric.training.config import RANGES
 
     fusion = {"alpha": ALPHA_RANGE, "rrf_k": RRF_K_RANGE}
-    ranges = {("train", name): RANGES[name] for name in ("epochs", "lr", "margin", "dev_fraction", "relative_margin")}
+    ranges = {("train", name): RANGES[name]
+              for name in ("epochs", "lr", "margin", "dev_fraction", "relative_margin", "attention_dropout")}
     ranges[("mine", "relative_margin")] = RANGES["relative_margin"]
     ranges[("demo", "epochs")] = RANGES["epochs"]
     ranges.update({(command, name): value for command in ("search", "evaluate") for name, value in fusion.items()})

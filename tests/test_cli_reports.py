@@ -61,7 +61,7 @@ def test_train_and_reproject_json(cli, toy_beir, tiny_model_path, built, tmp_pat
                      "--dev-fraction", "0.25")
     assert set(trained) == {"command", "output", "saved", "dev_metric", "dev_before", "dev_after", "improvement",
                             "best_metric", "summary", "interpolation", "fusion", "train_rows", "train_seconds",
-                            "log"}
+                            "precision", "log"}
     assert trained["interpolation"] is None and trained["fusion"] is None  # neither asked for
     assert trained["saved"] in ("best", "start") and trained["dev_metric"] == "dev_ndcg@10"
     assert json.loads((tmp_path / "m" / "training_log.json").read_text())["summary"] == trained["summary"]

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from ..errors import InputError, Range, option
 from .interpolation import check_interpolation
 from .losses.registry import DEFAULT_LOSS, LOSS_SPECS, get_spec
+from .throughput import DEFAULT_ATTENTION_DROPOUT, DEFAULT_PRECISION, PRECISIONS
 
 __all__ = ["TrainConfig", "ADAPTERS", "AUTO_SKIP_TOP", "AUTO_MAX_RANK", "RANGES", "MAX_SEED",
            "DEFAULT_RELATIVE_MARGIN"]
@@ -34,6 +35,7 @@ RANGES = {
     "margin": Range(0, min_open=True),  # the losses also refuse one beyond their distance's largest value
     "dev_fraction": Range(0, 1, max_open=True),
     "relative_margin": Range(0, 1, max_open=True),
+    "attention_dropout": Range(0, 1, max_open=True),
 }
 """The finite values each float setting of :class:`TrainConfig` takes (the CLI's options take the same)."""
 MAX_SEED = 2**32 - 1  # numpy's seeds, which the trainer sets, are unsigned 32-bit integers
@@ -89,6 +91,11 @@ class TrainConfig:
     tune_fusion: bool = False
     # Inverse cloze task: this many (sentence, rest of its document) pairs from documents no query judges.
     pseudo_queries: int = 0
+    # Arithmetic: "auto" is bf16 autocast where the hardware multiplies bf16 natively (AMX, AVX-512 BF16, a
+    # bf16 GPU), else fp32; it covers training, mining and the dev evaluation. See training/throughput.py.
+    precision: str = DEFAULT_PRECISION
+    # Dropout on attention weights while training (None: the model's own); 0 lets fused attention run.
+    attention_dropout: float | None = DEFAULT_ATTENTION_DROPOUT
 
     def __post_init__(self) -> None:
         self.check()
@@ -98,11 +105,13 @@ class TrainConfig:
         so a config changed after it was made is caught too."""
         for name, allowed in RANGES.items():
             value = getattr(self, name)
-            if value is not None or name != "margin":
+            if value is not None or name not in ("margin", "attention_dropout"):
                 allowed.check(name, value)
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed <= MAX_SEED:
             raise InputError(f"{option('seed')} must be a whole number from 0 to {MAX_SEED}, got {self.seed!r}")
         check_interpolation(self.interpolation)
+        if self.precision not in PRECISIONS:
+            raise InputError(f"{option('precision')} must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         for name, least in (("negatives_per_pair", 1), ("mini_batch_size", 1), ("pseudo_queries", 0)):
             value = getattr(self, name)
             if value is None and name == "mini_batch_size":

@@ -42,6 +42,7 @@ from .divergence import TrainingDiverged, check_loss, check_weights
 from .interpolation import AUTO, choose_interpolation, interpolate, snapshot
 from .losses.registry import LABEL_COLUMNS, batch_sampler_for, check_columns, get_spec, make_loss
 from .remining import Remining
+from .throughput import attention_dropout, autocast, resolve_precision
 from .training_set import DevEvaluator, TrainingSet, prepare_training_set
 
 if TYPE_CHECKING:
@@ -123,7 +124,8 @@ def fine_tune(source: ExamplesSource, output: str | os.PathLike, *, model_name: 
     work = work_folder(output)
     if rank == 0 and work.exists() and not resume:
         shutil.rmtree(work)
-    evaluator = DevEvaluator(training, batch_size=config.batch_size, prompts=prompts) \
+    precision = resolve_precision(config.precision, model.device.type)
+    evaluator = DevEvaluator(training, batch_size=config.batch_size, prompts=prompts, precision=precision) \
         if (training.dev_qrels or training.dev_pairs) else None
     if config.tune_fusion and not training.dev_qrels:
         raise InputError(f"{option('tune_fusion')} chooses the fusion on a dev split of queries and judged "
@@ -143,6 +145,7 @@ def fine_tune(source: ExamplesSource, output: str | os.PathLike, *, model_name: 
         load_best_model_at_end=evaluator is not None and not config.keep_last,
         metric_for_best_model=f"eval_{evaluator.primary_metric}" if evaluator else None, greater_is_better=True,
         logging_steps=config.logging_steps, report_to=[], use_cpu=not torch.cuda.is_available(),
+        bf16=precision == "bf16",  # autocast: weights, optimizer and loss stay fp32
         disable_tqdm=not progress, dataloader_num_workers=0,
         ddp_backend="gloo" if world_size > 1 and not torch.cuda.is_available() else None,
         # Data-parallel, every process needs a full batch at every step (mnrl gathers equal shapes), so
@@ -163,7 +166,8 @@ def fine_tune(source: ExamplesSource, output: str | os.PathLike, *, model_name: 
     has_checkpoint = resume and any((work / "checkpoints").glob("checkpoint-*"))
     start = time.perf_counter()
     try:
-        trainer.train(resume_from_checkpoint=True if has_checkpoint else None)
+        with attention_dropout(model, config.attention_dropout):
+            trainer.train(resume_from_checkpoint=True if has_checkpoint else None)
     except TrainingDiverged:
         if rank == 0:  # its checkpoints lead to the same divergence: resuming from them cannot help
             shutil.rmtree(work, ignore_errors=True)
@@ -176,7 +180,7 @@ def fine_tune(source: ExamplesSource, output: str | os.PathLike, *, model_name: 
         "dev_queries": len(training.dev_queries), "dev_corpus": len(training.dev_corpus), "initial_dev": initial,
         "history": trainer.state.log_history,
         "best_metric": best, "train_seconds": seconds, "resumed": bool(has_checkpoint),
-        "world_size": args.world_size,
+        "world_size": args.world_size, "precision": precision,
         **_outcome(config, evaluator.primary_metric if evaluator else None, initial, best,
                    lambda: _last_dev_score(trainer, evaluator, model)),
         "interpolation": None,  # WiSE-FT's weight and dev scores, when asked for and a checkpoint is saved
@@ -190,7 +194,8 @@ def fine_tune(source: ExamplesSource, output: str | os.PathLike, *, model_name: 
         model.prompts.update(prompts)  # with the prompts it was judged by, as a trained model keeps them
     elif start_weights is not None:
         log.update(_interpolated(model, start_weights, config.interpolation, evaluator, log))
-    log["fusion"] = _tuned_fusion(model, training, prompts, config.batch_size) if config.tune_fusion else None
+    with autocast(precision, model.device.type):
+        log["fusion"] = _tuned_fusion(model, training, prompts, config.batch_size) if config.tune_fusion else None
     _save(model, output, log)
     shutil.rmtree(work, ignore_errors=True)
     _barrier()
@@ -366,6 +371,7 @@ def _fine_tune_adapter(model, model_name, loss, training: TrainingSet, config: T
         "history": [{"step": h["epoch"], **{k: v for k, v in h.items() if k != "score"}}
                     for h in (history[1:] if dev else history)],
         "best_metric": best, "train_seconds": time.perf_counter() - start, "resumed": False, "world_size": 1,
+        "precision": "fp32",
         # saved "start" means the identity W: the frozen encoder's own embeddings
         **_outcome(config, "dev_ndcg@10" if dev else None, initial, best, lambda: history[-1].get("score")),
     }

@@ -30,6 +30,7 @@ from ..search.retriever import Retriever
 from .config import AUTO_MAX_RANK, AUTO_SKIP_TOP, TrainConfig
 from .losses.registry import LOSS_SPECS, LossSpec, get_spec
 from .pseudo_queries import PseudoPair, inverse_cloze_pairs
+from .throughput import autocast, resolve_precision
 from .rows import TrainingPair
 
 if TYPE_CHECKING:
@@ -85,8 +86,9 @@ class DevEvaluator(SentenceEvaluator):
     """
 
     def __init__(self, training: TrainingSet, batch_size: int = 32, name: str = "dev",
-                 prompts: dict[str, str] | None = None) -> None:
+                 prompts: dict[str, str] | None = None, precision: str = "fp32") -> None:
         super().__init__()
+        self.precision = precision  # "bf16": encode under autocast, as training computes
         self.training, self.batch_size, self.name = training, batch_size, name
         self.prompts = prompts  # the query and document prompts; None: the model's own
         self._encoder: Encoder | None = None  # one per model, so a truncation warning is given once, not per call
@@ -101,13 +103,15 @@ class DevEvaluator(SentenceEvaluator):
             self._encoder = Encoder(model, prompts=self.prompts)
         encoder = self._encoder
         try:
-            if self.training.dev_pairs is not None:
-                result = evaluate_pairs(encoder, self.training.dev_pairs, batch_size=self.batch_size)
-                metrics = {"accuracy": result["accuracy"], "f1": result["f1"]}
-            else:
-                index = ExactIndex.build(encoder, self.training.dev_corpus, batch_size=self.batch_size)
-                run = Retriever(encoder, index, batch_size=self.batch_size).search(self.training.dev_queries, k=100)
-                metrics = evaluate(run, self.training.dev_qrels, ["map", "ndcg@10"]).means
+            with autocast(self.precision, model.device.type):
+                if self.training.dev_pairs is not None:
+                    result = evaluate_pairs(encoder, self.training.dev_pairs, batch_size=self.batch_size)
+                    metrics = {"accuracy": result["accuracy"], "f1": result["f1"]}
+                else:
+                    index = ExactIndex.build(encoder, self.training.dev_corpus, batch_size=self.batch_size)
+                    run = Retriever(encoder, index, batch_size=self.batch_size).search(self.training.dev_queries,
+                                                                                       k=100)
+                    metrics = evaluate(run, self.training.dev_qrels, ["map", "ndcg@10"]).means
         finally:
             model.train(was_training)
         return {f"{self.name}_{key}": float(value) for key, value in metrics.items()}
@@ -217,10 +221,12 @@ def _prepare_beir(folder: Path, config: TrainConfig, model, progress: bool) -> T
         """The training queries' hard negatives as ``current`` ranks the corpus (never a dev query's)."""
         from .mining import mine_hard_negatives
 
-        index = ExactIndex.build(current, data.corpus, progress=show)
-        return mine_hard_negatives(current, index, {q: data.queries[q] for q in train_q}, data.qrels,
-                                   negatives=config.negatives_per_pair, skip_top=AUTO_SKIP_TOP,
-                                   max_rank=AUTO_MAX_RANK, relative_margin=config.relative_margin, progress=show)
+        with autocast(resolve_precision(config.precision, current.device.type), current.device.type):
+            index = ExactIndex.build(current, data.corpus, progress=show)
+            return mine_hard_negatives(current, index, {q: data.queries[q] for q in train_q}, data.qrels,
+                                       negatives=config.negatives_per_pair, skip_top=AUTO_SKIP_TOP,
+                                       max_rank=AUTO_MAX_RANK, relative_margin=config.relative_margin,
+                                       progress=show)
 
     if config.hard_negatives == "auto" and spec.negatives != "unused":
         if model is None:
