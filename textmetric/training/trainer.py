@@ -343,7 +343,7 @@ def _fine_tune_adapter(model, model_name, loss, training: TrainingSet, config: T
     labels = None
     if "label" in training.columns:
         labels = np.asarray([row[training.columns.index("label")] for row in training.rows])
-    dev = None
+    dev: Callable[[Any], dict[str, float]] | None = None
     if training.dev_qrels:
         dev_ids = list(training.dev_corpus)
         dev_docs = encoder.encode_documents([training.dev_corpus[d].full_text for d in dev_ids],
@@ -351,11 +351,13 @@ def _fine_tune_adapter(model, model_name, loss, training: TrainingSet, config: T
         dev_qids = list(training.dev_queries)
         dev_queries = encoder.encode_queries([training.dev_queries[q] for q in dev_qids], batch_size=config.batch_size)
 
-        def dev(adapter) -> dict[str, float]:
+        def dev_scores(adapter) -> dict[str, float]:
             index = ExactIndex(dev_ids, adapter.project(dev_docs), space="l2")
             run = {q: dict(h) for q, h in zip(dev_qids, index.search(adapter.project(dev_queries), 100))}
             means = evaluate(run, training.dev_qrels, ["map", "ndcg@10"]).means
             return {"dev_map": means["map"], "dev_ndcg@10": means["ndcg@10"], "score": means["ndcg@10"]}
+
+        dev = dev_scores
 
     epochs = max(1, round(config.epochs))
     adapter, history = train_linear_adapter(columns, labels, loss, epochs=epochs, lr=config.lr,
