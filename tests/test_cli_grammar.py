@@ -10,6 +10,7 @@ import pytest
 
 from conftest import write_jsonl
 from textmetric.cli import cli
+from textmetric.training.config import TrainConfig
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -133,9 +134,14 @@ def test_every_option_default_and_choice_is_the_library_constant(command):
 
 
 def test_the_max_seq_length_options_take_what_the_library_takes():
-    bounds = {(command.name, p.name): (p.type.min, p.type.max) for command in cli.commands.values()
-              for p in command.params if p.name == "max_seq_length"}
-    assert len(bounds) >= 5 and set(bounds.values()) == {(1, None)}
+    types = {command.name: p.type for command in cli.commands.values() for p in command.params
+             if p.name == "max_seq_length"}
+    assert len(types) >= 5
+    for name, kind in types.items():
+        assert kind.convert("1", None, None) == 1 and kind.convert("100000", None, None) == 100000, name
+        with pytest.raises(click.BadParameter):
+            kind.convert("0", None, None)
+    assert types["train"].convert("auto", None, None) == TrainConfig().max_seq_length == "auto"
 
 
 def library_ranges() -> dict:

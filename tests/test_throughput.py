@@ -77,3 +77,38 @@ def test_the_cli_refuses_an_unknown_precision_before_any_work(beir_dir, tmp_path
     result = CliRunner().invoke(cli, ["train", "--data", str(beir_dir), "--output", str(tmp_path / "m"),
                                       "--precision", "fp16"])
     assert result.exit_code == 2 and "fp16" in result.output and not (tmp_path / "m").exists()
+
+
+@pytest.fixture
+def short_model(tiny_model_path, tmp_path):
+    """The tiny model (128 positions) saved reading only 32 tokens per text."""
+    model = load_model(tiny_model_path)
+    model.max_seq_length = 32
+    model.save(str(tmp_path / "short"))
+    return tmp_path / "short"
+
+
+def test_auto_length_raises_the_models_own_to_what_its_positions_read_and_the_saved_model_keeps_it(
+        short_model, tmp_path):
+    log = fine_tune(make_toy_beir(tmp_path / "toy"), tmp_path / "m", model_name=short_model,
+                    config=TrainConfig(keep_last=True, **FAST))
+    assert TrainConfig().max_seq_length == "auto"
+    assert log["max_seq_length"] == 128 and load_model(tmp_path / "m").max_seq_length == 128
+
+
+def test_no_length_keeps_the_models_own(short_model, tmp_path):
+    fine_tune(make_toy_beir(tmp_path / "toy"), tmp_path / "m", model_name=short_model,
+              config=TrainConfig(max_seq_length=None, keep_last=True, **FAST))
+    assert load_model(tmp_path / "m").max_seq_length == 32
+
+
+@pytest.mark.parametrize("length", [0, "long", 1.5, True])
+def test_a_length_neither_a_positive_whole_number_nor_auto_is_refused(length):
+    with pytest.raises(InputError, match="max_seq_length"):
+        TrainConfig(max_seq_length=length)
+
+
+def test_the_cli_takes_auto_or_a_number_of_tokens_and_refuses_other_lengths(tmp_path):
+    result = CliRunner().invoke(cli, ["train", "--data", str(tmp_path), "--output", str(tmp_path / "m"),
+                                      "--max-seq-length", "long"])
+    assert result.exit_code == 2 and "'long' is neither a number of tokens" in result.output

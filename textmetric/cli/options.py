@@ -19,6 +19,7 @@ from ..index.lexical import DEFAULT_STEMMER, DEFAULT_STOPWORDS, STEMMERS, STOPWO
 from ..index.vectors import MAX_EF, MAX_M
 from ..search.fusion import ALPHA_RANGE, DEFAULT_ALPHA, DEFAULT_FUSION, DEFAULT_RRF_K, FUSIONS, RRF_K_RANGE
 from ..search.retriever import DEFAULT_DEPTH, DEFAULT_MODE, MODES
+from ..training.config import AUTO_LENGTH
 
 ALL_MODES = "all"  # evaluate --mode all: every retrieval mode, side by side
 
@@ -135,6 +136,23 @@ m_type = click.IntRange(2, MAX_M)
 
 # The tokens a model reads: the library refuses fewer than one, or more than the model's positions hold.
 seq_length_type = click.IntRange(min=1)
+
+
+class _LengthOrAuto(click.ParamType):
+    """A number of tokens (at least 1), or ``auto``."""
+
+    name = "N|auto"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int) or value == AUTO_LENGTH:
+            return value
+        try:
+            return seq_length_type.convert(value, param, ctx)
+        except click.BadParameter:
+            self.fail(f"{value!r} is neither a number of tokens (at least 1) nor '{AUTO_LENGTH}'", param, ctx)
+
+
+train_length_type = _LengthOrAuto()
 
 
 def encoder_options(function):

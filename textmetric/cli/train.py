@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from ..errors import InputError
-from ..training.config import ADAPTERS, MAX_SEED, RANGES, TrainConfig
+from ..training.config import ADAPTERS, AUTO_LENGTH_CAP, MAX_SEED, RANGES, TrainConfig
 from ..training.distances import DEFAULT_DISTANCE, DISTANCES
 from ..training.interpolation import INTERPOLATION_GRID, parse_interpolation
 from ..training.losses.registry import DEFAULT_MINI_BATCH_SIZE, LOSS_SPECS
@@ -17,7 +17,7 @@ from ..training.mining import (DEFAULT_MAX_RANK, DEFAULT_NEGATIVES, DEFAULT_RELA
                                mine_hard_negatives, write_triplets)
 from .options import (_load_index_model, _load_model, _old_spelling, _prompts, batch_option, encoder_options,
                       finite, json_option, model_option, output_file, prompt_options, quiet_option,
-                      ray_options, seq_length_type)
+                      ray_options, train_length_type)
 from .output import _report, _say, _seconds, _setup
 
 _TRAIN = TrainConfig()  # the library's defaults, shown as the options' defaults
@@ -64,8 +64,9 @@ _ATTENTION_DROPOUT = "the model's own" if _TRAIN.attention_dropout is None else 
                    f"--batch-size can grow beyond memory [default: {DEFAULT_MINI_BATCH_SIZE}].")
 @click.option("--lr", default=_TRAIN.lr, show_default=True, type=finite(RANGES["lr"]),
               help="Peak learning rate (AdamW, linear warm-up over the first 10% of steps, then linear decay).")
-@click.option("--max-seq-length", default=_TRAIN.max_seq_length, type=seq_length_type,
-              help="Truncate texts to this many tokens.")
+@click.option("--max-seq-length", default=_TRAIN.max_seq_length, type=train_length_type, show_default=True,
+              help=f"Truncate texts to this many tokens; auto raises the model's own length to {AUTO_LENGTH_CAP} where "
+                   "its positions allow (all-MiniLM-L6-v2: 256 -> 512), and the saved model keeps it.")
 @click.option("--precision", type=click.Choice(PRECISIONS), default=_TRAIN.precision, show_default=True,
               help="bf16: mixed precision (autocast; weights stay fp32) for training, mining and dev scoring, 2-3x "
                    "faster where the CPU has AMX or AVX-512 BF16; auto picks it there, fp32 elsewhere.")

@@ -13,7 +13,7 @@ from .interpolation import check_interpolation
 from .losses.registry import DEFAULT_LOSS, LOSS_SPECS, get_spec
 from .throughput import DEFAULT_ATTENTION_DROPOUT, DEFAULT_PRECISION, PRECISIONS
 
-__all__ = ["TrainConfig", "ADAPTERS", "AUTO_SKIP_TOP", "AUTO_MAX_RANK", "RANGES", "MAX_SEED",
+__all__ = ["TrainConfig", "ADAPTERS", "AUTO_LENGTH", "AUTO_LENGTH_CAP", "AUTO_SKIP_TOP", "AUTO_MAX_RANK", "RANGES", "MAX_SEED",
            "DEFAULT_RELATIVE_MARGIN"]
 
 ADAPTERS = ("linear",)  # what may train on a frozen encoder instead of the whole model
@@ -38,6 +38,8 @@ RANGES = {
     "attention_dropout": Range(0, 1, max_open=True),
 }
 """The finite values each float setting of :class:`TrainConfig` takes (the CLI's options take the same)."""
+AUTO_LENGTH = "auto"
+AUTO_LENGTH_CAP = 512  # tokens: BERT-family positions; longer models keep their own length under "auto"
 MAX_SEED = 2**32 - 1  # numpy's seeds, which the trainer sets, are unsigned 32-bit integers
 
 
@@ -63,7 +65,9 @@ class TrainConfig:
     batch_size: int = 32
     lr: float = 2e-5
     warmup: float = 0.1
-    max_seq_length: int | None = None
+    # Tokens read per text: "auto" raises the model's own length to AUTO_LENGTH_CAP where its positions allow
+    # (MiniLM: 256 -> 512; 71 % of SciFact's abstracts are longer than 256); None keeps the model's own.
+    max_seq_length: int | str | None = AUTO_LENGTH
     dev_fraction: float = 0.1
     dev_corpus_size: int = 1000
     seed: int = 42
@@ -110,6 +114,10 @@ class TrainConfig:
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed <= MAX_SEED:
             raise InputError(f"{option('seed')} must be a whole number from 0 to {MAX_SEED}, got {self.seed!r}")
         check_interpolation(self.interpolation)
+        length = self.max_seq_length
+        if length not in (None, AUTO_LENGTH) and (isinstance(length, bool) or not isinstance(length, int) or length < 1):
+            raise InputError(f"{option('max_seq_length')} must be a whole number of tokens of at least 1 or "
+                             f"'{AUTO_LENGTH}', got {length!r}")
         if self.precision not in PRECISIONS:
             raise InputError(f"{option('precision')} must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         for name, least in (("negatives_per_pair", 1), ("mini_batch_size", 1), ("pseudo_queries", 0)):

@@ -31,13 +31,14 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 from .. import atomic
 from ..data import ExamplesSource, source_name
 from ..encoding import Encoder, describe_prompts, hub_offline, load_model, quiet_transformers
+from ..encoding.loading import position_limit
 from ..errors import InputError, option, warn
 from ..evaluation.formatting import to_json
 from ..evaluation.metrics import evaluate
 from ..evaluation.report import plot_training_log
 from ..index import ExactIndex
 from ..search.tuned_fusion import FUSION_FILE
-from .config import TrainConfig
+from .config import AUTO_LENGTH, AUTO_LENGTH_CAP, TrainConfig
 from .divergence import TrainingDiverged, check_loss, check_weights
 from .interpolation import AUTO, choose_interpolation, interpolate, snapshot
 from .losses.registry import LABEL_COLUMNS, batch_sampler_for, check_columns, get_spec, make_loss
@@ -107,7 +108,7 @@ def fine_tune(source: ExamplesSource, output: str | os.PathLike, *, model_name: 
     if config.adapter is not None and config.interpolation is not None:
         raise InputError(f"{option('interpolation', '--interpolate')} mixes a fine-tuned encoder with its start; "
                          "the linear adapter leaves the encoder frozen")
-    model = load_model(model_name, max_seq_length=config.max_seq_length)  # a length beyond the model is refused
+    model = _load_for_training(model_name, config.max_seq_length)  # a length beyond the model is refused
     start_weights = snapshot(model) if config.interpolation is not None else None
     prompts = Encoder(model, prompts=config.prompts, prompt_names=config.prompt_names).prompts
     model.prompts.update(prompts)  # mining and the saved folder use them too
@@ -180,7 +181,7 @@ def fine_tune(source: ExamplesSource, output: str | os.PathLike, *, model_name: 
         "dev_queries": len(training.dev_queries), "dev_corpus": len(training.dev_corpus), "initial_dev": initial,
         "history": trainer.state.log_history,
         "best_metric": best, "train_seconds": seconds, "resumed": bool(has_checkpoint),
-        "world_size": args.world_size, "precision": precision,
+        "world_size": args.world_size, "precision": precision, "max_seq_length": model.max_seq_length,
         **_outcome(config, evaluator.primary_metric if evaluator else None, initial, best,
                    lambda: _last_dev_score(trainer, evaluator, model)),
         "interpolation": None,  # WiSE-FT's weight and dev scores, when asked for and a checkpoint is saved
@@ -190,7 +191,7 @@ def fine_tune(source: ExamplesSource, output: str | os.PathLike, *, model_name: 
         _barrier()  # return once rank 0 has written the model
         return log
     if log["saved"] == "start":  # no checkpoint beat the starting model on dev: it is the one saved
-        model = load_model(model_name, max_seq_length=config.max_seq_length)
+        model = _load_for_training(model_name, config.max_seq_length)
         model.prompts.update(prompts)  # with the prompts it was judged by, as a trained model keeps them
     elif start_weights is not None:
         log.update(_interpolated(model, start_weights, config.interpolation, evaluator, log))
@@ -201,6 +202,17 @@ def fine_tune(source: ExamplesSource, output: str | os.PathLike, *, model_name: 
     _barrier()
     _warn_unless_improved(log)
     return log
+
+
+def _load_for_training(model_name, length: int | str | None):
+    """The starting model reading ``length`` tokens per text (``auto``: see :data:`AUTO_LENGTH_CAP`)."""
+    if length != AUTO_LENGTH:
+        return load_model(model_name, max_seq_length=length)
+    model = load_model(model_name)
+    limit = position_limit(model)
+    if limit is not None and (model.max_seq_length or 0) < AUTO_LENGTH_CAP:
+        model.max_seq_length = min(limit, AUTO_LENGTH_CAP)
+    return model
 
 
 def _interpolated(model, start: dict, weight: float | str, evaluator: "DevEvaluator | None", log: dict) -> dict:
