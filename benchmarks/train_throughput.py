@@ -49,8 +49,11 @@ def rows_file(folder: Path, count: int) -> Path:
 def textmetric_seconds(path: Path, out: Path, max_seq_length: int) -> float:
     from textmetric import TrainConfig, fine_tune
 
+    # like for like: sentence-transformers' trainer computes in fp32 with the model's attention dropout, while
+    # textmetric's defaults use bf16 where native and no attention dropout (see training/throughput.py)
     config = TrainConfig(loss="mnrl", epochs=1, batch_size=32, lr=2e-5, dev_fraction=0.0,
-                         max_seq_length=max_seq_length, hard_negatives=None)
+                         max_seq_length=max_seq_length, hard_negatives=None, precision="fp32",
+                         attention_dropout=None)
     return fine_tune(path, out, config=config)["train_seconds"]
 
 
