@@ -13,7 +13,8 @@ SMALL = ("base64", "bisect", "csv", "difflib", "fnmatch", "glob", "heapq", "json
 
 
 def _config(workdir, model):
-    return DemoConfig(workdir=workdir, model=model, modules=SMALL, batch_size=8, dev_corpus_size=50, k=100)
+    return DemoConfig(workdir=workdir, model=model, modules=SMALL, batch_size=8, dev_corpus_size=50, k=100,
+                      epochs=1)
 
 
 @pytest.fixture(scope="module")

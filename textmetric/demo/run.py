@@ -31,6 +31,7 @@ from ..evaluation.compare import Comparison, compare_evaluations
 from ..evaluation.formatting import text_table, to_json
 from ..evaluation.metrics import Evaluation
 from ..search.ranking import rank
+from ..training.config import TrainConfig
 from .stdlib import MAX_DOCUMENTS, QUICK_MODULES, Collection, stdlib_collection, write_beir
 
 __all__ = ["DemoConfig", "DemoResult", "run_demo", "DEMO_METRICS", "EXAMPLE_QUERIES", "DEFAULT_WORKDIR"]
@@ -53,7 +54,7 @@ class DemoConfig:
     quick: bool = False
     modules: Sequence[str] | None = None  # top-level stdlib modules; None: all (or QUICK_MODULES with quick)
     max_docs: int | None = MAX_DOCUMENTS
-    epochs: float = 1.0
+    epochs: float = TrainConfig.epochs  # the default recipe's
     batch_size: int = DEFAULT_BATCH_SIZE
     max_seq_length: int | None = 128  # docstrings are short; truncating the long ones keeps the CPU time modest
     dev_corpus_size: int | None = None  # None: 500, or 200 with quick
@@ -122,7 +123,7 @@ def run_demo(config: DemoConfig | None = None, *, echo: Callable[[str], None] = 
     from ..index.building import build_index
     from ..search.retriever import Retriever
     from ..training.mining import mine_hard_negatives, write_triplets
-    from ..training.config import AUTO_MAX_RANK, AUTO_SKIP_TOP, TrainConfig
+    from ..training.config import AUTO_MAX_RANK, AUTO_SKIP_TOP
     from ..training.trainer import fine_tune
 
     config = (config or DemoConfig()).resolved()

@@ -61,7 +61,7 @@ class TrainConfig:
     loss: str = DEFAULT_LOSS
     distance: str | None = None
     margin: float | None = None
-    epochs: float = 3.0
+    epochs: float = 5.0  # at 512 tokens dev nDCG@10 rose every epoch on SciFact (0.835, 0.861, 0.867, 0.874, 0.878)
     batch_size: int = 32
     lr: float = 2e-5
     warmup: float = 0.1
