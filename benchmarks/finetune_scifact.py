@@ -95,9 +95,7 @@ def seen_split(rows: list[dict]) -> None:
     """
     from textmetric import Retriever, evaluate, load_beir, load_model
 
-    train, data = load_beir(SCIFACT, "train"), load_beir(SCIFACT, "test")
-    trained_on = {d for judged in train.qrels.values() for d, g in judged.items() if g > 0}
-    seen = {q for q, judged in data.qrels.items() if any(g > 0 and d in trained_on for d, g in judged.items())}
+    data, seen = load_beir(SCIFACT, "test"), seen_queries()
     ids = list(data.corpus)
     texts = [data.corpus[i].full_text for i in ids]
     print(f"\ntest nDCG@10 by query: seen = some relevant document is also relevant to a train query "

@@ -21,7 +21,6 @@ from .options import (_load_index_model, _load_model, _old_spelling, _prompts, b
 from .output import _report, _say, _seconds, _setup
 
 _TRAIN = TrainConfig()  # the library's defaults, shown as the options' defaults
-_ATTENTION_DROPOUT = "the model's own" if _TRAIN.attention_dropout is None else f"{_TRAIN.attention_dropout:g}"
 
 
 @click.command()
@@ -70,11 +69,10 @@ _ATTENTION_DROPOUT = "the model's own" if _TRAIN.attention_dropout is None else 
 @click.option("--precision", type=click.Choice(PRECISIONS), default=_TRAIN.precision, show_default=True,
               help="bf16: mixed precision (autocast; weights stay fp32) for training, mining and dev scoring, 2-3x "
                    "faster where the CPU has AMX or AVX-512 BF16; auto picks it there, fp32 elsewhere.")
-@click.option("--attention-dropout", default=_TRAIN.attention_dropout,
+@click.option("--attention-dropout", default=_TRAIN.attention_dropout, show_default=True,
               type=finite(RANGES["attention_dropout"]),
               help="Dropout on attention weights while training; above 0 the fused attention kernel cannot run on a "
-                   "CPU (2.5x slower steps). The saved model's configuration keeps its own "
-                   f"[default: {_ATTENTION_DROPOUT}].")
+                   "CPU (2.5x slower steps). The saved model's configuration keeps its own.")
 @click.option("--dev-fraction", default=_TRAIN.dev_fraction, show_default=True,
               type=finite(RANGES["dev_fraction"]),
               help="Share of training queries held out as the dev split (fixed seed).")

@@ -45,11 +45,12 @@ def resolve_precision(precision: str, device: str = "cpu") -> str:
 
 
 def autocast(precision: str, device: str = "cpu"):
-    """A ``torch.autocast`` context for ``precision`` (``fp32``: one that changes nothing)."""
+    """A ``torch.autocast`` context for ``precision`` as :func:`resolve_precision` reads it (fp32: one that
+    changes nothing)."""
     import torch
 
     return torch.autocast("cuda" if device.startswith("cuda") else "cpu", dtype=torch.bfloat16,
-                          enabled=precision == "bf16")
+                          enabled=resolve_precision(precision, device) == "bf16")
 
 
 @contextlib.contextmanager

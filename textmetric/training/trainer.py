@@ -206,11 +206,9 @@ def fine_tune(source: ExamplesSource, output: str | os.PathLike, *, model_name: 
 
 def _load_for_training(model_name, length: int | str | None):
     """The starting model reading ``length`` tokens per text (``auto``: see :data:`AUTO_LENGTH_CAP`)."""
-    if length != AUTO_LENGTH:
-        return load_model(model_name, max_seq_length=length)
-    model = load_model(model_name)
+    model = load_model(model_name, max_seq_length=None if length == AUTO_LENGTH else length)
     limit = position_limit(model)
-    if limit is not None and (model.max_seq_length or 0) < AUTO_LENGTH_CAP:
+    if length == AUTO_LENGTH and limit is not None and (model.max_seq_length or 0) < AUTO_LENGTH_CAP:
         model.max_seq_length = min(limit, AUTO_LENGTH_CAP)
     return model
 

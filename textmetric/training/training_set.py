@@ -30,7 +30,7 @@ from ..search.retriever import Retriever
 from .config import AUTO_MAX_RANK, AUTO_SKIP_TOP, TrainConfig
 from .losses.registry import LOSS_SPECS, LossSpec, get_spec
 from .pseudo_queries import PseudoPair, inverse_cloze_pairs
-from .throughput import autocast, resolve_precision
+from .throughput import autocast
 from .rows import TrainingPair
 
 if TYPE_CHECKING:
@@ -221,7 +221,7 @@ def _prepare_beir(folder: Path, config: TrainConfig, model, progress: bool) -> T
         """The training queries' hard negatives as ``current`` ranks the corpus (never a dev query's)."""
         from .mining import mine_hard_negatives
 
-        with autocast(resolve_precision(config.precision, current.device.type), current.device.type):
+        with autocast(config.precision, current.device.type):
             index = ExactIndex.build(current, data.corpus, progress=show)
             return mine_hard_negatives(current, index, {q: data.queries[q] for q in train_q}, data.qrels,
                                        negatives=config.negatives_per_pair, skip_top=AUTO_SKIP_TOP,
